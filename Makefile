@@ -1,0 +1,47 @@
+# Office: `make run` starts the whole office on embedded services; `make test` runs the suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+BASE_STAMP := $(VENV)/.installed-base
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test lint venv dev-venv system-test-deps bench-movement bench-chat clean-data
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(BASE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml $(BASE_STAMP)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $@
+
+venv: $(BASE_STAMP)
+dev-venv: $(DEV_STAMP)
+
+## Set up and run the whole office on embedded PostgreSQL, Valkey and MQTT (Ctrl-C stops it).
+run: $(BASE_STAMP)
+	$(BIN)/python -m office.runner
+
+## Debian packages the browser tests need (Chromium); installs only what is missing.
+system-test-deps:
+	bash scripts/install-test-system-packages.sh
+
+## The whole suite: unit, integration against real embedded services, browser end to end.
+test: $(DEV_STAMP) system-test-deps
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+
+bench-movement: $(DEV_STAMP)
+	$(BIN)/python bench/movement.py
+
+bench-chat: $(DEV_STAMP)
+	$(BIN)/python bench/chat.py
+
+clean-data:
+	rm -rf .data

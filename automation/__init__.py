@@ -1,0 +1,1 @@
+"""Durable workflows, tasks, tickets, reminders and digests (not built yet)."""

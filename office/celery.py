@@ -1,0 +1,14 @@
+"""The Celery app; configuration comes from Django settings (CELERY_*)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "office.settings")
+
+app = Celery("office")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+app.conf.beat_schedule = {
+    "purge-expired-sessions": {"task": "office.tasks.purge_expired_sessions", "schedule": 3600.0},
+}

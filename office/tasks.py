@@ -1,0 +1,12 @@
+"""Housekeeping tasks run by Celery beat."""
+
+from celery import shared_task
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+
+@shared_task
+def purge_expired_sessions() -> int:
+    """Expired sessions are useless and hold personal data: remove them hourly."""
+    deleted, _ = Session.objects.filter(expire_date__lte=timezone.now()).delete()
+    return deleted

@@ -1,0 +1,73 @@
+"""Operational endpoints: health for load balancers, metrics for Prometheus."""
+
+from __future__ import annotations
+
+import hmac
+import socket
+import time
+from urllib.parse import urlparse
+
+import redis
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _check_redis() -> None:
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def _check_mqtt() -> None:
+    """Open an MQTT 3.1.1 session (CONNECT, expect CONNACK accepted), then disconnect."""
+    url = urlparse(settings.MQTT_URL)
+    client_id = b"office-health"
+    variable = b"\x00\x04MQTT\x04\x02\x00\x0a"
+    payload = len(client_id).to_bytes(2, "big") + client_id
+    body = variable + payload
+    with socket.create_connection((url.hostname or "127.0.0.1", url.port or 1883), timeout=2) as sock:
+        sock.sendall(bytes([0x10, len(body)]) + body)
+        reply = sock.recv(4)
+        if len(reply) < 4 or reply[0] != 0x20 or reply[3] != 0:
+            raise ConnectionError(f"broker refused the session (CONNACK {reply.hex()})")
+        sock.sendall(b"\xe0\x00")
+
+
+CHECKS = {"database": _check_database, "redis": _check_redis, "mqtt": _check_mqtt}
+
+
+@login_not_required
+def healthz(request):
+    """200 when every backing service answers, 503 naming the one that does not. No data is exposed."""
+    results, healthy = {}, True
+    for name, check in CHECKS.items():
+        started = time.perf_counter()
+        try:
+            check()
+            results[name] = {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
+        except Exception as exc:
+            healthy = False
+            results[name] = {"ok": False, "error": type(exc).__name__}
+    return JsonResponse({"ok": healthy, "checks": results}, status=200 if healthy else 503)
+
+
+@login_not_required
+def metrics(request):
+    """Prometheus text format; a bearer token (METRICS_TOKEN) or an admin session is required."""
+    token = settings.METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    by_token = bool(token) and hmac.compare_digest(header, f"Bearer {token}")
+    if not by_token and not (request.user.is_authenticated and request.user.is_staff):
+        return JsonResponse({"error": {"code": "forbidden", "message": "metrics need METRICS_TOKEN or an admin"}},
+                            status=403)
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""The walkable office: map, rooms, presence, movement and chat."""

@@ -1,0 +1,73 @@
+"""Admins configure the map here (and through the REST API); both go through the same services."""
+
+from django import forms
+from django.contrib import admin
+
+from . import services
+from .models import ChatMessage, Desk, OfficeMap, Profile, Room, RoomMembership
+
+
+class RoomMembershipInline(admin.TabularInline):
+    model = RoomMembership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+class RoomInline(admin.TabularInline):
+    model = Room
+    extra = 0
+    fields = ["name", "kind", "x", "y", "width", "height", "capacity", "assistant_enabled"]
+    show_change_link = True
+
+
+@admin.register(OfficeMap)
+class OfficeMapAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "width", "height"]
+    inlines = [RoomInline]
+
+
+class RoomAdminForm(forms.ModelForm):
+    class Meta:
+        model = Room
+        fields = ["office_map", "name", "slug", "kind", "x", "y", "width", "height", "doors", "capacity",
+                  "assistant_enabled"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            services.room_check_layout(self.instance)
+        return cleaned
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    form = RoomAdminForm
+    list_display = ["name", "office_map", "kind", "capacity", "assistant_enabled"]
+    list_filter = ["office_map", "kind", "assistant_enabled"]
+    inlines = [RoomMembershipInline]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def save_model(self, request, obj, form, change):
+        fields = {f: getattr(obj, f) for f in ["name", "slug", "kind", "x", "y", "width", "height", "doors",
+                                               "capacity", "assistant_enabled"]}
+        if change:
+            services.room_update(room=obj, **fields)
+        else:
+            obj.pk = services.room_create(office_map=obj.office_map, **fields).pk
+
+
+@admin.register(Desk)
+class DeskAdmin(admin.ModelAdmin):
+    list_display = ["label", "office_map", "x", "y", "owner"]
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "user", "status"]
+    search_fields = ["display_name", "user__username"]
+
+
+@admin.register(ChatMessage)
+class ChatMessageAdmin(admin.ModelAdmin):
+    list_display = ["thread", "seq", "author", "created_at"]
+    readonly_fields = ["thread", "seq", "author", "body", "client_id", "created_at"]

@@ -1,0 +1,300 @@
+"""REST API for the map, rooms, members and chat. Views parse, authorise and call one service."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import selectors, services
+from .hub import presence_key
+from .models import OfficeMap, Profile, Room
+
+
+def _run(service, *args, **kwargs):
+    """Call a service, turning its domain errors into 400/404 answers with a message."""
+    try:
+        return service(*args, **kwargs)
+    except DjangoValidationError as exc:
+        raise ValidationError({"detail": exc.messages}) from exc
+    except selectors.NotFound as exc:
+        raise NotFound(str(exc)) from exc
+
+
+class MeApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Profile.Status.choices, required=False)
+        display_name = serializers.CharField(max_length=80, required=False, allow_blank=False)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        username = serializers.CharField()
+        name = serializers.CharField()
+        status = serializers.CharField()
+        role = serializers.CharField()
+
+    def _out(self, user):
+        profile = services.profile_ensure(user)
+        return self.OutputSerializer(
+            {"id": user.id, "username": user.username, "name": profile.display_name, "status": profile.status,
+             "role": profile.role}
+        ).data
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request):
+        return Response(self._out(request.user))
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def patch(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if "status" in data.validated_data:
+            _run(services.profile_set_status, user=request.user, status=data.validated_data["status"])
+        if "display_name" in data.validated_data:
+            profile = services.profile_ensure(request.user)
+            profile.display_name = data.validated_data["display_name"]
+            profile.save(update_fields=["display_name"])
+        return Response(self._out(request.user))
+
+
+class MemberListApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        username = serializers.CharField()
+        name = serializers.CharField()
+        role = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request):
+        return Response(self.OutputSerializer(selectors.members_directory(), many=True).data)
+
+
+class MapInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    slug = serializers.SlugField(required=False)
+    width = serializers.IntegerField(min_value=8, max_value=512)
+    height = serializers.IntegerField(min_value=8, max_value=512)
+    spawn_x = serializers.IntegerField(min_value=0)
+    spawn_y = serializers.IntegerField(min_value=0)
+
+
+class MapListApi(APIView):
+    def get_permissions(self):
+        return [IsAuthenticated(), IsAdminUser()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    @extend_schema(responses=serializers.DictField())
+    def get(self, request):
+        return Response([{"id": m.id, "name": m.name, "slug": m.slug} for m in OfficeMap.objects.order_by("id")])
+
+    @extend_schema(request=MapInputSerializer, responses=serializers.DictField())
+    def post(self, request):
+        data = MapInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        office_map = _run(services.office_map_create, **data.validated_data)
+        return Response(selectors.map_layout_payload(office_map), status=status.HTTP_201_CREATED)
+
+
+class MapDetailApi(APIView):
+    def get_permissions(self):
+        return [IsAuthenticated(), IsAdminUser()] if self.request.method == "PATCH" else [IsAuthenticated()]
+
+    @extend_schema(responses=serializers.DictField())
+    def get(self, request, map_id: int):
+        return Response(selectors.map_layout_payload(get_object_or_404(OfficeMap, pk=map_id)))
+
+    @extend_schema(request=MapInputSerializer(partial=True), responses=serializers.DictField())
+    def patch(self, request, map_id: int):
+        office_map = get_object_or_404(OfficeMap, pk=map_id)
+        data = MapInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        office_map = _run(services.office_map_update, office_map=office_map, **data.validated_data)
+        return Response(selectors.map_layout_payload(office_map))
+
+
+class MapPresenceApi(APIView):
+    """Who is on the map now; exact positions inside private rooms only for that room's members."""
+
+    @extend_schema(responses=serializers.DictField())
+    def get(self, request, map_id: int):
+        get_object_or_404(OfficeMap, pk=map_id)
+        client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+        try:
+            raw = client.hgetall(presence_key(map_id))
+        finally:
+            client.close()
+        mine = selectors.private_room_ids_for(request.user, map_id)
+        people = []
+        for value in raw.values():
+            person = json.loads(value)
+            entry = {k: person[k] for k in ("user", "name", "status", "room")}
+            if not person["private"] or person["room"] in mine:
+                entry.update(x=person["x"], y=person["y"])
+            people.append(entry)
+        return Response({"map": map_id, "people": sorted(people, key=lambda p: p["user"])})
+
+
+class RoomSerializer(serializers.ModelSerializer):
+    doors = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField(min_value=0),
+                                                             min_length=2, max_length=2), required=False)
+
+    class Meta:
+        model = Room
+        fields = ["id", "office_map", "name", "slug", "kind", "x", "y", "width", "height", "doors", "capacity",
+                  "assistant_enabled"]
+        read_only_fields = ["id"]
+        extra_kwargs = {"slug": {"required": False}, "office_map": {"required": True}}
+
+
+class RoomListApi(APIView):
+    def get_permissions(self):
+        return [IsAuthenticated(), IsAdminUser()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    @extend_schema(responses=RoomSerializer(many=True))
+    def get(self, request):
+        rooms = selectors.rooms_visible_to(request.user).order_by("id")
+        map_id = request.query_params.get("map")
+        if map_id is not None:
+            if not map_id.isdigit():
+                raise ValidationError({"map": "must be a map id"})
+            rooms = rooms.filter(office_map_id=int(map_id))
+        return Response(RoomSerializer(rooms, many=True).data)
+
+    @extend_schema(request=RoomSerializer, responses=RoomSerializer)
+    def post(self, request):
+        data = RoomSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        room = _run(services.room_create, **data.validated_data)
+        return Response(RoomSerializer(room).data, status=status.HTTP_201_CREATED)
+
+
+class RoomDetailApi(APIView):
+    def get_permissions(self):
+        return [IsAuthenticated()] if self.request.method == "GET" else [IsAuthenticated(), IsAdminUser()]
+
+    def _room(self, request, room_id: int) -> Room:
+        rooms = Room.objects.all() if request.user.is_staff else selectors.rooms_visible_to(request.user)
+        room = rooms.filter(pk=room_id).first()
+        if room is None:
+            raise NotFound("no such room")
+        return room
+
+    @extend_schema(responses=RoomSerializer)
+    def get(self, request, room_id: int):
+        return Response(RoomSerializer(self._room(request, room_id)).data)
+
+    @extend_schema(request=RoomSerializer(partial=True), responses=RoomSerializer)
+    def patch(self, request, room_id: int):
+        room = self._room(request, room_id)
+        data = RoomSerializer(room, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields = {k: v for k, v in data.validated_data.items() if k != "office_map"}
+        room = _run(services.room_update, room=room, **fields)
+        return Response(RoomSerializer(room).data)
+
+    def delete(self, request, room_id: int):
+        _run(services.room_delete, room=self._room(request, room_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RoomMembersApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        users = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=1000)
+
+    def _room(self, request, room_id: int) -> Room:
+        room = Room.objects.filter(pk=room_id).first()
+        if room is None or not (request.user.is_staff or room.memberships.filter(user=request.user).exists()):
+            raise NotFound("no such room")
+        return room
+
+    @extend_schema(responses=InputSerializer)
+    def get(self, request, room_id: int):
+        room = self._room(request, room_id)
+        return Response({"users": sorted(room.memberships.values_list("user_id", flat=True))})
+
+    @extend_schema(request=InputSerializer, responses=InputSerializer)
+    def put(self, request, room_id: int):
+        if not request.user.is_staff:
+            raise PermissionDenied("only admins change room members")
+        room = self._room(request, room_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response({"users": _run(services.room_set_members, room=room, user_ids=data.validated_data["users"])})
+
+
+class ThreadListApi(APIView):
+    @extend_schema(responses=serializers.DictField())
+    def get(self, request):
+        return Response([s.as_dict() for s in selectors.thread_summaries_for(request.user)])
+
+
+class ThreadMessagesApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        body = serializers.CharField(max_length=20000, trim_whitespace=False)
+        client_id = serializers.CharField(max_length=64, required=False, default="")
+
+    class PageSerializer(serializers.Serializer):
+        before = serializers.IntegerField(min_value=1, required=False)
+        after = serializers.IntegerField(min_value=0, required=False)
+        limit = serializers.IntegerField(min_value=1, max_value=200, required=False)
+
+    @extend_schema(parameters=[PageSerializer], responses=serializers.DictField())
+    def get(self, request, thread_id: int):
+        thread = _run(selectors.thread_for_user, request.user, thread_id)
+        page = self.PageSerializer(data=request.query_params)
+        page.is_valid(raise_exception=True)
+        limit = page.validated_data.get("limit", settings.OFFICE_CHAT_PAGE_SIZE)
+        if "after" in page.validated_data:
+            messages = selectors.chat_messages_after(thread, page.validated_data["after"], limit)
+            more = len(messages) == limit
+        else:
+            messages = selectors.chat_messages_before(thread, page.validated_data.get("before"), limit)
+            more = bool(messages) and messages[0].seq > 1
+        return Response({
+            "thread": thread.id,
+            "last_seq": thread.last_seq,
+            "messages": [selectors.chat_message_payload(m) for m in messages],
+            "more": more,
+        })
+
+    @extend_schema(request=InputSerializer, responses=serializers.DictField())
+    def post(self, request, thread_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message, created = _run(services.chat_message_send, user=request.user, thread_id=thread_id, **data.validated_data)
+        return Response(selectors.chat_message_payload(message),
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ThreadReadApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        seq = serializers.IntegerField(min_value=0)
+
+    @extend_schema(request=InputSerializer, responses=serializers.DictField())
+    def post(self, request, thread_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        unread = _run(services.chat_thread_mark_read, user=request.user, thread_id=thread_id,
+                      seq=data.validated_data["seq"])
+        return Response({"thread": thread_id, "unread": unread})
+
+
+class DirectThreadApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        user = serializers.IntegerField(min_value=1)
+
+    @extend_schema(request=InputSerializer, responses=serializers.DictField())
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        thread, created = _run(services.direct_thread_open, user=request.user, other_user_id=data.validated_data["user"])
+        summary = next(s for s in selectors.thread_summaries_for(request.user) if s.id == thread.id)
+        return Response(summary.as_dict(), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -1,0 +1,438 @@
+"""The office socket: one per open map page. Parses and authorises frames, then calls services.
+
+Movement goes to the process hub (batched); chat goes through `services.chat_message_send`, which
+persists before anything is announced. Per-thread cursors make chat delivery gap-free and
+duplicate-free across reconnects: a live event is sent only if it is the next sequence number,
+and a gap is filled from the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from office.events import map_group, thread_group, user_group
+from office.observability import WS_CONNECTIONS, WS_ERRORS, WS_FRAMES_IN
+
+from . import selectors, services
+from .geometry import MapGeometry
+from .hub import NODE_ID, Hub, Person
+from .protocol import (
+    CLOSE_FORBIDDEN,
+    CLOSE_NOT_SIGNED_IN,
+    CLOSE_RATE_LIMITED,
+    CLOSE_REPLACED,
+    CLOSE_SESSION_EXPIRED,
+    ProtocolError,
+    TokenBucket,
+    parse_client_frame,
+)
+
+logger = logging.getLogger(__name__)
+
+RATE_LIMIT_CLOSE_AFTER = 100  # frames refused within one connection before it is closed
+
+
+@dataclass
+class SocketContext:
+    """Everything a socket needs from the database at connect, loaded in one sync call."""
+
+    layout: dict
+    geometry: MapGeometry
+    private_rooms: set[int]
+    me: dict
+    threads: list[dict]
+    members: list[dict]
+    session_expires_at: object
+    desk: tuple[int, int] | None
+
+
+def _load_context(user, map_id: int, session_key: str | None) -> SocketContext | None:
+    try:
+        office_map = selectors.office_map_get(map_id)
+    except selectors.NotFound:
+        return None
+    profile = services.profile_ensure(user)
+    session = Session.objects.filter(session_key=session_key).first() if session_key else None
+    desk = office_map.desks.filter(owner=user).values_list("x", "y").first()
+    return SocketContext(
+        layout=selectors.map_layout_payload(office_map),
+        geometry=selectors.map_geometry(office_map),
+        private_rooms=selectors.private_room_ids_for(user, map_id),
+        me={
+            "id": user.id,
+            "username": user.get_username(),
+            "name": profile.display_name,
+            "color": profile.color,
+            "status": profile.status,
+            "role": profile.role,
+        },
+        threads=[t.as_dict() for t in selectors.thread_summaries_for(user)],
+        members=selectors.members_directory(),
+        session_expires_at=session.expire_date if session else None,
+        desk=desk,
+    )
+
+
+def _session_still_valid(session_key: str | None, user_id: int):
+    """The session's expiry if it still exists and its user is active, else None."""
+    if not session_key:
+        return None
+    row = Session.objects.filter(session_key=session_key, expire_date__gt=timezone.now()).first()
+    if row is None or row.get_decoded().get("_auth_user_id") != str(user_id):
+        return None
+    from django.contrib.auth import get_user_model
+
+    if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
+        return None
+    return row.expire_date
+
+
+class OfficeConsumer(AsyncWebsocketConsumer):
+    # --- lifecycle ---
+
+    async def connect(self) -> None:
+        self.user = self.scope["user"]
+        self.joined = False
+        await self.accept()
+        if not self.user.is_authenticated:
+            await self._close_with(CLOSE_NOT_SIGNED_IN, "not_signed_in", "sign in first")
+            return
+        self.user_id = self.user.id
+        self.conn_id = uuid.uuid4().hex
+        self.map_id = int(self.scope["url_route"]["kwargs"]["map_id"])
+        self.session_key = self.scope["session"].session_key
+        ctx = await database_sync_to_async(_load_context)(self.user, self.map_id, self.session_key)
+        if ctx is None:
+            await self._close_with(CLOSE_FORBIDDEN, "not_found", "no such map")
+            return
+        if ctx.session_expires_at is None or ctx.session_expires_at <= timezone.now():
+            await self._close_with(CLOSE_SESSION_EXPIRED, "session_expired", "your session has expired; sign in again")
+            return
+        self.session_expires_at = ctx.session_expires_at
+        self.layout, self.geometry, self.private_rooms = ctx.layout, ctx.geometry, ctx.private_rooms
+        self.me = ctx.me
+        self.access_checked_at = time.monotonic()
+        self.bucket = TokenBucket(settings.OFFICE_WS_RATE_PER_SECOND, settings.OFFICE_WS_RATE_BURST, time.monotonic())
+        self.refused = 0
+        self.last_rate_error = 0.0
+        self.cell = settings.OFFICE_AOI_CELL_TILES
+        self.hub = await Hub.current()
+
+        self.x, self.y = await self._starting_tile(ctx)
+        room = self.geometry.room_at(self.x, self.y)
+        self.room_id = room.id if room else None
+        self.in_private = bool(room and room.private)
+        self.move_seq = 0
+
+        self.cursors: dict[int, int] = {t["id"]: t["last_seq"] for t in ctx.threads}
+        self.groups_joined = [user_group(self.user_id), map_group(self.map_id)] + [thread_group(t) for t in self.cursors]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+        person = Person(
+            user=self.user_id, name=self.me["name"], color=self.me["color"], status=self.me["status"],
+            x=self.x, y=self.y, seq=0, room=self.room_id, private=self.in_private, conn=self.conn_id,
+            node=NODE_ID,
+        )
+        await self.hub.join(self, self.map_id, person)
+        self.joined = True
+        WS_CONNECTIONS.inc()
+        await self._send_json({
+            "type": "hello",
+            "protocol": 1,
+            "me": self.me,
+            "you": {"x": self.x, "y": self.y, "room": self.room_id},
+            "map": self.layout,
+            "threads": ctx.threads,
+            "presence": self.hub.presence_list(self.map_id),
+            "members": ctx.members,
+            "tick_ms": settings.OFFICE_MOVE_TICK_MS,
+            "limits": {
+                "max_frame_bytes": settings.OFFICE_WS_MAX_FRAME_BYTES,
+                "rate_per_second": settings.OFFICE_WS_RATE_PER_SECOND,
+                "chat_max_chars": settings.OFFICE_CHAT_MAX_CHARS,
+            },
+        })
+        frame = self.hub.visible_moves_frame(self.map_id, self.aoi_keys())
+        if frame:
+            await self.send(text_data=frame)
+
+    async def _starting_tile(self, ctx: SocketContext) -> tuple[int, int]:
+        """Where the member left off, else their desk, else the map's spawn point; never a refused room."""
+        for candidate in (await self.hub.last_position(self.map_id, self.user_id), ctx.desk):
+            if candidate is None:
+                continue
+            x, y = candidate
+            room = self.geometry.room_at(x, y)
+            if self.geometry.passable(x, y) and not (room and room.private and room.id not in self.private_rooms):
+                return x, y
+        return self.geometry.nearest_free_tile(*self.geometry.spawn)
+
+    async def disconnect(self, code) -> None:
+        if getattr(self, "joined", False):
+            self.joined = False
+            WS_CONNECTIONS.dec()
+            await self.hub.leave(self, self.map_id)
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # --- the hub's view of this socket ---
+
+    def aoi_keys(self) -> list:
+        cx, cy = self.x // self.cell, self.y // self.cell
+        keys: list = [(cx + dx, cy + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+        if self.in_private:
+            keys.append(("p", self.room_id))
+        return keys
+
+    async def send_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    async def replaced(self) -> None:
+        self.joined = False
+        WS_CONNECTIONS.dec()
+        await self._close_with(CLOSE_REPLACED, "replaced", "the office was opened in another tab or window")
+
+    # --- frames from the client ---
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        if not getattr(self, "joined", False):
+            return
+        try:
+            if text_data is not None and (
+                len(text_data) > settings.OFFICE_WS_MAX_FRAME_BYTES
+                or len(text_data.encode()) > settings.OFFICE_WS_MAX_FRAME_BYTES
+            ):
+                raise ProtocolError("too_large", f"frames are limited to {settings.OFFICE_WS_MAX_FRAME_BYTES} bytes")
+            if bytes_data is not None and len(bytes_data) > settings.OFFICE_WS_MAX_FRAME_BYTES:
+                raise ProtocolError("too_large", f"frames are limited to {settings.OFFICE_WS_MAX_FRAME_BYTES} bytes")
+            if not await self._session_ok():
+                return
+            now = time.monotonic()
+            if not self.bucket.take(now):
+                await self._refuse_for_rate(now)
+                return
+            frame_type, payload = parse_client_frame(text_data)
+            WS_FRAMES_IN.labels(frame_type).inc()
+            handler = getattr(self, "on_" + frame_type.replace(".", "_"))
+            await handler(**payload)
+        except ProtocolError as exc:
+            await self._send_error(exc)
+        except ValidationError as exc:
+            await self._send_error(ProtocolError("invalid", "; ".join(exc.messages)))
+        except selectors.NotFound as exc:
+            await self._send_error(ProtocolError("not_found", str(exc)))
+
+    async def _session_ok(self) -> bool:
+        now = time.monotonic()
+        expired = self.session_expires_at <= timezone.now()
+        if not expired and now - self.access_checked_at >= settings.OFFICE_ACCESS_RECHECK_SECONDS:
+            self.access_checked_at = now
+            expires_at = await database_sync_to_async(_session_still_valid)(self.session_key, self.user_id)
+            if expires_at is None:
+                expired = True
+            else:
+                self.session_expires_at = expires_at
+                self.private_rooms = await database_sync_to_async(selectors.private_room_ids_for)(
+                    self.user, self.map_id
+                )
+        if expired:
+            await self._close_with(CLOSE_SESSION_EXPIRED, "session_expired", "your session has expired; sign in again")
+            return False
+        return True
+
+    async def _refuse_for_rate(self, now: float) -> None:
+        self.refused += 1
+        if self.refused >= RATE_LIMIT_CLOSE_AFTER:
+            await self._close_with(CLOSE_RATE_LIMITED, "rate_limited", "too many frames; connection closed")
+            return
+        if now - self.last_rate_error >= 1.0:
+            self.last_rate_error = now
+            await self._send_error(ProtocolError(
+                "rate_limited", f"more than {settings.OFFICE_WS_RATE_PER_SECOND} frames per second; frame dropped"
+            ))
+
+    async def on_ping(self) -> None:
+        await self._send_json({"type": "pong", "t": int(time.time() * 1000)})
+
+    async def on_move(self, x: int, y: int, seq: int) -> None:
+        problem = self.geometry.step_problem((self.x, self.y), (x, y))
+        room = self.geometry.room_at(x, y) if problem is None else None
+        room_id = room.id if room else None
+        if problem is None and room is not None and room_id != self.room_id:
+            if room.private and room.id not in self.private_rooms:
+                problem = f"{room.name} is private: members only"
+            elif room.capacity is not None and self.hub.occupancy(self.map_id, room.id) >= room.capacity:
+                problem = f"{room.name} is full ({room.capacity} people)"
+        if problem is not None:
+            await self._send_json({"type": "move.rejected", "seq": seq, "x": self.x, "y": self.y, "reason": problem})
+            return
+        old_keys = (self.x // self.cell, self.y // self.cell, self.in_private)
+        self.x, self.y, self.move_seq = x, y, seq
+        room_changed = room_id != self.room_id
+        self.room_id, self.in_private = room_id, bool(room and room.private)
+        self.hub.move(self.map_id, self.user_id, x, y, seq, room_id, self.in_private)
+        if room_changed:
+            await self.hub.update(self.map_id, self.user_id, room=room_id, private=self.in_private)
+        if old_keys != (self.x // self.cell, self.y // self.cell, self.in_private):
+            frame = self.hub.visible_moves_frame(self.map_id, self.aoi_keys())
+            if frame:
+                await self.send(text_data=frame)
+
+    async def on_status_set(self, status: str) -> None:
+        await database_sync_to_async(services.profile_set_status)(user=self.user, status=status)
+        await self.hub.update(self.map_id, self.user_id, status=status)
+
+    async def on_chat_send(self, thread: int, body: str, client_id: str = "") -> None:
+        if thread not in self.cursors:
+            raise selectors.NotFound("no such conversation")
+        message, _created = await database_sync_to_async(services.chat_message_send)(
+            user=self.user, thread_id=thread, body=body, client_id=client_id
+        )
+        await self._send_json({"type": "chat.ack", "thread": thread, "seq": message.seq, "client_id": client_id or None})
+
+    async def on_chat_resume(self, thread: int, after: int) -> None:
+        """Send everything after `after` and continue live from there (called after a reconnect)."""
+        if thread not in self.cursors:
+            raise selectors.NotFound("no such conversation")
+        self.cursors[thread] = after
+        await self._catch_up(thread)
+
+    async def on_chat_history(self, thread: int, before: int | None = None, limit: int | None = None) -> None:
+        limit = min(limit or settings.OFFICE_CHAT_PAGE_SIZE, 200)
+
+        def page():
+            thread_row = selectors.thread_for_user(self.user, thread)
+            return [selectors.chat_message_payload(m) for m in selectors.chat_messages_before(thread_row, before, limit)]
+
+        messages = await database_sync_to_async(page)()
+        await self._send_json({
+            "type": "chat.history", "thread": thread, "messages": messages,
+            "more": bool(messages) and messages[0]["seq"] > 1,
+        })
+
+    async def on_chat_read(self, thread: int, seq: int) -> None:
+        unread = await database_sync_to_async(services.chat_thread_mark_read)(user=self.user, thread_id=thread, seq=seq)
+        await self._send_json({"type": "chat.unread", "thread": thread, "unread": unread})
+
+    async def on_dm_open(self, user: int) -> None:
+        thread, _created = await database_sync_to_async(services.direct_thread_open)(user=self.user, other_user_id=user)
+        await self._add_thread(thread.id, from_seq=0)
+        await self._send_json({"type": "dm.opened", "thread": thread.id, "user": user})
+
+    # --- events from the channel layer (group sends after commit) ---
+
+    async def chat_message(self, event: dict) -> None:
+        message = event["message"]
+        thread, seq = message["thread"], message["seq"]
+        cursor = self.cursors.get(thread)
+        if cursor is None or seq <= cursor:
+            return  # not subscribed, or already delivered
+        if seq == cursor + 1:
+            self.cursors[thread] = seq
+            await self._send_json({"type": "chat.message", "message": message})
+        else:
+            await self._catch_up(thread)  # the layer dropped something: the database fills the gap
+
+    async def thread_added(self, event: dict) -> None:
+        await self._add_thread(event["thread"], from_seq=0)
+
+    async def access_changed(self, event: dict) -> None:
+        await self._refresh_access()
+
+    async def map_changed(self, event: dict) -> None:
+        def load():
+            office_map = selectors.office_map_get(self.map_id)
+            return selectors.map_layout_payload(office_map), selectors.map_geometry(office_map)
+
+        try:
+            self.layout, self.geometry = await database_sync_to_async(load)()
+        except selectors.NotFound:
+            await self._close_with(CLOSE_FORBIDDEN, "not_found", "this map was removed")
+            return
+        await self._send_json({"type": "map.changed", "map": self.layout})
+        await self._relocate_if_refused("the map changed")
+
+    # --- helpers ---
+
+    async def _catch_up(self, thread: int) -> None:
+        page_size = 200
+        while True:
+            def page(after=self.cursors[thread]):
+                thread_row = selectors.thread_for_user(self.user, thread)
+                return [selectors.chat_message_payload(m) for m in selectors.chat_messages_after(thread_row, after, page_size)]
+
+            messages = await database_sync_to_async(page)()
+            if messages:
+                self.cursors[thread] = messages[-1]["seq"]
+            more = len(messages) == page_size
+            await self._send_json({"type": "chat.backlog", "thread": thread, "messages": messages, "more": more})
+            if not more:
+                return
+
+    async def _add_thread(self, thread_id: int, *, from_seq: int) -> None:
+        if thread_id in self.cursors:
+            return
+        summaries = await database_sync_to_async(selectors.thread_summaries_for)(self.user)
+        summary = next((s for s in summaries if s.id == thread_id), None)
+        if summary is None:
+            return
+        await self.channel_layer.group_add(thread_group(thread_id), self.channel_name)
+        self.groups_joined.append(thread_group(thread_id))
+        self.cursors[thread_id] = from_seq
+        await self._send_json({"type": "thread.added", "thread": summary.as_dict()})
+        await self._catch_up(thread_id)
+
+    async def _refresh_access(self) -> None:
+        self.private_rooms = await database_sync_to_async(selectors.private_room_ids_for)(self.user, self.map_id)
+        summaries = await database_sync_to_async(selectors.thread_summaries_for)(self.user)
+        visible = {s.id: s for s in summaries}
+        for thread_id in [t for t in self.cursors if t not in visible]:
+            del self.cursors[thread_id]
+            await self.channel_layer.group_discard(thread_group(thread_id), self.channel_name)
+            await self._send_json({"type": "thread.removed", "thread": thread_id})
+        for summary in visible.values():
+            if summary.id not in self.cursors:
+                await self.channel_layer.group_add(thread_group(summary.id), self.channel_name)
+                self.groups_joined.append(thread_group(summary.id))
+                self.cursors[summary.id] = summary.last_seq
+                await self._send_json({"type": "thread.added", "thread": summary.as_dict()})
+        await self._relocate_if_refused("your access changed")
+
+    async def _relocate_if_refused(self, reason: str) -> None:
+        room = self.geometry.room_at(self.x, self.y)
+        refused = room is not None and room.private and room.id not in self.private_rooms
+        if not refused and self.geometry.passable(self.x, self.y):
+            if (room.id if room else None) != self.room_id:
+                self.room_id, self.in_private = (room.id if room else None), bool(room and room.private)
+                await self.hub.update(self.map_id, self.user_id, room=self.room_id, private=self.in_private)
+            return
+        self.x, self.y = self.geometry.nearest_free_tile(*self.geometry.spawn)
+        room = self.geometry.room_at(self.x, self.y)
+        self.room_id, self.in_private = (room.id if room else None), bool(room and room.private)
+        self.hub.move(self.map_id, self.user_id, self.x, self.y, self.move_seq, self.room_id, self.in_private)
+        await self.hub.update(self.map_id, self.user_id, room=self.room_id, private=self.in_private)
+        await self._send_json({"type": "move.rejected", "seq": self.move_seq, "x": self.x, "y": self.y, "reason": reason})
+
+    async def _send_json(self, payload: dict) -> None:
+        await self.send(text_data=json.dumps(payload, separators=(",", ":")))
+
+    async def _send_error(self, error: ProtocolError) -> None:
+        WS_ERRORS.labels(error.code).inc()
+        await self._send_json(error.frame())
+
+    async def _close_with(self, code: int, error_code: str, message: str) -> None:
+        WS_ERRORS.labels(error_code).inc()
+        await self._send_json({"type": "error", "code": error_code, "message": message, "fatal": True})
+        await self.close(code=code)

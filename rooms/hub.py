@@ -1,0 +1,383 @@
+"""Movement and presence fan-out: one hub per Daphne process (per event loop).
+
+Sockets hand their moves to the hub; every tick the hub publishes one batch per map to the
+channel layer group of all hubs (one layer message per process per tick, not one per move per
+client), and each hub fans the batches it receives out to its own sockets, filtered by each
+socket's area of interest (nearby grid cells, plus the private room it stands in). Presence
+(join, leave, status, room) rides the same batches so it stays ordered with movement.
+
+Shared state lives in Redis so any process can serve any member: a presence hash per map, the
+last position per member, and a heartbeat key per process so members of a crashed process are
+cleaned up by the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from office.observability import MOVE_BATCH_SIZE, MOVE_BATCHES
+
+logger = logging.getLogger(__name__)
+
+NODE_ID = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+HEARTBEAT_SECONDS = 5
+HEARTBEAT_TTL_SECONDS = 15
+
+
+def presence_key(map_id: int) -> str:
+    return f"office:presence:{map_id}"
+
+
+def last_position_key(map_id: int) -> str:
+    return f"office:lastpos:{map_id}"
+
+
+def node_key(node: str) -> str:
+    return f"office:node:{node}"
+
+
+def hub_group(map_id: int) -> str:
+    return f"hub.map.{map_id}"
+
+
+@dataclass
+class Person:
+    user: int
+    name: str
+    color: str
+    status: str
+    x: int
+    y: int
+    seq: int
+    room: int | None
+    private: bool
+    conn: str
+    node: str
+
+    def presence(self) -> dict:
+        return {"user": self.user, "name": self.name, "color": self.color, "status": self.status, "room": self.room}
+
+    def move_entry(self) -> str:
+        return f"[{self.user},{self.x},{self.y},{self.seq}]"
+
+
+class Observer(Protocol):
+    """What the hub needs from a socket."""
+
+    user_id: int
+    conn_id: str
+
+    def aoi_keys(self) -> list: ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def replaced(self) -> None: ...
+
+
+def visibility_key(x: int, y: int, room: int | None, private: bool, cell: int):
+    return ("p", room) if private else (x // cell, y // cell)
+
+
+class MapState:
+    def __init__(self, map_id: int):
+        self.map_id = map_id
+        self.people: dict[int, Person] = {}
+        self.observers: dict[int, Observer] = {}
+        self.pending_moves: dict[int, list] = {}
+        self.pending_events: list[dict] = []
+
+    def occupancy(self, room_id: int) -> int:
+        return sum(1 for p in self.people.values() if p.room == room_id)
+
+
+class Hub:
+    _by_loop: dict[int, Hub] = {}
+
+    def __init__(self) -> None:
+        self.layer = get_channel_layer()
+        self.redis = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+        self.cell = settings.OFFICE_AOI_CELL_TILES
+        self.tick_seconds = settings.OFFICE_MOVE_TICK_MS / 1000
+        self.channel: str | None = None
+        self.maps: dict[int, MapState] = {}
+        self._map_loading: dict[int, asyncio.Lock] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._started = asyncio.Lock()
+
+    @classmethod
+    async def current(cls) -> Hub:
+        loop = asyncio.get_running_loop()
+        hub = cls._by_loop.get(id(loop))
+        if hub is None or hub._loop is not loop:
+            hub = cls()
+            hub._loop = loop
+            cls._by_loop[id(loop)] = hub
+        await hub._ensure_started()
+        return hub
+
+    async def _ensure_started(self) -> None:
+        async with self._started:
+            if self.channel is not None:
+                return
+            self.channel = await self.layer.new_channel()  # must share the "specific" prefix: channels-redis serves all local channels from one list
+            await self.redis.set(node_key(NODE_ID), "1", ex=HEARTBEAT_TTL_SECONDS)
+            self._tasks = [
+                asyncio.create_task(self._receive_loop(), name="hub-receive"),
+                asyncio.create_task(self._tick_loop(), name="hub-tick"),
+                asyncio.create_task(self._heartbeat_loop(), name="hub-heartbeat"),
+            ]
+
+    async def shutdown(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks = []
+        await self.redis.aclose()
+        Hub._by_loop.pop(id(asyncio.get_running_loop()), None)
+
+    # --- membership of sockets ---
+
+    async def _map(self, map_id: int) -> MapState:
+        state = self.maps.get(map_id)
+        if state is not None:
+            return state
+        lock = self._map_loading.setdefault(map_id, asyncio.Lock())
+        async with lock:
+            if map_id in self.maps:
+                return self.maps[map_id]
+            state = MapState(map_id)
+            await self.layer.group_add(hub_group(map_id), self.channel)
+            raw = await self.redis.hgetall(presence_key(map_id))
+            for value in raw.values():
+                try:
+                    person = Person(**json.loads(value))
+                except (TypeError, ValueError):
+                    continue
+                state.people[person.user] = person
+            self.maps[map_id] = state
+        await self._drop_people_of_dead_nodes(state)
+        return state
+
+    async def last_position(self, map_id: int, user_id: int) -> tuple[int, int] | None:
+        raw = await self.redis.hget(last_position_key(map_id), str(user_id))
+        if not raw:
+            return None
+        try:
+            x, y = (int(v) for v in raw.split(","))
+        except ValueError:
+            return None
+        return x, y
+
+    async def join(self, observer: Observer, map_id: int, person: Person) -> list[Person]:
+        """Register a socket; returns everyone present (the caller filters positions by visibility)."""
+        state = await self._map(map_id)
+        previous = state.observers.get(person.user)
+        state.observers[person.user] = observer
+        if previous is not None and previous is not observer:
+            await previous.replaced()
+        state.people[person.user] = person
+        await self.redis.hset(presence_key(map_id), str(person.user), json.dumps(asdict(person)))
+        state.pending_events.append({"e": "join", "person": asdict(person)})
+        state.pending_moves[person.user] = [person.user, person.x, person.y, person.seq, person.room, person.private]
+        return list(state.people.values())
+
+    async def leave(self, observer: Observer, map_id: int) -> None:
+        state = self.maps.get(map_id)
+        if state is None:
+            return
+        if state.observers.get(observer.user_id) is observer:
+            del state.observers[observer.user_id]
+        person = state.people.get(observer.user_id)
+        if person is None or person.conn != observer.conn_id:
+            return  # a newer connection of the same member owns the presence now
+        del state.people[observer.user_id]
+        state.pending_moves.pop(observer.user_id, None)
+        state.pending_events.append({"e": "leave", "user": observer.user_id, "conn": observer.conn_id})
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hdel(presence_key(map_id), str(observer.user_id))
+        pipe.hset(last_position_key(map_id), str(observer.user_id), f"{person.x},{person.y}")
+        await pipe.execute()
+
+    def move(self, map_id: int, user_id: int, x: int, y: int, seq: int, room: int | None, private: bool) -> None:
+        state = self.maps[map_id]
+        state.pending_moves[user_id] = [user_id, x, y, seq, room, private]
+        person = state.people.get(user_id)
+        if person is not None:
+            person.x, person.y, person.seq, person.room, person.private = x, y, seq, room, private
+
+    async def update(self, map_id: int, user_id: int, **changes) -> None:
+        """Status or room of a member changed: tell every hub, and keep the shared record current."""
+        state = self.maps[map_id]
+        person = state.people.get(user_id)
+        if person is None:
+            return
+        for key, value in changes.items():
+            setattr(person, key, value)
+        state.pending_events.append({"e": "update", "user": user_id, "conn": person.conn, "changes": changes})
+        await self.redis.hset(presence_key(map_id), str(user_id), json.dumps(asdict(person)))
+
+    def occupancy(self, map_id: int, room_id: int) -> int:
+        return self.maps[map_id].occupancy(room_id)
+
+    def visible_moves_frame(self, map_id: int, keys: list) -> str | None:
+        """A `moves` frame with everyone currently in the given visibility keys (for a changed view)."""
+        wanted = set(keys)
+        entries = [
+            p.move_entry()
+            for p in self.maps[map_id].people.values()
+            if visibility_key(p.x, p.y, p.room, p.private, self.cell) in wanted
+        ]
+        if not entries:
+            return None
+        return '{"type":"moves","m":[' + ",".join(entries) + "]}"
+
+    def presence_list(self, map_id: int) -> list[dict]:
+        return [p.presence() for p in self.maps[map_id].people.values()]
+
+    # --- loops ---
+
+    async def _tick_loop(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self._publish_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("movement tick failed")
+            await asyncio.sleep(max(0.0, self.tick_seconds - (time.monotonic() - started)))
+
+    async def _publish_pending(self) -> None:
+        for state in list(self.maps.values()):
+            if not state.pending_moves and not state.pending_events:
+                continue
+            moves = list(state.pending_moves.values())
+            events = state.pending_events
+            state.pending_moves = {}
+            state.pending_events = []
+            await self.layer.group_send(
+                hub_group(state.map_id),
+                {"type": "hub.tick", "map": state.map_id, "node": NODE_ID, "moves": moves, "events": events},
+            )
+            MOVE_BATCHES.inc()
+            MOVE_BATCH_SIZE.observe(len(moves))
+            if moves:
+                positions = {
+                    str(m[0]): json.dumps(asdict(state.people[m[0]])) for m in moves if m[0] in state.people
+                }
+                if positions:
+                    await self.redis.hset(presence_key(state.map_id), mapping=positions)
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+                if message.get("type") == "hub.tick":
+                    await self._apply_tick(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("movement batch could not be applied")
+                await asyncio.sleep(0.05)
+
+    async def _apply_tick(self, message: dict) -> None:
+        state = self.maps.get(message["map"])
+        if state is None:
+            return
+        # This process already applied its own batch when it queued it; others' batches update state here.
+        remote = message["node"] != NODE_ID
+        event_frames: list[str] = []
+        for event in message["events"]:
+            frame = await self._apply_event(state, event, remote=remote)
+            if frame:
+                event_frames.append(frame)
+        fragments: dict[tuple, list[str]] = {}
+        for user_id, x, y, seq, room, private in message["moves"]:
+            person = state.people.get(user_id)
+            if remote and person is not None:
+                person.x, person.y, person.seq, person.room, person.private = x, y, seq, room, private
+            fragments.setdefault(visibility_key(x, y, room, private, self.cell), []).append(f"[{user_id},{x},{y},{seq}]")
+        joined = {key: ",".join(parts) for key, parts in fragments.items()}
+        for observer in list(state.observers.values()):
+            try:
+                for frame in event_frames:
+                    await observer.send_text(frame)
+                if joined:
+                    parts = [joined[k] for k in observer.aoi_keys() if k in joined]
+                    if parts:
+                        await observer.send_text('{"type":"moves","m":[' + ",".join(parts) + "]}")
+            except Exception:
+                logger.debug("could not deliver a batch to user %s", observer.user_id, exc_info=True)
+
+    async def _apply_event(self, state: MapState, event: dict, *, remote: bool) -> str | None:
+        kind = event["e"]
+        if kind == "join":
+            person = Person(**event["person"])
+            if remote:
+                state.people[person.user] = person
+                local = state.observers.get(person.user)
+                if local is not None and local.conn_id != person.conn:
+                    state.observers.pop(person.user, None)
+                    await local.replaced()
+            return json.dumps({"type": "presence.join", "person": person.presence()})
+        if kind == "leave":
+            person = state.people.get(event["user"])
+            if remote and person is not None and person.conn == event["conn"]:
+                del state.people[event["user"]]
+            if event["user"] in state.people:
+                return None  # already back on a newer connection
+            return json.dumps({"type": "presence.leave", "user": event["user"]})
+        if kind == "update":
+            person = state.people.get(event["user"])
+            if person is None or person.conn != event["conn"]:
+                return None
+            if remote:
+                for key, value in event["changes"].items():
+                    setattr(person, key, value)
+            return json.dumps({"type": "presence.update", "person": person.presence()})
+        return None
+
+    async def _heartbeat_loop(self) -> None:
+        beats = 0
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self.redis.set(node_key(NODE_ID), "1", ex=HEARTBEAT_TTL_SECONDS)
+                beats += 1
+                if beats % 3 == 0:
+                    for state in list(self.maps.values()):
+                        await self._drop_people_of_dead_nodes(state)
+                        await self.layer.group_add(hub_group(state.map_id), self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("hub heartbeat failed")
+
+    async def _drop_people_of_dead_nodes(self, state: MapState) -> None:
+        """Members whose process stopped beating left without a goodbye: remove them everywhere."""
+        nodes = {p.node for p in state.people.values() if p.node != NODE_ID}
+        if not nodes:
+            return
+        alive = await self.redis.mget([node_key(n) for n in nodes])
+        dead = {node for node, beat in zip(nodes, alive, strict=True) if beat is None}
+        for person in [p for p in state.people.values() if p.node in dead]:
+            del state.people[person.user]
+            state.pending_events.append({"e": "leave", "user": person.user, "conn": person.conn})
+            await self.redis.hdel(presence_key(state.map_id), str(person.user))
+            logger.info("dropped member %s of stopped process %s", person.user, person.node)

@@ -1,0 +1,179 @@
+"""The office map, its rooms and desks, members' profiles, and chat.
+
+Chat rows are the record: live delivery is only a nudge carrying the per-thread sequence number
+assigned here, so a reconnecting client can ask for exactly what it missed.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Profile(models.Model):
+    class Status(models.TextChoices):
+        AVAILABLE = "available", "Available"
+        BUSY = "busy", "Busy"
+        AWAY = "away", "Away"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    display_name = models.CharField(max_length=80)
+    color = models.CharField(max_length=7, default="#4f7cff")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.AVAILABLE)
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def role(self) -> str:
+        return "admin" if self.user.is_staff else "member"
+
+
+class OfficeMap(models.Model):
+    """A floor: a grid of tiles; rooms are rectangles on it."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(unique=True)
+    width = models.PositiveIntegerField(help_text="tiles")
+    height = models.PositiveIntegerField(help_text="tiles")
+    spawn_x = models.PositiveIntegerField()
+    spawn_y = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(width__gte=8, width__lte=512), name="map_width_range"),
+            models.CheckConstraint(condition=Q(height__gte=8, height__lte=512), name="map_height_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Room(models.Model):
+    """A named area. Meeting and private rooms are walled (the rectangle's edge) with door tiles."""
+
+    class Kind(models.TextChoices):
+        OPEN = "open", "Open area"
+        MEETING = "meeting", "Meeting room"
+        PRIVATE = "private", "Private room"
+
+    office_map = models.ForeignKey(OfficeMap, on_delete=models.CASCADE, related_name="rooms")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField()
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.OPEN)
+    x = models.PositiveIntegerField()
+    y = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    doors = models.JSONField(default=list, blank=True, help_text="list of [x, y] tiles on the room's edge")
+    capacity = models.PositiveIntegerField(null=True, blank=True, help_text="empty: no limit")
+    assistant_enabled = models.BooleanField(default=False)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="RoomMembership", related_name="member_rooms", blank=True
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["office_map", "slug"], name="room_slug_unique_per_map"),
+            models.CheckConstraint(condition=Q(width__gte=1, height__gte=1), name="room_size_positive"),
+        ]
+        ordering = ["office_map_id", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_walled(self) -> bool:
+        return self.kind != self.Kind.OPEN
+
+
+class RoomMembership(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_memberships")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="room_membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room}"
+
+
+class Desk(models.Model):
+    office_map = models.ForeignKey(OfficeMap, on_delete=models.CASCADE, related_name="desks")
+    label = models.CharField(max_length=60)
+    x = models.PositiveIntegerField()
+    y = models.PositiveIntegerField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="desks"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["office_map", "x", "y"], name="desk_tile_unique")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ChatThread(models.Model):
+    """A conversation: one per room, or a direct conversation between two members."""
+
+    class Kind(models.TextChoices):
+        ROOM = "room", "Room chat"
+        DIRECT = "direct", "Direct message"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    room = models.OneToOneField(Room, null=True, blank=True, on_delete=models.CASCADE, related_name="chat_thread")
+    direct_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    participants = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="direct_threads", blank=True)
+    last_seq = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="room", room__isnull=False, direct_key__isnull=True))
+                | Q(kind="direct", room__isnull=True, direct_key__isnull=False),
+                name="chat_thread_kind_shape",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} thread {self.pk}"
+
+
+class ChatMessage(models.Model):
+    thread = models.ForeignKey(ChatThread, on_delete=models.CASCADE, related_name="messages")
+    seq = models.BigIntegerField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="chat_messages")
+    body = models.TextField()
+    client_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "seq"], name="chat_message_seq_unique"),
+            models.UniqueConstraint(
+                fields=["thread", "author", "client_id"],
+                condition=~Q(client_id=""),
+                name="chat_message_client_id_unique",
+            ),
+        ]
+        ordering = ["thread_id", "seq"]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} in thread {self.thread_id}"
+
+
+class ChatReadState(models.Model):
+    thread = models.ForeignKey(ChatThread, on_delete=models.CASCADE, related_name="read_states")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_read_states")
+    last_read_seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["thread", "user"], name="chat_read_state_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} read thread {self.thread_id} to #{self.last_read_seq}"

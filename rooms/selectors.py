@@ -1,0 +1,229 @@
+"""Reads for rooms, the map and chat. Access rules live here so every entry point shares them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from .geometry import MapGeometry, RoomShape
+from .models import ChatMessage, ChatReadState, ChatThread, Desk, OfficeMap, Profile, Room
+
+User = get_user_model()
+
+
+class NotFound(Exception):
+    """The object does not exist or the user may not know it exists (same answer for both)."""
+
+
+def display_name(user) -> str:
+    try:
+        return user.profile.display_name
+    except Profile.DoesNotExist:
+        return user.get_username()
+
+
+def rooms_visible_to(user, *, office_map_id: int | None = None):
+    """Rooms a user may enter and read: all open and meeting rooms, private ones only as a member."""
+    rooms = Room.objects.filter(Q(kind__in=[Room.Kind.OPEN, Room.Kind.MEETING]) | Q(memberships__user=user))
+    if office_map_id is not None:
+        rooms = rooms.filter(office_map_id=office_map_id)
+    return rooms.distinct()
+
+
+def user_can_enter_room(user, room: Room) -> bool:
+    if room.kind != Room.Kind.PRIVATE:
+        return True
+    return room.memberships.filter(user=user).exists()
+
+
+def private_room_ids_for(user, office_map_id: int) -> set[int]:
+    return set(
+        Room.objects.filter(office_map_id=office_map_id, kind=Room.Kind.PRIVATE, memberships__user=user).values_list(
+            "id", flat=True
+        )
+    )
+
+
+def office_map_get(map_id: int) -> OfficeMap:
+    try:
+        return OfficeMap.objects.get(pk=map_id)
+    except OfficeMap.DoesNotExist as exc:
+        raise NotFound("no such map") from exc
+
+
+def default_office_map() -> OfficeMap | None:
+    return OfficeMap.objects.order_by("id").first()
+
+
+def map_geometry(office_map: OfficeMap) -> MapGeometry:
+    rooms = [room_shape(room) for room in office_map.rooms.all()]
+    return MapGeometry(
+        width=office_map.width, height=office_map.height, spawn=(office_map.spawn_x, office_map.spawn_y), rooms=rooms
+    )
+
+
+def room_shape(room: Room) -> RoomShape:
+    return RoomShape(
+        id=room.id,
+        name=room.name,
+        kind=room.kind,
+        x=room.x,
+        y=room.y,
+        width=room.width,
+        height=room.height,
+        doors=frozenset(tuple(d) for d in room.doors),
+        capacity=room.capacity,
+    )
+
+
+def map_layout_payload(office_map: OfficeMap) -> dict:
+    """What a client draws: the grid, rooms with doors, desks (JSON-safe)."""
+    return {
+        "id": office_map.id,
+        "name": office_map.name,
+        "width": office_map.width,
+        "height": office_map.height,
+        "spawn": [office_map.spawn_x, office_map.spawn_y],
+        "aoi_cell": settings.OFFICE_AOI_CELL_TILES,
+        "rooms": [
+            {
+                "id": room.id,
+                "name": room.name,
+                "slug": room.slug,
+                "kind": room.kind,
+                "x": room.x,
+                "y": room.y,
+                "width": room.width,
+                "height": room.height,
+                "doors": room.doors,
+                "capacity": room.capacity,
+                "assistant_enabled": room.assistant_enabled,
+            }
+            for room in office_map.rooms.all()
+        ],
+        "desks": [
+            {"id": d.id, "label": d.label, "x": d.x, "y": d.y, "owner": d.owner_id}
+            for d in Desk.objects.filter(office_map=office_map).order_by("id")
+        ],
+    }
+
+
+# --- chat ---
+
+def threads_visible_to(user):
+    return ChatThread.objects.filter(
+        Q(kind=ChatThread.Kind.ROOM, room__in=rooms_visible_to(user)) | Q(kind=ChatThread.Kind.DIRECT, participants=user)
+    ).distinct()
+
+
+def thread_for_user(user, thread_id: int) -> ChatThread:
+    """The thread if the user may read it; NotFound otherwise, so ids cannot be probed."""
+    thread = threads_visible_to(user).filter(pk=thread_id).select_related("room").first()
+    if thread is None:
+        raise NotFound("no such conversation")
+    return thread
+
+
+@dataclass(frozen=True)
+class ThreadSummary:
+    id: int
+    kind: str
+    title: str
+    room_id: int | None
+    last_seq: int
+    unread: int
+    with_user_id: int | None
+
+    def as_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "title": self.title,
+            "room": self.room_id,
+            "last_seq": self.last_seq,
+            "unread": self.unread,
+            "with_user": self.with_user_id,
+        }
+
+
+def thread_summaries_for(user) -> list[ThreadSummary]:
+    """Every conversation the user can read, with unread counts (others' messages after the read mark)."""
+    threads = list(
+        threads_visible_to(user)
+        .select_related("room")
+        .prefetch_related("participants__profile")
+        .order_by("kind", "room__name", "id")
+    )
+    unread = dict(
+        ChatMessage.objects.filter(thread__in=[t.id for t in threads])
+        .exclude(author=user)
+        .annotate(
+            mark=Coalesce(
+                Subquery(ChatReadState.objects.filter(thread=OuterRef("thread_id"), user=user).values("last_read_seq")[:1]),
+                Value(0),
+            )
+        )
+        .filter(seq__gt=F("mark"))
+        .values("thread")
+        .annotate(n=Count("id"))
+        .values_list("thread", "n")
+    )
+    summaries = []
+    for thread in threads:
+        other = None
+        if thread.kind == ChatThread.Kind.DIRECT:
+            other = next((p for p in thread.participants.all() if p.id != user.id), None)
+            title = display_name(other) if other else "Direct message"
+        else:
+            title = thread.room.name
+        summaries.append(
+            ThreadSummary(
+                id=thread.id,
+                kind=thread.kind,
+                title=title,
+                room_id=thread.room_id,
+                last_seq=thread.last_seq,
+                unread=unread.get(thread.id, 0),
+                with_user_id=other.id if other else None,
+            )
+        )
+    return summaries
+
+
+def chat_message_payload(message: ChatMessage) -> dict:
+    return {
+        "thread": message.thread_id,
+        "seq": message.seq,
+        "id": message.id,
+        "author": {"id": message.author_id, "name": display_name(message.author)},
+        "body": message.body,
+        "client_id": message.client_id or None,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def chat_messages_after(thread: ChatThread, after_seq: int, limit: int) -> list[ChatMessage]:
+    return list(
+        ChatMessage.objects.filter(thread=thread, seq__gt=after_seq)
+        .select_related("author__profile")
+        .order_by("seq")[:limit]
+    )
+
+
+def chat_messages_before(thread: ChatThread, before_seq: int | None, limit: int) -> list[ChatMessage]:
+    """One page of history, newest last; `before_seq=None` means the latest page."""
+    messages = ChatMessage.objects.filter(thread=thread).select_related("author__profile")
+    if before_seq is not None:
+        messages = messages.filter(seq__lt=before_seq)
+    return list(reversed(messages.order_by("-seq")[:limit]))
+
+
+def members_directory() -> list[dict]:
+    return [
+        {"id": u.id, "username": u.username, "name": display_name(u), "role": "admin" if u.is_staff else "member"}
+        for u in User.objects.filter(is_active=True).select_related("profile").order_by("username")
+    ]

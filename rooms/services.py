@@ -1,0 +1,290 @@
+"""Writes for rooms, the map, profiles and chat: validate, write in one transaction, announce on commit."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils.text import slugify
+
+from office.events import map_group, send_event_on_commit, thread_group, user_group
+from office.observability import CHAT_MESSAGES
+
+from . import selectors
+from .geometry import MapGeometry, overlapping_walled_rooms
+from .models import ChatMessage, ChatReadState, ChatThread, Desk, OfficeMap, Profile, Room, RoomMembership
+
+logger = logging.getLogger(__name__)
+User = get_user_model()
+
+AVATAR_COLORS = ["#4f7cff", "#e8590c", "#2b8a3e", "#ae3ec9", "#0b7285", "#c2255c", "#5f3dc4", "#e67700"]
+
+
+# --- profiles ---
+
+def profile_ensure(user) -> Profile:
+    profile, _ = Profile.objects.get_or_create(
+        user=user,
+        defaults={
+            "display_name": (user.get_full_name() or user.get_username())[:80],
+            "color": AVATAR_COLORS[user.id % len(AVATAR_COLORS)],
+        },
+    )
+    return profile
+
+
+def profile_set_status(*, user, status: str) -> Profile:
+    if status not in Profile.Status.values:
+        raise ValidationError(f"status must be one of {', '.join(Profile.Status.values)}")
+    profile = profile_ensure(user)
+    Profile.objects.filter(pk=profile.pk).update(status=status)
+    profile.status = status
+    return profile
+
+
+def member_create(*, username: str, password: str, display_name: str = "", admin: bool = False) -> User:
+    with transaction.atomic():
+        user = User.objects.create_user(username=username, password=password, is_staff=admin, is_superuser=admin)
+        profile = profile_ensure(user)
+        if display_name:
+            profile.display_name = display_name
+            profile.save(update_fields=["display_name"])
+    return user
+
+
+# --- map and rooms ---
+
+def _validate_layout(office_map: OfficeMap, rooms: list[Room]) -> None:
+    shapes = [selectors.room_shape(r) for r in rooms]
+    problems: list[str] = []
+    for shape in shapes:
+        problems.extend(shape.edge_problems())
+        if shape.x + shape.width > office_map.width or shape.y + shape.height > office_map.height:
+            problems.append(f"room {shape.name!r} does not fit on the {office_map.width}x{office_map.height} map")
+    for a, b in overlapping_walled_rooms(shapes):
+        problems.append(f"walled rooms {a.name!r} and {b.name!r} overlap")
+    geometry = MapGeometry(office_map.width, office_map.height, (office_map.spawn_x, office_map.spawn_y), shapes)
+    if not geometry.passable(office_map.spawn_x, office_map.spawn_y):
+        problems.append("the spawn point is not on a free tile")
+    spawn_room = geometry.room_at(office_map.spawn_x, office_map.spawn_y)
+    if spawn_room is not None and spawn_room.private:
+        problems.append("the spawn point may not be inside a private room")
+    if problems:
+        raise ValidationError(problems)
+
+
+def _clean_doors(doors) -> list[list[int]]:
+    if not isinstance(doors, list) or not all(
+        isinstance(d, list | tuple) and len(d) == 2 and all(isinstance(v, int) and v >= 0 for v in d) for d in doors
+    ):
+        raise ValidationError("doors must be a list of [x, y] pairs of non-negative integers")
+    return [list(d) for d in doors]
+
+
+def _announce_map_changed(office_map_id: int) -> None:
+    send_event_on_commit(map_group(office_map_id), {"type": "map.changed", "map": office_map_id})
+
+
+def office_map_create(*, name: str, width: int, height: int, spawn_x: int, spawn_y: int, slug: str = "") -> OfficeMap:
+    office_map = OfficeMap(
+        name=name, slug=slug or slugify(name), width=width, height=height, spawn_x=spawn_x, spawn_y=spawn_y
+    )
+    office_map.full_clean()
+    _validate_layout(office_map, [])
+    office_map.save()
+    return office_map
+
+
+def office_map_update(*, office_map: OfficeMap, **fields) -> OfficeMap:
+    with transaction.atomic():
+        locked = OfficeMap.objects.select_for_update().get(pk=office_map.pk)
+        for key, value in fields.items():
+            setattr(locked, key, value)
+        locked.full_clean()
+        _validate_layout(locked, list(locked.rooms.all()))
+        locked.save()
+        _announce_map_changed(locked.id)
+    return locked
+
+
+def room_create(
+    *,
+    office_map: OfficeMap,
+    name: str,
+    kind: str,
+    x: int,
+    y: int,
+    width: int,
+    height: int,
+    doors: list | None = None,
+    capacity: int | None = None,
+    assistant_enabled: bool = False,
+    slug: str = "",
+) -> Room:
+    """Create a room and its chat thread; the whole layout is re-validated under a map lock."""
+    with transaction.atomic():
+        locked_map = OfficeMap.objects.select_for_update().get(pk=office_map.pk)
+        room = Room(
+            office_map=locked_map,
+            name=name,
+            slug=slug or slugify(name),
+            kind=kind,
+            x=x,
+            y=y,
+            width=width,
+            height=height,
+            doors=_clean_doors(doors or []),
+            capacity=capacity,
+            assistant_enabled=assistant_enabled,
+        )
+        room.full_clean()
+        _validate_layout(locked_map, [*locked_map.rooms.all(), room])
+        room.save()
+        ChatThread.objects.create(kind=ChatThread.Kind.ROOM, room=room)
+        locked_map.save(update_fields=["updated_at"])
+        _announce_map_changed(locked_map.id)
+    return room
+
+
+def room_check_layout(room: Room) -> None:
+    """Raise ValidationError if `room` (new or changed, unsaved) would break its map's layout."""
+    office_map = room.office_map
+    others = [r for r in office_map.rooms.all() if r.pk != room.pk]
+    _validate_layout(office_map, [*others, room])
+
+
+def room_update(*, room: Room, **fields) -> Room:
+    with transaction.atomic():
+        locked_map = OfficeMap.objects.select_for_update().get(pk=room.office_map_id)
+        room = Room.objects.get(pk=room.pk)
+        if "doors" in fields:
+            fields["doors"] = _clean_doors(fields["doors"])
+        for key, value in fields.items():
+            setattr(room, key, value)
+        room.full_clean()
+        others = [r for r in locked_map.rooms.all() if r.pk != room.pk]
+        _validate_layout(locked_map, [*others, room])
+        room.save()
+        _announce_map_changed(locked_map.id)
+    return room
+
+
+def room_delete(*, room: Room) -> None:
+    with transaction.atomic():
+        map_id = room.office_map_id
+        room.delete()
+        _announce_map_changed(map_id)
+
+
+def room_set_members(*, room: Room, user_ids: list[int]) -> list[int]:
+    """Replace a room's member list; affected members' open sockets re-check their access."""
+    with transaction.atomic():
+        wanted = set(User.objects.filter(pk__in=user_ids, is_active=True).values_list("id", flat=True))
+        missing = set(user_ids) - wanted
+        if missing:
+            raise ValidationError(f"unknown or inactive users: {sorted(missing)}")
+        current = set(room.memberships.values_list("user_id", flat=True))
+        RoomMembership.objects.filter(room=room, user_id__in=current - wanted).delete()
+        RoomMembership.objects.bulk_create([RoomMembership(room=room, user_id=uid) for uid in wanted - current])
+        for uid in current ^ wanted:
+            send_event_on_commit(user_group(uid), {"type": "access.changed", "room": room.id})
+    return sorted(wanted)
+
+
+def desk_create(*, office_map: OfficeMap, label: str, x: int, y: int, owner=None) -> Desk:
+    desk = Desk(office_map=office_map, label=label, x=x, y=y, owner=owner)
+    desk.full_clean()
+    with transaction.atomic():
+        desk.save()
+        _announce_map_changed(office_map.id)
+    return desk
+
+
+# --- chat ---
+
+def _validate_body(body) -> str:
+    if not isinstance(body, str):
+        raise ValidationError("body must be text")
+    body = body.strip()
+    if not body:
+        raise ValidationError("message is empty")
+    if len(body) > settings.OFFICE_CHAT_MAX_CHARS:
+        raise ValidationError(f"message is longer than {settings.OFFICE_CHAT_MAX_CHARS} characters")
+    return body
+
+
+def chat_message_send(*, user, thread_id: int, body: str, client_id: str = "") -> tuple[ChatMessage, bool]:
+    """Persist a message with the thread's next sequence number, then nudge readers after commit.
+
+    Returns (message, created). A retried send with the same client_id returns the stored message
+    instead of writing a second one, so a client may resend freely after a dropped connection.
+    """
+    body = _validate_body(body)
+    if not isinstance(client_id, str) or len(client_id) > 64:
+        raise ValidationError("client_id must be text of at most 64 characters")
+    thread = selectors.thread_for_user(user, thread_id)  # authorisation on every send
+    if client_id:
+        existing = ChatMessage.objects.filter(thread=thread, author=user, client_id=client_id).first()
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            # The row lock from this UPDATE serialises writers of one thread; seq has no gaps.
+            ChatThread.objects.filter(pk=thread.pk).update(last_seq=F("last_seq") + 1)
+            seq = ChatThread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
+            message = ChatMessage.objects.create(
+                thread=thread, seq=seq, author=user, body=body, client_id=client_id
+            )
+            _advance_read_mark(user=user, thread_id=thread.pk, seq=seq)
+            payload = selectors.chat_message_payload(message)
+            send_event_on_commit(thread_group(thread.pk), {"type": "chat.message", "message": payload})
+    except IntegrityError:
+        # A concurrent retry with the same client_id won the race; hand back its row.
+        existing = ChatMessage.objects.filter(thread=thread, author=user, client_id=client_id).first()
+        if existing is None:
+            raise
+        return existing, False
+    CHAT_MESSAGES.inc()
+    return message, True
+
+
+def _advance_read_mark(*, user, thread_id: int, seq: int) -> None:
+    updated = ChatReadState.objects.filter(thread_id=thread_id, user=user).update(
+        last_read_seq=Greatest(F("last_read_seq"), seq)
+    )
+    if not updated:
+        ChatReadState.objects.get_or_create(thread_id=thread_id, user=user, defaults={"last_read_seq": seq})
+
+
+def chat_thread_mark_read(*, user, thread_id: int, seq: int) -> int:
+    """Move the user's read mark forward (never back); returns the new unread count."""
+    if not isinstance(seq, int) or seq < 0:
+        raise ValidationError("seq must be a non-negative integer")
+    thread = selectors.thread_for_user(user, thread_id)
+    with transaction.atomic():
+        _advance_read_mark(user=user, thread_id=thread.pk, seq=min(seq, thread.last_seq))
+    mark = ChatReadState.objects.get(thread=thread, user=user).last_read_seq
+    return ChatMessage.objects.filter(thread=thread, seq__gt=mark).exclude(author=user).count()
+
+
+def direct_thread_open(*, user, other_user_id: int) -> tuple[ChatThread, bool]:
+    """The one direct conversation between two active members, created on first use."""
+    if other_user_id == user.id:
+        raise ValidationError("you cannot start a direct conversation with yourself")
+    other = User.objects.filter(pk=other_user_id, is_active=True).first()
+    if other is None:
+        raise selectors.NotFound("no such member")
+    low, high = sorted((user.id, other.id))
+    key = f"{low}:{high}"
+    with transaction.atomic():
+        thread, created = ChatThread.objects.get_or_create(kind=ChatThread.Kind.DIRECT, direct_key=key)
+        if created:
+            thread.participants.add(user, other)
+            for uid in (user.id, other.id):
+                send_event_on_commit(user_group(uid), {"type": "thread.added", "thread": thread.pk})
+    return thread, created

@@ -1,0 +1,23 @@
+from django.urls import path
+
+from . import api, views
+
+api_urlpatterns = [
+    path("me/", api.MeApi.as_view(), name="api-me"),
+    path("members/", api.MemberListApi.as_view(), name="api-members"),
+    path("maps/", api.MapListApi.as_view(), name="api-maps"),
+    path("maps/<int:map_id>/", api.MapDetailApi.as_view(), name="api-map"),
+    path("maps/<int:map_id>/presence/", api.MapPresenceApi.as_view(), name="api-map-presence"),
+    path("rooms/", api.RoomListApi.as_view(), name="api-rooms"),
+    path("rooms/<int:room_id>/", api.RoomDetailApi.as_view(), name="api-room"),
+    path("rooms/<int:room_id>/members/", api.RoomMembersApi.as_view(), name="api-room-members"),
+    path("chat/threads/", api.ThreadListApi.as_view(), name="api-threads"),
+    path("chat/threads/<int:thread_id>/messages/", api.ThreadMessagesApi.as_view(), name="api-thread-messages"),
+    path("chat/threads/<int:thread_id>/read/", api.ThreadReadApi.as_view(), name="api-thread-read"),
+    path("chat/direct/", api.DirectThreadApi.as_view(), name="api-direct"),
+]
+
+page_urlpatterns = [
+    path("", views.office_home, name="office-home"),
+    path("office/<int:map_id>/", views.office_page, name="office-page"),
+]

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the browser tests drive (headless Chromium), only when missing.
+set -euo pipefail
+needed=()
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || needed+=(chromium)
+[ ${#needed[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing Debian packages: ${needed[*]}. Install them as root: apt-get install -y ${needed[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${needed[@]}" fonts-dejavu-core >/dev/null
+echo "installed: ${needed[*]}"

@@ -1,0 +1,146 @@
+"""Personas and a small office, built through services: alice (member of the private Vault),
+bob (member, not on the Vault's list), carol (member), dana (admin)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from rooms import services
+
+PASSWORD = "office-test-pass-1"
+
+
+@pytest.fixture
+def people(db):
+    return {
+        "alice": services.member_create(username="alice", password=PASSWORD, display_name="Alice Archer"),
+        "bob": services.member_create(username="bob", password=PASSWORD, display_name="Bob Baker"),
+        "carol": services.member_create(username="carol", password=PASSWORD, display_name="Carol Chen"),
+        "dana": services.member_create(username="dana", password=PASSWORD, display_name="Dana Admin", admin=True),
+    }
+
+
+@pytest.fixture
+def office(people):
+    """A 40x24 floor: open space, meeting room Atlas (door at 6,6), private Vault (door at 20,6)."""
+    hq = services.office_map_create(name="Test HQ", slug="test-hq", width=40, height=24, spawn_x=10, spawn_y=15)
+    open_space = services.room_create(office_map=hq, name="Open space", kind="open", x=0, y=0, width=40, height=24)
+    atlas = services.room_create(office_map=hq, name="Atlas", kind="meeting", x=2, y=1, width=9, height=6,
+                                 doors=[[6, 6]], capacity=3, assistant_enabled=True)
+    vault = services.room_create(office_map=hq, name="Vault", kind="private", x=16, y=1, width=9, height=6,
+                                 doors=[[20, 6]])
+    services.room_set_members(room=vault, user_ids=[people["alice"].id])
+    return {"map": hq, "open": open_space, "atlas": atlas, "vault": vault}
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def client_of():
+    return client_for
+
+
+def session_cookie(user) -> bytes:
+    client = client_for(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+class OfficeSocket:
+    """A test client of the office socket that collects frames by type."""
+
+    def __init__(self, communicator: WebsocketCommunicator):
+        self.communicator = communicator
+        self.frames: list[dict] = []
+
+    async def send(self, payload) -> None:
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        await self.communicator.send_to(text_data=text)
+
+    async def receive(self, timeout: float = 3) -> dict:
+        frame = json.loads(await self.communicator.receive_from(timeout=timeout))
+        self.frames.append(frame)
+        return frame
+
+    async def wait_for(self, frame_type: str, timeout: float = 3, where=lambda f: True) -> dict:
+        import asyncio
+
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise AssertionError(f"no {frame_type} frame within {timeout}s; got {[f['type'] for f in self.frames][-15:]}")
+            try:
+                frame = await self.receive(timeout=left)
+            except TimeoutError:
+                raise AssertionError(f"no matching {frame_type} frame within {timeout}s; last frames: {self.frames[-8:]}") from None
+            if frame["type"] == frame_type and where(frame):
+                return frame
+
+    async def collect(self, seconds: float) -> list[dict]:
+        """Every frame that arrives within `seconds` (without cancelling the app, as a timeout would)."""
+        import asyncio
+
+        got = []
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline:
+            if self.communicator.output_queue.empty():
+                await asyncio.sleep(0.02)
+                continue
+            got.append(await self.receive())
+        return got
+
+
+@pytest.fixture
+async def sockets():
+    """Open office sockets as a persona; closes them and stops this test's process hub afterwards."""
+    import asyncio
+
+    from office.asgi import application
+    from rooms.hub import Hub
+
+    opened: list[WebsocketCommunicator] = []
+
+    async def connect(user, map_id: int, *, origin: bytes = b"http://127.0.0.1", expect_hello=True):
+        cookie = await database_sync_to_async(session_cookie)(user) if user is not None else b""
+        headers = [(b"origin", origin), (b"host", b"127.0.0.1")]
+        if cookie:
+            headers.append((b"cookie", cookie))
+        communicator = WebsocketCommunicator(application, f"/ws/office/{map_id}/", headers=headers)
+        opened.append(communicator)
+        connected, _ = await communicator.connect()
+        socket = OfficeSocket(communicator)
+        socket.connected = connected
+        if connected and expect_hello:
+            socket.hello = await socket.wait_for("hello")
+        return socket
+
+    yield connect
+
+    for communicator in opened:
+        try:
+            await communicator.disconnect()
+        except BaseException:  # an app that already ended (or was cancelled by a failed wait)
+            pass
+    hub = Hub._by_loop.get(id(asyncio.get_running_loop()))
+    if hub is not None:
+        await hub.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def fresh_redis():
+    """Presence and last positions live in Redis: every test starts from an empty keyspace."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    client.close()

@@ -1,0 +1,1 @@
+"""Voice and live transcription: server WebRTC peers and the Whisper worker (not built yet)."""
