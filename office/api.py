@@ -39,7 +39,18 @@ def exception_handler(exc, context):
         message = str(detail["detail"])
         code = getattr(detail["detail"], "code", "error")
     else:
-        message = "Invalid request" if response.status_code == 400 else "Request failed"
+        message = _summarise(detail) or "Invalid request"
         code = "invalid" if response.status_code == 400 else "error"
     response.data = {"error": {"code": code, "message": message, "detail": detail}}
     return response
+
+
+def _summarise(detail, prefix: str = "") -> str:
+    """'field: first problem; other: ...' from DRF's nested error structure."""
+    if isinstance(detail, dict):
+        parts = [_summarise(value, f"{prefix}{key}: " if key not in ("detail", "non_field_errors") else prefix)
+                 for key, value in detail.items()]
+        return "; ".join(p for p in parts if p)
+    if isinstance(detail, list):
+        return "; ".join(p for p in (_summarise(item, prefix) for item in detail) if p)
+    return f"{prefix}{detail}"

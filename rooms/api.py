@@ -152,6 +152,7 @@ class RoomSerializer(serializers.ModelSerializer):
                   "assistant_enabled"]
         read_only_fields = ["id"]
         extra_kwargs = {"slug": {"required": False}, "office_map": {"required": True}}
+        validators = []  # uniqueness and layout are checked by the service, with messages that say why
 
 
 class RoomListApi(APIView):

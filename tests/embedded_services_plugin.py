@@ -33,6 +33,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
         redis.Redis.from_url(started["REDIS_URL"]).flushall()
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
     os.environ.setdefault("OFFICE_DATA_DIR", str(data_dir))
+    (data_dir / "staticfiles").mkdir(exist_ok=True)
     os.environ.setdefault("LOG_FORMAT", "plain")
     os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"office-test-{secrets.token_hex(3)}")
     return (yield)

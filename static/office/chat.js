@@ -431,7 +431,7 @@ export class ChatPanel {
       this.titleEl.append(el("span", null, (t.kind === "room" ? "# " : "@ ") + this.threadTitle(t)));
       this.titleEl.append(el("span", "thread-kind", t.kind === "room" ? "room chat" : "direct message"));
     }
-    this.inputEl.placeholder = t ? `Message ${t.kind === "room" ? "#" : ""}${this.threadTitle(t)}  (Enter to send, Shift+Enter for a new line)` : "Pick a conversation";
+    this.inputEl.placeholder = t ? `Message ${t.kind === "room" ? "#" : ""}${this.threadTitle(t)}` : "Pick a conversation";
 
     const frag = document.createDocumentFragment();
     if (this.selected == null) {

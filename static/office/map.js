@@ -537,8 +537,10 @@ export class MapView {
         if (geo.walls[i]) {
           c.fillStyle = WALL;
           c.fillRect(x * tile, y * tile, tile, tile);
-          c.fillStyle = WALL_TOP;
-          c.fillRect(x * tile, y * tile, tile, Math.max(2, tile * 0.18));
+          if (!geo.isWall(x, y - 1) || y === 0) {
+            c.fillStyle = WALL_TOP;
+            c.fillRect(x * tile, y * tile, tile, Math.max(2, tile * 0.18));
+          }
         } else if (geo.doors[i]) {
           const horizontal = geo.isWall(x - 1, y) || geo.isWall(x + 1, y);
           c.fillStyle = "rgba(245, 158, 11, 0.22)";
@@ -584,6 +586,7 @@ export class MapView {
 
     // room names
     for (const r of ordered) {
+      if (r.x <= 0 && r.y <= 0 && r.width >= geo.width && r.height >= geo.height) continue; // the floor itself
       const style = KIND_STYLE[r.kind] || KIND_STYLE.open;
       const inset = r.kind === "open" ? 0.25 : 1.2;
       const tx = (r.x + inset) * tile;
