@@ -77,9 +77,9 @@ def main() -> int:
         commands = {
             "daphne": [str(bin_dir / "daphne"), "-b", host, "-p", str(port), "--proxy-headers",
                        "office.asgi:application"],
-            "celery-worker": [str(bin_dir / "celery"), "-A", "office", "worker", "-l", "WARNING",
+            "celery-worker": [str(bin_dir / "celery"), "--quiet", "-A", "office", "worker", "-l", "WARNING",
                               "--concurrency", "1", "-n", "worker@%h"],
-            "celery-beat": [str(bin_dir / "celery"), "-A", "office", "beat", "-l", "WARNING",
+            "celery-beat": [str(bin_dir / "celery"), "--quiet", "-A", "office", "beat", "-l", "WARNING",
                             "-s", str(data_dir / "celerybeat-schedule")],
         }
         for name, command in commands.items():
