@@ -69,8 +69,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     exit_code = 0
     try:
-        env = {**os.environ, "OFFICE_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "office.settings",
-               **services.start()}
+        env = {"WHITENOISE_AUTOREFRESH": "true", **os.environ, "OFFICE_DATA_DIR": str(data_dir),
+               "DJANGO_SETTINGS_MODULE": "office.settings", **services.start()}
         manage("migrate", "--noinput", "-v", "0", env=env)
         manage("load_demo_office", env=env)
         bin_dir = Path(sys.executable).parent

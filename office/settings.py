@@ -160,7 +160,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 times reads out after 5 s by default, the same as channels-redis's blocking
+            # receive: idle sockets would crash every 5 s. Reads may block up to the BZPOPMIN timeout.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
             "prefix": env_str("CHANNEL_LAYER_PREFIX", "office"),
             # Each group holds one channel per Daphne process (movement) or per socket (chat);
             # the database stays the record, so the layer only needs headroom, not durability.
@@ -202,7 +204,7 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
-WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_AUTOREFRESH = env_bool("WHITENOISE_AUTOREFRESH", DEBUG)  # make run: edits show without restart
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
@@ -233,6 +235,7 @@ OFFICE_MOVE_TICK_MS = env_int("OFFICE_MOVE_TICK_MS", 50, minimum=10)
 OFFICE_AOI_CELL_TILES = env_int("OFFICE_AOI_CELL_TILES", 16, minimum=4)
 OFFICE_CHAT_MAX_CHARS = env_int("OFFICE_CHAT_MAX_CHARS", 4000, minimum=1)
 OFFICE_CHAT_PAGE_SIZE = env_int("OFFICE_CHAT_PAGE_SIZE", 50, minimum=1)
+OFFICE_HUB_HEARTBEAT_SECONDS = env_int("OFFICE_HUB_HEARTBEAT_SECONDS", 5, minimum=1)
 OFFICE_ACCESS_RECHECK_SECONDS = env_int("OFFICE_ACCESS_RECHECK_SECONDS", 10, minimum=1)
 # WebRTC (voice issue): no public STUN/TURN by default; list ICE servers as JSON for deployments.
 OFFICE_ICE_SERVERS_JSON = env_str("OFFICE_ICE_SERVERS_JSON", "[]")

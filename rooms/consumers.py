@@ -295,11 +295,16 @@ class OfficeConsumer(AsyncWebsocketConsumer):
         await self.hub.update(self.map_id, self.user_id, status=status)
 
     async def on_chat_send(self, thread: int, body: str, client_id: str = "") -> None:
-        if thread not in self.cursors:
-            raise selectors.NotFound("no such conversation")
-        message, _created = await database_sync_to_async(services.chat_message_send)(
-            user=self.user, thread_id=thread, body=body, client_id=client_id
-        )
+        try:
+            if thread not in self.cursors:
+                raise selectors.NotFound("no such conversation")
+            message, _created = await database_sync_to_async(services.chat_message_send)(
+                user=self.user, thread_id=thread, body=body, client_id=client_id
+            )
+        except ValidationError as exc:
+            raise ProtocolError("invalid", "; ".join(exc.messages), "chat.send", client_id) from exc
+        except selectors.NotFound as exc:
+            raise ProtocolError("not_found", str(exc), "chat.send", client_id) from exc
         await self._send_json({"type": "chat.ack", "thread": thread, "seq": message.seq, "client_id": client_id or None})
 
     async def on_chat_resume(self, thread: int, after: int) -> None:

@@ -32,8 +32,6 @@ from office.observability import MOVE_BATCH_SIZE, MOVE_BATCHES
 logger = logging.getLogger(__name__)
 
 NODE_ID = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-HEARTBEAT_SECONDS = 5
-HEARTBEAT_TTL_SECONDS = 15
 
 
 def presence_key(map_id: int) -> str:
@@ -110,6 +108,9 @@ class Hub:
         self.redis = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
         self.cell = settings.OFFICE_AOI_CELL_TILES
         self.tick_seconds = settings.OFFICE_MOVE_TICK_MS / 1000
+        # A process is presumed dead after three missed heartbeats.
+        self.heartbeat_seconds = settings.OFFICE_HUB_HEARTBEAT_SECONDS
+        self.heartbeat_ttl = 3 * self.heartbeat_seconds
         self.channel: str | None = None
         self.maps: dict[int, MapState] = {}
         self._map_loading: dict[int, asyncio.Lock] = {}
@@ -132,7 +133,7 @@ class Hub:
             if self.channel is not None:
                 return
             self.channel = await self.layer.new_channel()  # must share the "specific" prefix: channels-redis serves all local channels from one list
-            await self.redis.set(node_key(NODE_ID), "1", ex=HEARTBEAT_TTL_SECONDS)
+            await self.redis.set(node_key(NODE_ID), "1", ex=self.heartbeat_ttl)
             self._tasks = [
                 asyncio.create_task(self._receive_loop(), name="hub-receive"),
                 asyncio.create_task(self._tick_loop(), name="hub-tick"),
@@ -194,7 +195,8 @@ class Hub:
         state.people[person.user] = person
         await self.redis.hset(presence_key(map_id), str(person.user), json.dumps(asdict(person)))
         state.pending_events.append({"e": "join", "person": asdict(person)})
-        state.pending_moves[person.user] = [person.user, person.x, person.y, person.seq, person.room, person.private]
+        state.pending_moves[person.user] = [person.user, person.x, person.y, person.seq, person.room, person.private,
+                                            visibility_key(person.x, person.y, person.room, person.private, self.cell)]
         return list(state.people.values())
 
     async def leave(self, observer: Observer, map_id: int) -> None:
@@ -215,9 +217,21 @@ class Hub:
         await pipe.execute()
 
     def move(self, map_id: int, user_id: int, x: int, y: int, seq: int, room: int | None, private: bool) -> None:
+        """Queue a member's new position for the next tick (the last one in a tick wins).
+
+        The entry remembers where the member was seen at the start of the tick, so watchers of
+        that cell also learn that the member walked out of their view.
+        """
         state = self.maps[map_id]
-        state.pending_moves[user_id] = [user_id, x, y, seq, room, private]
         person = state.people.get(user_id)
+        pending = state.pending_moves.get(user_id)
+        if pending is not None:
+            origin = pending[6]
+        elif person is not None:
+            origin = visibility_key(person.x, person.y, person.room, person.private, self.cell)
+        else:
+            origin = None
+        state.pending_moves[user_id] = [user_id, x, y, seq, room, private, origin]
         if person is not None:
             person.x, person.y, person.seq, person.room, person.private = x, y, seq, room, private
 
@@ -308,11 +322,16 @@ class Hub:
             if frame:
                 event_frames.append(frame)
         fragments: dict[tuple, list[str]] = {}
-        for user_id, x, y, seq, room, private in message["moves"]:
+        for user_id, x, y, seq, room, private, origin in message["moves"]:
             person = state.people.get(user_id)
             if remote and person is not None:
                 person.x, person.y, person.seq, person.room, person.private = x, y, seq, room, private
-            fragments.setdefault(visibility_key(x, y, room, private, self.cell), []).append(f"[{user_id},{x},{y},{seq}]")
+            entry = f"[{user_id},{x},{y},{seq}]"
+            key = visibility_key(x, y, room, private, self.cell)
+            fragments.setdefault(key, []).append(entry)
+            # Watchers of the cell the member left see them go (never a position inside a private room).
+            if origin is not None and not private and tuple(origin) != key:
+                fragments.setdefault(tuple(origin), []).append(entry)
         joined = {key: ",".join(parts) for key, parts in fragments.items()}
         for observer in list(state.observers.values()):
             try:
@@ -356,9 +375,9 @@ class Hub:
     async def _heartbeat_loop(self) -> None:
         beats = 0
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(self.heartbeat_seconds)
             try:
-                await self.redis.set(node_key(NODE_ID), "1", ex=HEARTBEAT_TTL_SECONDS)
+                await self.redis.set(node_key(NODE_ID), "1", ex=self.heartbeat_ttl)
                 beats += 1
                 if beats % 3 == 0:
                     for state in list(self.maps.values()):

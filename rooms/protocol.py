@@ -23,16 +23,19 @@ MAX_INT = 2**31 - 1
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str, ref: str | None = None):
+    def __init__(self, code: str, message: str, ref: str | None = None, client_id: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        self.client_id = client_id
 
     def frame(self) -> dict:
         frame = {"type": "error", "code": self.code, "message": self.message}
         if self.ref:
             frame["ref"] = self.ref
+        if self.client_id:
+            frame["client_id"] = self.client_id  # which queued chat message failed
         return frame
 
 

@@ -59,6 +59,22 @@ async def test_a_move_reaches_a_nearby_member_in_a_batch(office, people, sockets
     assert all(len(entry) == 4 for entry in seen["m"])
 
 
+async def test_watchers_see_a_member_walk_out_of_their_view(office, people, sockets, settings):
+    # given small view cells (4 tiles) and bob standing still at the spawn point (10, 15)
+    settings.OFFICE_AOI_CELL_TILES = 4
+    alice = await sockets(people["alice"], office["map"].id)
+    bob = await sockets(people["bob"], office["map"].id)
+    # when alice walks east past the edge of bob's 3x3 cells (x 4..15)
+    await step_to(alice, [(11, 15), (12, 15), (13, 15), (14, 15), (15, 15), (16, 15), (17, 15)])
+    # then bob learns her first position outside his view, so he can stop drawing her
+    await bob.wait_for("moves", where=lambda f: any(e[0] == people["alice"].id and e[1] >= 16 for e in f["m"]))
+    await alice.wait_for("moves", where=lambda f: [people["alice"].id, 17, 15, 7] in f["m"])
+    # and her moves further away are no longer sent to him
+    await step_to(alice, [(18, 15), (19, 15)], start_seq=8)
+    later = await bob.collect(0.4)
+    assert not any(e[0] == people["alice"].id and e[1] >= 18 for f in later if f["type"] == "moves" for e in f["m"])
+
+
 async def test_illegal_steps_are_refused_with_the_authoritative_position(office, people, sockets):
     bob = await sockets(people["bob"], office["map"].id)
     await bob.send({"type": "move", "x": 14, "y": 15, "seq": 1})  # four tiles at once

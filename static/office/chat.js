@@ -412,6 +412,12 @@ export class ChatPanel {
       const empty = el("li", "empty-row", "No conversations yet");
       ul.append(empty);
     }
+    const sel = ul.querySelector('li[aria-selected="true"]');
+    if (sel) {
+      const top = sel.offsetTop; // the list is position: relative, so this is relative to it
+      if (top < ul.scrollTop) ul.scrollTop = top;
+      else if (top + sel.offsetHeight > ul.scrollTop + ul.clientHeight) ul.scrollTop = top + sel.offsetHeight - ul.clientHeight;
+    }
     if (focusedId !== undefined) {
       const again = ul.querySelector(`li[data-thread-id="${CSS.escape(focusedId)}"]`);
       if (again) again.focus();

@@ -372,6 +372,8 @@ export class MapView {
       if (e.ctrlKey || e.metaKey || e.altKey) return;
       const key = KEY_DIRS[e.code] ? e.code : (KEY_DIRS[e.key] ? e.key : null);
       if (!key || isTextEntry(e.target) || isTextEntry(document.activeElement)) return;
+      // Arrow keys inside a list widget (the conversation list) navigate the list instead.
+      if (key.startsWith("Arrow") && e.target && e.target.closest && e.target.closest("[role=listbox]")) return;
       e.preventDefault();
       this.stopWalking();
       const canonical = e.code && KEY_DIRS[e.code] ? e.code : key;

@@ -121,6 +121,8 @@ export class OfficeSocket {
 
   /** Close the socket now and do not reconnect until `ms` milliseconds have passed. */
   dropFor(ms) {
+    this.stopped = false;
+    this._hideBanner();
     this.blockedUntil = Date.now() + Math.max(0, Number(ms) || 0);
     const ws = this.ws;
     this.ws = null;
