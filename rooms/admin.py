@@ -14,9 +14,13 @@ class RoomMembershipInline(admin.TabularInline):
 
 
 class RoomInline(admin.TabularInline):
+    """Read-only here: rooms are edited on their own page, where the layout is validated."""
+
     model = Room
     extra = 0
-    fields = ["name", "kind", "x", "y", "width", "height", "capacity", "assistant_enabled"]
+    max_num = 0
+    can_delete = False
+    fields = readonly_fields = ["name", "kind", "x", "y", "width", "height", "capacity", "assistant_enabled"]
     show_change_link = True
 
 
@@ -24,6 +28,11 @@ class RoomInline(admin.TabularInline):
 class OfficeMapAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "width", "height"]
     inlines = [RoomInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:
+            services.office_map_changed(office_map_id=obj.pk)
 
 
 class RoomAdminForm(forms.ModelForm):
@@ -35,7 +44,8 @@ class RoomAdminForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if not self.errors:
-            services.room_check_layout(self.instance)
+            candidate = Room(pk=self.instance.pk, **{name: cleaned.get(name) for name in self.Meta.fields})
+            services.room_check_layout(candidate)
         return cleaned
 
 
@@ -55,10 +65,20 @@ class RoomAdmin(admin.ModelAdmin):
         else:
             obj.pk = services.room_create(office_map=obj.office_map, **fields).pk
 
+    def save_related(self, request, form, formsets, change):
+        before = set(form.instance.memberships.values_list("user_id", flat=True))
+        super().save_related(request, form, formsets, change)
+        after = set(form.instance.memberships.values_list("user_id", flat=True))
+        services.room_members_changed(room=form.instance, user_ids=before ^ after)
+
 
 @admin.register(Desk)
 class DeskAdmin(admin.ModelAdmin):
     list_display = ["label", "office_map", "x", "y", "owner"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.office_map_changed(office_map_id=obj.office_map_id)
 
 
 @admin.register(Profile)

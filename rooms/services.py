@@ -181,6 +181,17 @@ def room_delete(*, room: Room) -> None:
         _announce_map_changed(map_id)
 
 
+def room_members_changed(*, room: Room, user_ids: set[int]) -> None:
+    """Tell these members' open sockets to re-check their access (after commit)."""
+    for uid in user_ids:
+        send_event_on_commit(user_group(uid), {"type": "access.changed", "room": room.id})
+
+
+def office_map_changed(*, office_map_id: int) -> None:
+    """Open sockets on this map reload its layout (after commit)."""
+    _announce_map_changed(office_map_id)
+
+
 def room_set_members(*, room: Room, user_ids: list[int]) -> list[int]:
     """Replace a room's member list; affected members' open sockets re-check their access."""
     with transaction.atomic():
@@ -191,8 +202,7 @@ def room_set_members(*, room: Room, user_ids: list[int]) -> list[int]:
         current = set(room.memberships.values_list("user_id", flat=True))
         RoomMembership.objects.filter(room=room, user_id__in=current - wanted).delete()
         RoomMembership.objects.bulk_create([RoomMembership(room=room, user_id=uid) for uid in wanted - current])
-        for uid in current ^ wanted:
-            send_event_on_commit(user_group(uid), {"type": "access.changed", "room": room.id})
+        room_members_changed(room=room, user_ids=current ^ wanted)
     return sorted(wanted)
 
 

@@ -144,3 +144,17 @@ def fresh_redis():
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_stray_connections_before_teardown(django_db_setup, django_db_blocker):
+    """Sockets' worker threads and Daphne subprocesses keep sessions open on the test database;
+    end them before pytest-django drops it, so the drop does not fail."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

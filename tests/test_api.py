@@ -235,3 +235,25 @@ def test_presence_api_hides_positions_inside_private_rooms_from_non_members(offi
     assert bob_view == [{"user": people["alice"].id, "name": "Alice Archer", "status": "available",
                          "room": office["vault"].id}]
     assert (alice_view[0]["x"], alice_view[0]["y"]) == (20, 3)
+
+
+def admin_room_form(office, **overrides) -> dict:
+    form = {"office_map": office["map"].id, "name": "Nook", "slug": "nook", "kind": "meeting", "x": 28, "y": 10,
+            "width": 6, "height": 5, "doors": "[[30, 14]]", "capacity": 4, "assistant_enabled": "on",
+            "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0",
+            "memberships-MIN_NUM_FORMS": "0", "memberships-MAX_NUM_FORMS": "1000"}
+    form.update(overrides)
+    return form
+
+
+def test_admin_site_adds_rooms_through_the_same_rules(office, people, client_of):
+    dana = client_of(people["dana"])
+    added = dana.post("/admin/rooms/room/add/", admin_room_form(office))
+    assert added.status_code == 302, added.content[:2000]
+    nook = Room.objects.get(slug="nook")
+    assert nook.assistant_enabled and nook.chat_thread is not None
+    clash = dana.post("/admin/rooms/room/add/", admin_room_form(office, name="Clash", slug="clash", x=30))
+    assert clash.status_code == 200
+    assert b"overlap" in clash.content
+    assert not Room.objects.filter(slug="clash").exists()
+    assert client_of(people["bob"]).get("/admin/rooms/room/add/").status_code == 302  # members are sent to sign in
