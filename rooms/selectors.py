@@ -194,6 +194,10 @@ def thread_summaries_for(user) -> list[ThreadSummary]:
     return summaries
 
 
+def thread_last_seqs(thread_ids: list[int]) -> dict[int, int]:
+    return dict(ChatThread.objects.filter(pk__in=thread_ids).values_list("id", "last_seq"))
+
+
 def chat_message_payload(message: ChatMessage) -> dict:
     return {
         "thread": message.thread_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -10,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
+from django.utils import timezone
 from django.utils.text import slugify
 
 from office.events import map_group, send_event_on_commit, thread_group, user_group
@@ -17,7 +19,17 @@ from office.observability import CHAT_MESSAGES
 
 from . import selectors
 from .geometry import MapGeometry, overlapping_walled_rooms
-from .models import ChatMessage, ChatReadState, ChatThread, Desk, OfficeMap, Profile, Room, RoomMembership
+from .models import (
+    ChatMessage,
+    ChatReadState,
+    ChatThread,
+    Desk,
+    OfficeMap,
+    Profile,
+    Room,
+    RoomMembership,
+    RoomVisit,
+)
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -213,6 +225,33 @@ def desk_create(*, office_map: OfficeMap, label: str, x: int, y: int, owner=None
         desk.save()
         _announce_map_changed(office_map.id)
     return desk
+
+
+# --- room visits (who is in which room) ---
+
+RoomPresenceListener = Callable[..., None]
+_room_presence_listeners: list[RoomPresenceListener] = []
+
+
+def room_presence_subscribe(listener: RoomPresenceListener) -> None:
+    """Later stages (meetings) hear of room entries and exits inside the same transaction."""
+    if listener not in _room_presence_listeners:
+        _room_presence_listeners.append(listener)
+
+
+def room_visit_move(*, user, from_room_id: int | None, to_room_id: int | None) -> None:
+    """Record that a member left one room and/or entered another (one open visit per member)."""
+    now = timezone.now()
+    with transaction.atomic():
+        RoomVisit.objects.filter(user=user, left_at__isnull=True).update(left_at=now)
+        if to_room_id is not None and Room.objects.filter(pk=to_room_id).exists():
+            RoomVisit.objects.create(user=user, room_id=to_room_id)
+        for listener in _room_presence_listeners:
+            listener(user=user, left_room_id=from_room_id, entered_room_id=to_room_id)
+
+
+def room_occupant_ids(room_id: int) -> set[int]:
+    return set(RoomVisit.objects.filter(room_id=room_id, left_at__isnull=True).values_list("user_id", flat=True))
 
 
 # --- chat ---

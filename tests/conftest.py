@@ -109,12 +109,12 @@ async def sockets():
 
     opened: list[WebsocketCommunicator] = []
 
-    async def connect(user, map_id: int, *, origin: bytes = b"http://127.0.0.1", expect_hello=True):
+    async def connect(user, map_id: int, *, origin: bytes = b"http://127.0.0.1", expect_hello=True, query=""):
         cookie = await database_sync_to_async(session_cookie)(user) if user is not None else b""
         headers = [(b"origin", origin), (b"host", b"127.0.0.1")]
         if cookie:
             headers.append((b"cookie", cookie))
-        communicator = WebsocketCommunicator(application, f"/ws/office/{map_id}/", headers=headers)
+        communicator = WebsocketCommunicator(application, f"/ws/office/{map_id}/{query}", headers=headers)
         opened.append(communicator)
         connected, _ = await communicator.connect()
         socket = OfficeSocket(communicator)

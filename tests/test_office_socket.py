@@ -259,3 +259,19 @@ async def test_leaving_is_announced(office, people, sockets):
     assert leave == {"type": "presence.leave", "user": people["bob"].id}
     await asyncio.sleep(0)
     assert json.dumps(leave)
+
+
+async def test_resume_in_the_handshake_sends_the_gap_before_anything_live(office, people, sockets):
+    # given bob last saw message 1 of the open-space chat, and alice wrote 2 and 3 since
+    thread = office["open"].chat_thread.id
+    for body in ("one", "two", "three"):
+        await database_sync_to_async(services.chat_message_send)(user=people["alice"], thread_id=thread, body=body)
+    # when bob reconnects naming his cursor in the URL
+    bob = await sockets(people["bob"], office["map"].id, query=f"?resume={thread}.1,junk,9.x")
+    # then the backlog follows hello directly with exactly 2 and 3
+    backlog = await bob.wait_for("chat.backlog")
+    assert [m["seq"] for m in backlog["messages"]] == [2, 3]
+    # and a chat.resume naming an older point does not resend what was already delivered
+    await bob.send({"type": "chat.resume", "thread": thread, "after": 1})
+    again = await bob.wait_for("chat.backlog")
+    assert [m["seq"] for m in again["messages"]] == []

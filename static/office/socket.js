@@ -44,8 +44,12 @@ export class OfficeSocket {
   }
 
   get url() {
+    // On a reconnect the server learns our last seq per thread in the handshake, so it can send
+    // exactly what we missed before any live message (no race with a later chat.resume).
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    return `${scheme}://${location.host}/ws/office/${this.mapId}/`;
+    const resume = [...this.lastSeq].map(([thread, seq]) => `${thread}.${seq}`).join(",");
+    const query = resume ? `?resume=${resume}` : "";
+    return `${scheme}://${location.host}/ws/office/${this.mapId}/${query}`;
   }
 
   get isOpen() {
@@ -233,15 +237,11 @@ export class OfficeSocket {
     this.attempt = 0;
     this.lastFatal = null;
     this._hideBanner();
-    // Ask for what we missed on every thread we already follow, then learn the new ones.
+    // Threads we followed were resumed in the handshake (the backlog follows hello); learn new ones.
     const threadIds = new Set();
     for (const t of frame.threads || []) {
       threadIds.add(t.id);
-      if (this.lastSeq.has(t.id)) {
-        this.send({ type: "chat.resume", thread: t.id, after: this.lastSeq.get(t.id) });
-      } else {
-        this.lastSeq.set(t.id, t.last_seq || 0);
-      }
+      if (!this.lastSeq.has(t.id)) this.lastSeq.set(t.id, t.last_seq || 0);
     }
     for (const id of [...this.lastSeq.keys()]) {
       if (!threadIds.has(id)) this.lastSeq.delete(id);
