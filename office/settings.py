@@ -237,8 +237,18 @@ OFFICE_CHAT_MAX_CHARS = env_int("OFFICE_CHAT_MAX_CHARS", 4000, minimum=1)
 OFFICE_CHAT_PAGE_SIZE = env_int("OFFICE_CHAT_PAGE_SIZE", 50, minimum=1)
 OFFICE_HUB_HEARTBEAT_SECONDS = env_int("OFFICE_HUB_HEARTBEAT_SECONDS", 5, minimum=1)
 OFFICE_ACCESS_RECHECK_SECONDS = env_int("OFFICE_ACCESS_RECHECK_SECONDS", 10, minimum=1)
-# WebRTC (voice issue): no public STUN/TURN by default; list ICE servers as JSON for deployments.
+# WebRTC: no public STUN/TURN by default; list ICE servers as JSON for deployments.
 OFFICE_ICE_SERVERS_JSON = env_str("OFFICE_ICE_SERVERS_JSON", "[]")
+# Addresses the server's WebRTC peers offer as host candidates: empty = the machine's own (aioice's
+# choice); "127.0.0.1" keeps all media on loopback (tests, single-machine demos).
+OFFICE_RTC_HOST_ADDRESSES = env_list("OFFICE_RTC_HOST_ADDRESSES", [])
+
+# Speech to text: the bundled Whisper tiny.en on CPU here; on a GPU worker set device=cuda, float16.
+OFFICE_WHISPER_MODEL_PATH = env_str("OFFICE_WHISPER_MODEL_PATH", "")  # empty: the packaged model
+OFFICE_WHISPER_MODEL_ID = env_str("OFFICE_WHISPER_MODEL_ID", "whisper-tiny.en-ct2-int8")
+OFFICE_WHISPER_DEVICE = env_str("OFFICE_WHISPER_DEVICE", "cpu")
+OFFICE_WHISPER_COMPUTE_TYPE = env_str("OFFICE_WHISPER_COMPUTE_TYPE", "int8")
+OFFICE_WHISPER_CPU_THREADS = env_int("OFFICE_WHISPER_CPU_THREADS", 2, minimum=1)
 
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 

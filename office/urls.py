@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from rooms.urls import api_urlpatterns, page_urlpatterns
+from transcription import urls as transcription_urls
 
 from . import views
 
@@ -17,5 +18,7 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include(api_urlpatterns)),
+    path("api/", include(transcription_urls.api_urlpatterns)),
     path("", include(page_urlpatterns)),
+    path("", include(transcription_urls.page_urlpatterns)),
 ]

@@ -173,6 +173,8 @@ class OfficeConsumer(AsyncWebsocketConsumer):
         await self.hub.join(self, self.map_id, person)
         self.joined = True
         WS_CONNECTIONS.inc()
+        await database_sync_to_async(services.room_visit_move)(user=self.user, from_room_id=None,
+                                                               to_room_id=self.room_id)
         await self._send_json({
             "type": "hello",
             "protocol": 1,
@@ -192,6 +194,7 @@ class OfficeConsumer(AsyncWebsocketConsumer):
         frame = self.hub.visible_moves_frame(self.map_id, self.aoi_keys())
         if frame:
             await self.send(text_data=frame)
+        await self.on_room_changed(None, self.room_id)
         # Fill what the client missed, and anything written between loading hello and joining groups.
         latest = await database_sync_to_async(selectors.thread_last_seqs)(list(self.cursors))
         for thread, last_seq in latest.items():
@@ -214,6 +217,9 @@ class OfficeConsumer(AsyncWebsocketConsumer):
             self.joined = False
             WS_CONNECTIONS.dec()
             await self.hub.leave(self, self.map_id)
+            await database_sync_to_async(services.room_visit_move)(user=self.user, from_room_id=self.room_id,
+                                                                   to_room_id=None)
+            await self.on_room_changed(self.room_id, None)
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -310,11 +316,11 @@ class OfficeConsumer(AsyncWebsocketConsumer):
             return
         old_keys = (self.x // self.cell, self.y // self.cell, self.in_private)
         self.x, self.y, self.move_seq = x, y, seq
-        room_changed = room_id != self.room_id
+        old_room_id = self.room_id
         self.room_id, self.in_private = room_id, bool(room and room.private)
         self.hub.move(self.map_id, self.user_id, x, y, seq, room_id, self.in_private)
-        if room_changed:
-            await self.hub.update(self.map_id, self.user_id, room=room_id, private=self.in_private)
+        if room_id != old_room_id:
+            await self._room_changed(old_room_id)
         if old_keys != (self.x // self.cell, self.y // self.cell, self.in_private):
             frame = self.hub.visible_moves_frame(self.map_id, self.aoi_keys())
             if frame:
@@ -470,17 +476,29 @@ class OfficeConsumer(AsyncWebsocketConsumer):
     async def _relocate_if_refused(self, reason: str) -> None:
         room = self.geometry.room_at(self.x, self.y)
         refused = room is not None and room.private and room.id not in self.private_rooms
+        old_room_id = self.room_id
         if not refused and self.geometry.passable(self.x, self.y):
-            if (room.id if room else None) != self.room_id:
+            if (room.id if room else None) != old_room_id:
                 self.room_id, self.in_private = (room.id if room else None), bool(room and room.private)
-                await self.hub.update(self.map_id, self.user_id, room=self.room_id, private=self.in_private)
+                await self._room_changed(old_room_id)
             return
         self.x, self.y = self.geometry.nearest_free_tile(*self.geometry.spawn)
         room = self.geometry.room_at(self.x, self.y)
         self.room_id, self.in_private = (room.id if room else None), bool(room and room.private)
         self.hub.move(self.map_id, self.user_id, self.x, self.y, self.move_seq, self.room_id, self.in_private)
-        await self.hub.update(self.map_id, self.user_id, room=self.room_id, private=self.in_private)
+        if self.room_id != old_room_id:
+            await self._room_changed(old_room_id)
         await self._send_json({"type": "move.rejected", "seq": self.move_seq, "x": self.x, "y": self.y, "reason": reason})
+
+    async def _room_changed(self, old_room_id: int | None) -> None:
+        """Tell everyone, record the visit (meetings start and end from visits), run the hook."""
+        await self.hub.update(self.map_id, self.user_id, room=self.room_id, private=self.in_private)
+        await database_sync_to_async(services.room_visit_move)(user=self.user, from_room_id=old_room_id,
+                                                               to_room_id=self.room_id)
+        await self.on_room_changed(old_room_id, self.room_id)
+
+    async def on_room_changed(self, old_room_id: int | None, new_room_id: int | None) -> None:
+        """Extension point for later stages (meeting captions and audio): called after the change."""
 
     async def _send_json(self, payload: dict) -> None:
         await self.send(text_data=json.dumps(payload, separators=(",", ":")))

@@ -41,7 +41,7 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True)
 class Field:
-    kind: type
+    kind: type | tuple[type, ...]
     required: bool = True
     minimum: int | None = None
     maximum: int | None = None
@@ -63,6 +63,13 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "dm.open": {"user": Field(int, minimum=1, maximum=2**62)},
     "ping": {},
 }
+
+
+def register_frame_schema(frame_type: str, fields: dict[str, Field]) -> None:
+    """Later stages add their own frame types (e.g. WebRTC signalling) with their schema."""
+    if frame_type in SCHEMAS and SCHEMAS[frame_type] != fields:
+        raise ValueError(f"frame type {frame_type!r} is already registered with another schema")
+    SCHEMAS[frame_type] = fields
 
 
 def parse_client_frame(text: str | None) -> tuple[str, dict[str, Any]]:
@@ -92,8 +99,9 @@ def parse_client_frame(text: str | None) -> tuple[str, dict[str, Any]]:
             continue
         value = data[name]
         # bool is an int in Python; a JSON true is never a valid number here.
-        if not isinstance(value, spec.kind) or isinstance(value, bool):
-            raise ProtocolError("bad_field", f"{frame_type}: {name!r} must be {spec.kind.__name__}", frame_type)
+        if not isinstance(value, spec.kind) or (isinstance(value, bool) and spec.kind is not bool):
+            kind_name = spec.kind.__name__ if isinstance(spec.kind, type) else "/".join(k.__name__ for k in spec.kind)
+            raise ProtocolError("bad_field", f"{frame_type}: {name!r} must be {kind_name}", frame_type)
         if spec.minimum is not None and value < spec.minimum:
             raise ProtocolError("bad_field", f"{frame_type}: {name!r} must be at least {spec.minimum}", frame_type)
         if spec.maximum is not None and value > spec.maximum:

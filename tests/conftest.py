@@ -82,8 +82,18 @@ class OfficeSocket:
                 frame = await self.receive(timeout=left)
             except TimeoutError:
                 raise AssertionError(f"no matching {frame_type} frame within {timeout}s; last frames: {self.frames[-8:]}") from None
-            if frame["type"] == frame_type and where(frame):
+            type_matches = frame["type"] in ("chat.message", "chat.backlog") if frame_type == "chat.*" else (
+                frame["type"] == frame_type)
+            if type_matches and where(frame):
                 return frame
+
+    async def wait_for_chat(self, seq: int, timeout: float = 3) -> dict:
+        """A chat message, whether it came live or in the backlog that closes a connect."""
+        frame = await self.wait_for(
+            "chat.*", timeout,
+            where=lambda f: any(m["seq"] == seq for m in ([f["message"]] if "message" in f else f.get("messages", []))),
+        )
+        return next(m for m in ([frame["message"]] if "message" in frame else frame["messages"]) if m["seq"] == seq)
 
     async def collect(self, seconds: float) -> list[dict]:
         """Every frame that arrives within `seconds` (without cancelling the app, as a timeout would)."""

@@ -35,6 +35,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("OFFICE_DATA_DIR", str(data_dir))
     (data_dir / "staticfiles").mkdir(exist_ok=True)
     os.environ.setdefault("LOG_FORMAT", "plain")
+    # WebRTC in tests stays on loopback: server peers offer 127.0.0.1 only (docs: ../shared/ASSETS.md).
+    os.environ.setdefault("OFFICE_RTC_HOST_ADDRESSES", "127.0.0.1")
     os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"office-test-{secrets.token_hex(3)}")
     return (yield)
 

@@ -1,0 +1,130 @@
+"""Real speech through a real aiortc client into the server peer, through the Redis audio streams
+and a transcription worker running the bundled Whisper model, to persisted, attributed segments."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaPlayer
+from channels.db import database_sync_to_async
+
+from tests.audio import espeak_available, utterance_wav
+from transcription.models import Meeting, TranscriptSegment
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not espeak_available(), reason="espeak-ng makes the test speech (make test installs it)"),
+]
+
+INTO_ATLAS = [(9, 14), (8, 13), (7, 12), (6, 11), (6, 10), (6, 9), (6, 8), (6, 7), (6, 6), (6, 5)]
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+@pytest.fixture
+def worker():
+    """A transcription worker on a thread of this process, as `manage.py transcription_worker` runs it."""
+    from transcription.worker import TranscriptionWorker
+
+    stop = threading.Event()
+    instance = TranscriptionWorker()
+    thread = threading.Thread(target=instance.run, args=(stop,), daemon=True)
+    thread.start()
+    yield instance
+    stop.set()
+    thread.join(10)
+
+
+async def walk_into_atlas(socket) -> dict:
+    for seq, (x, y) in enumerate(INTO_ATLAS, start=1):
+        await socket.send({"type": "move", "x": x, "y": y, "seq": seq})
+    state = await socket.wait_for("meeting.state", timeout=5)
+    return state["meeting"]
+
+
+async def speak_into_meeting(socket, wav_path: str) -> RTCPeerConnection:
+    """What a browser does: offer its microphone track over the office socket, apply the answer."""
+    player = MediaPlayer(wav_path)
+    pc = RTCPeerConnection()
+    pc.addTrack(player.audio)
+    await pc.setLocalDescription(await pc.createOffer())
+    await socket.send({"type": "rtc.offer", "sdp": pc.localDescription.sdp})
+    answer = await socket.wait_for("rtc.answer", timeout=10)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+    return pc
+
+
+async def test_two_people_talking_at_once_are_transcribed_with_the_right_names(office, people, sockets, worker,
+                                                                               tmp_path):
+    # given alice and bob in Atlas, a room with the assistant on
+    alice = await sockets(people["alice"], office["map"].id)
+    meeting = await walk_into_atlas(alice)
+    assert meeting["recording"] is True
+    bob = await sockets(people["bob"], office["map"].id)
+    await walk_into_atlas(bob)
+    # when both speak at the same time, each through their own microphone track
+    alice_wav = utterance_wav("The quarterly report is due on Friday.", tmp_path / "alice.wav")
+    bob_wav = utterance_wav("I will review the marketing budget tomorrow.", tmp_path / "bob.wav")
+    peers = await asyncio.gather(speak_into_meeting(alice, alice_wav), speak_into_meeting(bob, bob_wav))
+    # then the room's sockets get final captions with the speakers' names
+    finals = {}
+    async with asyncio.timeout(60):
+        while len(finals) < 2:
+            frame = await alice.wait_for("caption.final", timeout=60)
+            segment = frame["segment"]
+            finals.setdefault(segment["speaker"]["name"], []).append(segment["text"])
+    for pc in peers:
+        await pc.close()
+    # and the stored transcript holds the words, attributed to the right person
+    def stored():
+        return list(TranscriptSegment.objects.filter(meeting_id=meeting["id"]).values_list(
+            "speaker__username", "text", "seq", "model_id"))
+
+    await asyncio.sleep(1)
+    rows = await database_sync_to_async(stored)()
+    by_speaker = {}
+    for username, text, _seq, model_id in rows:
+        by_speaker.setdefault(username, set()).update(words(text))
+        assert model_id
+    assert {"quarterly", "report", "friday"} <= by_speaker["alice"]
+    assert {"marketing", "budget", "tomorrow"} <= by_speaker["bob"]
+    assert sorted(seq for _u, _t, seq, _m in rows) == list(range(1, len(rows) + 1))
+    assert set(finals) == {"Alice Archer", "Bob Baker"}
+
+
+async def test_opting_out_means_no_audio_is_taken(office, people, sockets):
+    alice = await sockets(people["alice"], office["map"].id)
+    await walk_into_atlas(alice)
+    await alice.send({"type": "meeting.consent", "transcribe": False})
+    state = await alice.wait_for("meeting.state", where=lambda f: not f["meeting"]["participants"][0]["transcribed"])
+    assert state["meeting"]["participants"][0]["name"] == "Alice Archer"
+    await alice.send({"type": "rtc.offer", "sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"})
+    error = await alice.wait_for("error")
+    assert error["code"] == "not_transcribed"
+
+
+async def test_garbage_offers_and_offers_outside_meetings_get_clear_errors(office, people, sockets):
+    alice = await sockets(people["alice"], office["map"].id)
+    await alice.send({"type": "rtc.offer", "sdp": "v=0"})
+    assert (await alice.wait_for("error"))["code"] == "no_meeting"  # standing in the open space
+    await walk_into_atlas(alice)
+    await alice.send({"type": "rtc.offer", "sdp": "this is not SDP m=audio"})
+    error = await alice.wait_for("error")
+    assert error["code"] == "bad_sdp" and error["ref"] == "rtc.offer"
+    await alice.send({"type": "ping"})
+    assert (await alice.wait_for("pong"))["type"] == "pong"  # the socket carries on
+
+
+async def test_the_meeting_ends_when_the_last_person_leaves(office, people, sockets):
+    alice = await sockets(people["alice"], office["map"].id)
+    meeting = await walk_into_atlas(alice)
+    await alice.communicator.disconnect()
+    await asyncio.sleep(0.5)
+    ended = await database_sync_to_async(lambda: Meeting.objects.get(pk=meeting["id"]).ended_at)()
+    assert ended is not None

@@ -1,0 +1,56 @@
+"""REST for meetings and transcripts; access follows the room (private rooms: members only)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import selectors
+
+
+class MeetingListApi(APIView):
+    @extend_schema(responses=serializers.DictField())
+    def get(self, request):
+        meetings = selectors.meetings_visible_to(request.user)
+        room = request.query_params.get("room")
+        if room is not None:
+            if not room.isdigit():
+                raise ValidationError({"room": "must be a room id"})
+            meetings = meetings.filter(room_id=int(room))
+        return Response([
+            {"id": m.id, "room": m.room_id, "room_name": m.room.name, "started_at": m.started_at.isoformat(),
+             "ended_at": m.ended_at.isoformat() if m.ended_at else None, "segments": m.last_seq}
+            for m in meetings.order_by("-started_at")[:100]
+        ])
+
+
+class MeetingDetailApi(APIView):
+    @extend_schema(responses=serializers.DictField())
+    def get(self, request, meeting_id: int):
+        meeting = selectors.meeting_for_user(request.user, meeting_id)
+        if meeting is None:
+            raise NotFound("no such meeting")
+        return Response({**selectors.meeting_state_payload(meeting), "room_name": meeting.room.name})
+
+
+class MeetingTranscriptApi(APIView):
+    class QuerySerializer(serializers.Serializer):
+        q = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        after = serializers.IntegerField(min_value=0, required=False)
+        limit = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+
+    @extend_schema(parameters=[QuerySerializer], responses=serializers.DictField())
+    def get(self, request, meeting_id: int):
+        meeting = selectors.meeting_for_user(request.user, meeting_id)
+        if meeting is None:
+            raise NotFound("no such meeting")
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        segments = selectors.meeting_segments(
+            meeting, after_seq=query.validated_data.get("after", 0), query=query.validated_data.get("q", "").strip(),
+            limit=query.validated_data.get("limit", 500),
+        )
+        return Response({"meeting": meeting.id, "segments": [selectors.segment_payload(s) for s in segments]})

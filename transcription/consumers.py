@@ -1,0 +1,113 @@
+"""Meeting features of the office socket: the recording indicator, consent, the speaker's server
+peer (WebRTC signalling over the same socket) and live captions of the room you are in."""
+
+from __future__ import annotations
+
+import logging
+
+from channels.db import database_sync_to_async
+from django.core.exceptions import ValidationError
+
+from rooms.protocol import Field, ProtocolError, register_frame_schema
+
+from . import selectors, services
+from .models import MeetingParticipant
+from .peer import PeerError, SpeakerPeer
+
+logger = logging.getLogger(__name__)
+
+register_frame_schema("rtc.offer", {"sdp": Field(str, max_length=32 * 1024)})
+register_frame_schema("rtc.close", {})
+register_frame_schema("meeting.consent", {"transcribe": Field(bool)})
+
+
+def _meeting_in_room(room_id: int | None) -> dict | None:
+    if room_id is None:
+        return None
+    meeting = selectors.open_meeting_for_room(room_id)
+    return selectors.meeting_state_payload(meeting) if meeting else None
+
+
+def _may_stream(user, meeting_id: int) -> bool:
+    return MeetingParticipant.objects.filter(
+        meeting_id=meeting_id, user=user, opted_out=False, meeting__ended_at__isnull=True
+    ).exists()
+
+
+class MeetingSocketMixin:
+    peer: SpeakerPeer | None = None
+    meeting_id: int | None = None
+
+    async def on_room_changed(self, old_room_id, new_room_id) -> None:
+        await super().on_room_changed(old_room_id, new_room_id)
+        if old_room_id is not None:
+            await self.channel_layer.group_discard(services.room_group(old_room_id), self.channel_name)
+            await self._close_peer()
+            self.meeting_id = None
+        if new_room_id is not None and self.joined:
+            await self.channel_layer.group_add(services.room_group(new_room_id), self.channel_name)
+            state = await database_sync_to_async(_meeting_in_room)(new_room_id)
+            if state is not None:
+                self.meeting_id = state["id"]
+                await self._send_json({"type": "meeting.state", "meeting": state})
+
+    # --- frames ---
+
+    async def on_rtc_offer(self, sdp: str) -> None:
+        """Attach this member's microphone to the meeting of the room they stand in."""
+        if self.meeting_id is None:
+            raise ProtocolError("no_meeting", "there is no meeting with the assistant in this room", "rtc.offer")
+        if not await database_sync_to_async(_may_stream)(self.user, self.meeting_id):
+            raise ProtocolError("not_transcribed", "you opted out of transcription in this meeting", "rtc.offer")
+        await self._close_peer()
+        self.peer = SpeakerPeer(meeting_id=self.meeting_id, user_id=self.user_id)
+        try:
+            answer = await self.peer.answer(sdp)
+        except PeerError as exc:
+            self.peer = None
+            raise ProtocolError("bad_sdp", str(exc), "rtc.offer") from exc
+        await self._send_json({"type": "rtc.answer", "sdp": answer, "meeting": self.meeting_id})
+
+    async def on_rtc_close(self) -> None:
+        await self._close_peer()
+
+    async def on_meeting_consent(self, transcribe: bool) -> None:
+        if self.meeting_id is None:
+            raise ProtocolError("no_meeting", "there is no meeting in this room", "meeting.consent")
+        try:
+            await database_sync_to_async(services.meeting_set_consent)(
+                user=self.user, meeting_id=self.meeting_id, transcribe=transcribe
+            )
+        except ValidationError as exc:
+            raise ProtocolError("invalid", "; ".join(exc.messages), "meeting.consent") from exc
+        if not transcribe:
+            await self._close_peer()  # their track is never processed again
+
+    # --- events for the room ---
+
+    async def meeting_state(self, event: dict) -> None:
+        meeting = event["meeting"]
+        if meeting["room"] != self.room_id:
+            return
+        self.meeting_id = meeting["id"] if meeting["ended_at"] is None else None
+        if self.meeting_id is None:
+            await self._close_peer()
+        await self._send_json({"type": "meeting.state", "meeting": meeting})
+
+    async def caption_partial(self, event: dict) -> None:
+        await self._send_json(event)
+
+    async def caption_final(self, event: dict) -> None:
+        await self._send_json(event)
+
+    async def transcription_status(self, event: dict) -> None:
+        await self._send_json(event)
+
+    async def disconnect(self, code) -> None:
+        await self._close_peer()
+        await super().disconnect(code)
+
+    async def _close_peer(self) -> None:
+        peer, self.peer = self.peer, None
+        if peer is not None:
+            await peer.close()

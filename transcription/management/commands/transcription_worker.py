@@ -1,0 +1,16 @@
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from transcription.worker import TranscriptionWorker
+
+
+class Command(BaseCommand):
+    help = "Run a transcription worker: claims speakers' audio streams and writes their transcripts."
+
+    def handle(self, *args, **options):
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        TranscriptionWorker().run(stop)
