@@ -79,6 +79,7 @@ def main() -> int:
                        "office.asgi:application"],
             "celery-worker": [str(bin_dir / "celery"), "--quiet", "-A", "office", "worker", "-l", "WARNING",
                               "--concurrency", "1", "-n", "worker@%h"],
+            "transcription-worker": [sys.executable, str(BASE_DIR / "manage.py"), "transcription_worker"],
             "celery-beat": [str(bin_dir / "celery"), "--quiet", "-A", "office", "beat", "-l", "WARNING",
                             "-s", str(data_dir / "celerybeat-schedule")],
         }

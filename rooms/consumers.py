@@ -185,6 +185,7 @@ class OfficeConsumer(AsyncWebsocketConsumer):
             "presence": self.hub.presence_list(self.map_id),
             "members": ctx.members,
             "tick_ms": settings.OFFICE_MOVE_TICK_MS,
+            "ice_servers": json.loads(settings.OFFICE_ICE_SERVERS_JSON),
             "limits": {
                 "max_frame_bytes": settings.OFFICE_WS_MAX_FRAME_BYTES,
                 "rate_per_second": settings.OFFICE_WS_RATE_PER_SECOND,

@@ -128,3 +128,17 @@ async def test_the_meeting_ends_when_the_last_person_leaves(office, people, sock
     await asyncio.sleep(0.5)
     ended = await database_sync_to_async(lambda: Meeting.objects.get(pk=meeting["id"]).ended_at)()
     assert ended is not None
+
+
+async def test_voice_signalling_is_relayed_only_between_people_within_earshot(office, people, sockets):
+    alice = await sockets(people["alice"], office["map"].id)
+    bob = await sockets(people["bob"], office["map"].id)
+    offer = {"type": "offer", "sdp": "v=0\r\n"}
+    # alice and bob both stand at the spawn point: bob gets alice's offer
+    await alice.send({"type": "voice.signal", "to": people["bob"].id, "signal": offer})
+    relayed = await bob.wait_for("voice.signal")
+    assert relayed == {"type": "voice.signal", "from": people["alice"].id, "signal": offer}
+    # once alice is inside Atlas (a walled room), bob outside cannot reach her
+    await walk_into_atlas(alice)
+    await bob.send({"type": "voice.signal", "to": people["alice"].id, "signal": offer})
+    assert (await bob.wait_for("error"))["code"] == "not_nearby"

@@ -8,17 +8,32 @@ import logging
 from channels.db import database_sync_to_async
 from django.core.exceptions import ValidationError
 
+from office.events import user_group
 from rooms.protocol import Field, ProtocolError, register_frame_schema
 
 from . import selectors, services
 from .models import MeetingParticipant
-from .peer import PeerError, SpeakerPeer
+from .peer import PeerError, SpeakerPeer, loopback_only
 
 logger = logging.getLogger(__name__)
 
 register_frame_schema("rtc.offer", {"sdp": Field(str, max_length=32 * 1024)})
 register_frame_schema("rtc.close", {})
 register_frame_schema("meeting.consent", {"transcribe": Field(bool)})
+register_frame_schema("voice.signal", {"to": Field(int, minimum=1, maximum=2**62), "signal": Field(dict)})
+
+VOICE_RADIUS_TILES = 6
+
+
+def voice_allowed(me, other, geometry) -> bool:
+    """People hear each other when in the same walled room, or near each other outside walled rooms."""
+    if me is None or other is None:
+        return False
+    mine = geometry.room(me.room) if me.room else None
+    theirs = geometry.room(other.room) if other.room else None
+    if (mine and mine.walled) or (theirs and theirs.walled):
+        return me.room == other.room
+    return max(abs(me.x - other.x), abs(me.y - other.y)) <= VOICE_RADIUS_TILES
 
 
 def _meeting_in_room(room_id: int | None) -> dict | None:
@@ -82,6 +97,20 @@ class MeetingSocketMixin:
             raise ProtocolError("invalid", "; ".join(exc.messages), "meeting.consent") from exc
         if not transcribe:
             await self._close_peer()  # their track is never processed again
+
+    async def on_voice_signal(self, to: int, signal: dict) -> None:
+        """Relay WebRTC signalling between two people who may hear each other (proximity voice)."""
+        people = self.hub.maps[self.map_id].people
+        if not voice_allowed(people.get(self.user_id), people.get(to), self.geometry):
+            raise ProtocolError("not_nearby", "you can only talk to people near you or in your room", "voice.signal")
+        if loopback_only() and "127.0.0.1" not in str(signal.get("candidate", "127.0.0.1")):
+            return  # tests keep media on loopback: other candidates are not passed on
+        await self.channel_layer.group_send(user_group(to), {
+            "type": "voice.signal", "from": self.user_id, "signal": signal,
+        })
+
+    async def voice_signal(self, event: dict) -> None:
+        await self._send_json({"type": "voice.signal", "from": event["from"], "signal": event["signal"]})
 
     # --- events for the room ---
 
