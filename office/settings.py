@@ -274,5 +274,6 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "amqtt": {"level": "WARNING"},
+        "faster_whisper": {"level": "WARNING"},
     },
 }

@@ -142,3 +142,26 @@ async def test_voice_signalling_is_relayed_only_between_people_within_earshot(of
     await walk_into_atlas(alice)
     await bob.send({"type": "voice.signal", "to": people["alice"].id, "signal": offer})
     assert (await bob.wait_for("error"))["code"] == "not_nearby"
+
+
+async def test_hanging_up_mid_sentence_keeps_what_was_said(office, people, sockets, worker, tmp_path):
+    # given alice talking in Atlas
+    alice = await sockets(people["alice"], office["map"].id)
+    meeting = await walk_into_atlas(alice)
+    wav = utterance_wav("The new office opens in March and everyone gets a desk by the window.", tmp_path / "a.wav",
+                        tail_s=0.0)  # about 4.5 s of speech; she hangs up after about 2.5 s of it
+    pc = await speak_into_meeting(alice, wav)
+    # when her connection drops while she is still speaking
+    await asyncio.sleep(3.5)
+    await alice.communicator.disconnect(timeout=10)  # Daphne gives a closing app 10 s as well
+    await pc.close()
+
+    # then what she had said so far is still stored as final text
+    def alice_words():
+        texts = TranscriptSegment.objects.filter(meeting_id=meeting["id"], speaker=people["alice"]).values_list(
+            "text", flat=True)
+        return words(" ".join(texts))
+
+    async with asyncio.timeout(30):
+        while not {"march", "everyone"} <= await database_sync_to_async(alice_words)():  # noqa: ASYNC110 (polls the DB)
+            await asyncio.sleep(0.5)

@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 CLAIM_SECONDS = 15
 PROCESS_EVERY_SECONDS = 1.0  # each Whisper pass costs ~0.4 s on 2 cores whatever the buffer length
 LAG_WARNING_SECONDS = 3.0
+# A stream with no audio and no end marker for this long lost its peer (e.g. a Daphne node died):
+# finish it, so what was said is stored.
+STREAM_IDLE_SECONDS = 10.0
 
 WORKER_LAG = Gauge("office_transcription_lag_seconds", "How far the worker is behind live audio", ["stream"])
 
@@ -54,6 +57,7 @@ class ClaimedStream:
     last_partial: str = ""
     lagging: bool = False
     ended: bool = False
+    last_audio_at: float = field(default_factory=time.monotonic)
     events: list = field(default_factory=list)
 
 
@@ -146,9 +150,15 @@ class TranscriptionWorker:
                     stream.wall_start = float(fields[b"t"])
                 stream.transcriber.feed(pcm)
                 stream.samples_in += len(pcm)
+                stream.last_audio_at = time.monotonic()
         # Round robin: every stream with enough new audio gets one pass, oldest backlog first.
+        now = time.monotonic()
         for stream in sorted(self.streams.values(), key=lambda s: s.samples_in - s.samples_at_last_process,
                              reverse=True):
+            if not stream.ended and now - stream.last_audio_at > STREAM_IDLE_SECONDS:
+                logger.warning("no audio on %s for %.0fs and no end marker: finishing it", stream.key,
+                               now - stream.last_audio_at)
+                stream.ended = True
             if stream.ended:
                 self._publish(stream, stream.transcriber.finish())
                 self._forget(stream.key)
