@@ -41,6 +41,7 @@ from .protocol import (
 logger = logging.getLogger(__name__)
 
 RATE_LIMIT_CLOSE_AFTER = 100  # frames refused within one connection before it is closed
+MAX_STEPS_PER_SECOND = 5
 
 
 @dataclass
@@ -141,6 +142,8 @@ class OfficeConsumer(AsyncWebsocketConsumer):
         self.me = ctx.me
         self.access_checked_at = time.monotonic()
         self.bucket = TokenBucket(settings.OFFICE_WS_RATE_PER_SECOND, settings.OFFICE_WS_RATE_BURST, time.monotonic())
+        # Walking speed: 5 steps a second, with a little slack for network jitter.
+        self.steps = TokenBucket(MAX_STEPS_PER_SECOND, 3, time.monotonic())
         self.refused = 0
         self.last_rate_error = 0.0
         self.cell = settings.OFFICE_AOI_CELL_TILES
@@ -305,6 +308,8 @@ class OfficeConsumer(AsyncWebsocketConsumer):
 
     async def on_move(self, x: int, y: int, seq: int) -> None:
         problem = self.geometry.step_problem((self.x, self.y), (x, y))
+        if problem is None and not self.steps.take(time.monotonic()):
+            problem = "walking too fast (5 steps a second at most)"
         room = self.geometry.room_at(x, y) if problem is None else None
         room_id = room.id if room else None
         if problem is None and room is not None and room_id != self.room_id:

@@ -17,9 +17,11 @@ from rooms.models import ChatMessage
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def step_to(socket, path, start_seq=1):
+async def step_to(socket, path, start_seq=1, pace=0.2):
+    """Walk a path at walking speed (the server allows 5 steps a second)."""
     for offset, (x, y) in enumerate(path):
         await socket.send({"type": "move", "x": x, "y": y, "seq": start_seq + offset})
+        await asyncio.sleep(pace)
 
 
 async def test_anonymous_socket_is_told_to_sign_in_and_closed(office, sockets):
@@ -80,6 +82,14 @@ async def test_illegal_steps_are_refused_with_the_authoritative_position(office,
     await bob.send({"type": "move", "x": 14, "y": 15, "seq": 1})  # four tiles at once
     rejected = await bob.wait_for("move.rejected")
     assert rejected == {"type": "move.rejected", "seq": 1, "x": 10, "y": 15, "reason": "too far in one step"}
+
+
+async def test_walking_faster_than_five_steps_a_second_is_refused(office, people, sockets):
+    bob = await sockets(people["bob"], office["map"].id)
+    await step_to(bob, [(11, 15), (12, 15), (13, 15), (14, 15), (15, 15), (16, 15)], pace=0)
+    rejected = await bob.wait_for("move.rejected")
+    assert rejected["reason"].startswith("walking too fast")
+    assert rejected["seq"] == 4  # a burst of three passes, the fourth in the same instant does not
 
 
 async def test_only_members_may_enter_a_private_room(office, people, sockets):

@@ -44,6 +44,7 @@ def worker():
 async def walk_into_atlas(socket) -> dict:
     for seq, (x, y) in enumerate(INTO_ATLAS, start=1):
         await socket.send({"type": "move", "x": x, "y": y, "seq": seq})
+        await asyncio.sleep(0.2)
     state = await socket.wait_for("meeting.state", timeout=5)
     return state["meeting"]
 

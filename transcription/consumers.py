@@ -58,6 +58,8 @@ class MeetingSocketMixin:
         if old_room_id is not None:
             await self.channel_layer.group_discard(services.room_group(old_room_id), self.channel_name)
             await self._close_peer()
+            if self.meeting_id is not None and self.joined:
+                await self._send_json({"type": "meeting.left", "meeting": self.meeting_id})
             self.meeting_id = None
         if new_room_id is not None and self.joined:
             await self.channel_layer.group_add(services.room_group(new_room_id), self.channel_name)

@@ -5,7 +5,7 @@ from . import selectors
 
 
 def meeting_page(request, meeting_id: int):
-    """The whole transcript of a meeting, searchable (rendered by static/office/meeting.js)."""
+    """The whole transcript of a meeting, searchable (rendered by static/office/meeting-page.js)."""
     meeting = selectors.meeting_for_user(request.user, meeting_id)
     if meeting is None:
         raise Http404("no such meeting")

@@ -4,6 +4,8 @@ import { OfficeSocket } from "./socket.js";
 import { MapView } from "./map.js";
 import { ChatPanel } from "./chat.js";
 import { Sidebar } from "./sidebar.js";
+import { AudioHub, ProximityVoice } from "./voice.js";
+import { MeetingPanel } from "./meeting.js";
 
 const app = document.getElementById("office-app");
 const mapId = Number(app.dataset.mapId);
@@ -25,6 +27,7 @@ const state = {
   tickMs: 100,
   limits: {},
   membersVersion: 0,
+  speaking: new Set(), // user ids whose voice is heard right now (a ring on the map)
 };
 
 // --- notices ---
@@ -73,6 +76,8 @@ function refreshMemberRooms() {
 
 let chat = null;
 let sidebar = null;
+let meeting = null;
+let voice = null;
 
 const map = new MapView({
   canvas: document.getElementById("office-canvas"),
@@ -85,14 +90,19 @@ const map = new MapView({
       renderRoomLabel();
       if (chat) chat.onRoomChanged(room);
       if (sidebar) sidebar.scheduleWho(true);
+      if (meeting) meeting.onRoomChanged(room);
     } else if (sidebar) {
       sidebar.scheduleWho();
     }
+    if (voice) voice.schedule();
   },
 });
 
 chat = new ChatPanel({ socket, state, notice });
 sidebar = new Sidebar({ socket, state, notice });
+const audio = new AudioHub({ notice });
+meeting = new MeetingPanel({ socket, state, audio, notice });
+voice = new ProximityVoice({ socket, state, audio, notice });
 
 // --- protocol ---
 
@@ -125,6 +135,7 @@ socket.on("moves", (f) => {
   if (!state.ready || !Array.isArray(f.m)) return;
   map.applyMoves(f.m);
   sidebar.scheduleWho();
+  voice.schedule();
 });
 
 socket.on("move.rejected", (f) => {
@@ -141,6 +152,7 @@ function upsertPerson(person) {
     sidebar.renderMe();
   }
   sidebar.scheduleWho();
+  voice.schedule();
 }
 
 socket.on("presence.join", (f) => upsertPerson(f.person));
@@ -162,6 +174,7 @@ socket.on("map.changed", (f) => {
   if (roomId !== state.you.room) {
     state.you.room = roomId;
     chat.onRoomChanged(roomId);
+    meeting.onRoomChanged(roomId);
   }
   renderRoomLabel();
   sidebar.scheduleWho(true);
@@ -170,6 +183,7 @@ socket.on("map.changed", (f) => {
 
 socket.on("error", (f) => {
   if (f.fatal && ["replaced", "session_expired", "not_signed_in"].includes(f.code)) return; // the close handler explains
+  if (f.code === "not_nearby" && f.ref === "voice.signal") return; // voice.js hangs up quietly
   notice(f.message || f.code || "Something went wrong", "error");
 });
 
@@ -199,7 +213,11 @@ window.officeClient = {
   map,
   chat,
   sidebar,
+  audio,
+  meeting,
+  voice,
   notice,
+  joinAudio: () => audio.start(),
   moveTo: (x, y) => map.walkTo(x, y),
   step: (dx, dy) => map.step(dx, dy),
   selectThread: (id) => chat.select(id, true),

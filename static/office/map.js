@@ -703,6 +703,16 @@ export class MapView {
     ctx.beginPath();
     ctx.ellipse(cx, cy + r * 0.9, r * 0.85, r * 0.3, 0, 0, Math.PI * 2);
     ctx.fill();
+    const speaking = this.state.speaking && person && this.state.speaking.has(person.user ?? (isMe ? this.state.me.id : null));
+    if (speaking) {
+      // A pulsing green ring while this person's voice is heard.
+      const pulse = 0.5 + 0.5 * Math.sin(performance.now() / 140);
+      ctx.strokeStyle = `rgba(34, 197, 94, ${0.55 + 0.35 * pulse})`;
+      ctx.lineWidth = 3;
+      ctx.beginPath();
+      ctx.arc(cx, cy, r + 4 + 2 * pulse, 0, Math.PI * 2);
+      ctx.stroke();
+    }
     if (isMe) {
       ctx.fillStyle = "rgba(79, 70, 229, 0.22)";
       ctx.beginPath();

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -36,18 +38,33 @@ def _database_url_for(db: dict) -> str:
     return f"postgresql://{user}{password}@{host}{port}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def live_office(django_db_setup, django_db_blocker):
-    """Daphne in a subprocess on the test database; data must be committed (transactional tests)."""
+def _live_env(**extra: str) -> dict:
+    """The environment of processes that serve the test database (Daphne, the transcription worker)."""
     from django.conf import settings
 
-    port = free_port()
-    env = {
+    return {
         **os.environ,
         "DATABASE_URL": _database_url_for(settings.DATABASES["default"]),
         "DATABASE_CONN_MAX_AGE": "0",
         "LOG_LEVEL": "WARNING",
+        **extra,
     }
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+@pytest.fixture(scope="session")
+def live_office(django_db_setup, django_db_blocker):
+    """Daphne in a subprocess on the test database; data must be committed (transactional tests)."""
+    port = free_port()
+    env = _live_env()
     log = open(ARTIFACTS.parent / ".data" / "test" / "daphne-e2e.log", "wb")  # noqa: SIM115
     daphne = subprocess.Popen(
         [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "office.asgi:application"],
@@ -57,18 +74,41 @@ def live_office(django_db_setup, django_db_blocker):
         wait_for_port(port, timeout=30)
         yield f"http://127.0.0.1:{port}"
     finally:
-        daphne.terminate()
-        try:
-            daphne.wait(10)
-        except subprocess.TimeoutExpired:
-            daphne.kill()
+        _stop(daphne)
         log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
+@pytest.fixture(scope="session")
+def transcription_worker(live_office):
+    """`manage.py transcription_worker` in a subprocess against the test database, as beside Daphne."""
+    log_path = ARTIFACTS.parent / ".data" / "test" / "transcription-worker-e2e.log"
+    log = open(log_path, "wb")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "transcription_worker"],
+        env=_live_env(LOG_LEVEL="INFO"), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while b"ready" not in log_path.read_bytes():  # the model is loaded
+            if worker.poll() is not None:
+                pytest.fail(f"the transcription worker exited ({worker.returncode}); see {log_path}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the transcription worker did not get ready in 90 s; see {log_path}")
+            time.sleep(0.2)
+        yield worker
+    finally:
+        _stop(worker)
+        log.close()
+
+
+def _launch_chromium(playwright, extra_args=()):
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make test` installs it (scripts/install-test-system-packages.sh)")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+
+
+@contextlib.contextmanager
+def _chromium(extra_args=()):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -77,20 +117,46 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            chromium = _launch_chromium(playwright, extra_args)
             yield chromium
             chromium.close()
     finally:
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
-@pytest.fixture
-def sign_in(browser, live_office):
-    """A signed-in page per persona, each in its own browser context (own cookies)."""
-    contexts = []
+@pytest.fixture(scope="module")
+def browser():
+    with _chromium() as chromium:
+        yield chromium
 
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory):
+    """What the fake microphone plays (Chromium loops the file): a sentence with silence around it."""
+    from tests.audio import espeak_available, utterance_wav
+
+    if not espeak_available():
+        pytest.skip("espeak-ng makes the test speech (make test installs it)")
+    path = tmp_path_factory.mktemp("speech") / "quarterly.wav"
+    return utterance_wav("The quarterly report is due on Friday.", path, lead_s=1.0, tail_s=3.0)
+
+
+@pytest.fixture(scope="module")
+def media_browser(speech_wav):
+    """A Chromium whose microphone is a fake device playing `speech_wav`, permission granted."""
+    with _chromium([
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={speech_wav}",
+        "--allow-loopback-in-peer-connection",
+        "--autoplay-policy=no-user-gesture-required",
+    ]) as chromium:
+        yield chromium
+
+
+def _signer(browser, live_office, contexts, **context_options):
     def _sign_in(username: str, password: str):
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, **context_options)
         contexts.append(context)
         page = context.new_page()
         page.goto(f"{live_office}/login/")
@@ -101,7 +167,22 @@ def sign_in(browser, live_office):
         page.wait_for_function("document.querySelector('#connection-state')?.textContent.trim() === 'connected'")
         return page
 
-    yield _sign_in
+    return _sign_in
+
+
+@pytest.fixture
+def sign_in(browser, live_office):
+    """A signed-in page per persona, each in its own browser context (own cookies)."""
+    contexts = []
+    yield _signer(browser, live_office, contexts)
     for context in contexts:
         context.close()
 
+
+@pytest.fixture
+def sign_in_with_microphone(media_browser, live_office):
+    """Like `sign_in`, in the Chromium with the fake microphone (microphone permission granted)."""
+    contexts = []
+    yield _signer(media_browser, live_office, contexts, permissions=["microphone"])
+    for context in contexts:
+        context.close()

@@ -1,0 +1,507 @@
+// Audio in the office: one shared microphone (AudioHub: getUserMedia, device picker, mute, level
+// meters) and proximity voice (ProximityVoice: one browser-to-browser WebRTC connection per person
+// you may hear, signalled through `voice.signal` frames; volume falls with distance in open space).
+
+export const VOICE_RADIUS_TILES = 6;
+const SPEAKING_LEVEL = 0.02; // RMS above which someone counts as speaking
+const SPEAKING_HOLD_MS = 350;
+const OUT_OF_RANGE_GRACE_MS = 1500; // positions jitter at the edge: do not hang up at once
+const RETRY_FAILED_MS = 3000;
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function newSid() {
+  const b = window.crypto.getRandomValues(new Uint8Array(8));
+  return [...b].map((v) => v.toString(16).padStart(2, "0")).join("");
+}
+
+/** The one microphone of this page, shared by the meeting transcription and proximity voice. */
+export class AudioHub {
+  constructor({ notice } = {}) {
+    this.notice = notice || (() => {});
+    this.started = false;
+    this.starting = null;
+    this.stream = null;
+    this.track = null;
+    this.ctx = null;
+    this.muted = false;
+    this.deviceId = "";
+    this.listeners = new Set(); // fn(kind) with kind "started" | "track" | "muted" | "stopped"
+    this.joinBtn = document.getElementById("audio-join");
+    this.controls = document.getElementById("audio-controls");
+    this.toggleBtn = document.getElementById("mic-toggle");
+    this.selectEl = document.getElementById("mic-select");
+    this.stateEl = document.getElementById("audio-state");
+    this.meterEl = document.getElementById("mic-meter");
+    this._bind();
+    this._render();
+  }
+
+  on(fn) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  _emit(kind) {
+    for (const fn of [...this.listeners]) {
+      try {
+        fn(kind);
+      } catch (err) {
+        console.error("office: audio listener failed", err);
+      }
+    }
+  }
+
+  _bind() {
+    if (this.joinBtn) this.joinBtn.addEventListener("click", () => this.start());
+    if (this.toggleBtn) this.toggleBtn.addEventListener("click", () => this.setMuted(!this.muted));
+    if (this.selectEl) {
+      this.selectEl.addEventListener("change", () => this.useDevice(this.selectEl.value));
+    }
+    if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+      navigator.mediaDevices.addEventListener("devicechange", () => this.listDevices());
+    }
+  }
+
+  /** Start the microphone and the AudioContext (call from a user gesture: the "Join audio" button). */
+  start() {
+    if (this.started) return Promise.resolve(true);
+    if (this.starting) return this.starting;
+    this.starting = (async () => {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+        this.notice("This browser cannot use a microphone here (a secure connection is needed)", "error");
+        return false;
+      }
+      try {
+        const Ctx = window.AudioContext || window.webkitAudioContext;
+        if (Ctx && !this.ctx) this.ctx = new Ctx();
+        if (this.ctx && this.ctx.state === "suspended") await this.ctx.resume().catch(() => {});
+        await this._open(this.deviceId);
+      } catch (err) {
+        console.warn("office: microphone refused", err);
+        this.notice(err && err.name === "NotAllowedError"
+          ? "Microphone access was refused: allow it in the browser to talk"
+          : "The microphone could not be started", "error");
+        return false;
+      } finally {
+        this.starting = null;
+      }
+      this.started = true;
+      this._render();
+      this.listDevices();
+      this._emit("started");
+      return true;
+    })();
+    this._render();
+    return this.starting;
+  }
+
+  async _open(deviceId) {
+    const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+    if (deviceId) audio.deviceId = { exact: deviceId };
+    const stream = await navigator.mediaDevices.getUserMedia({ audio });
+    const track = stream.getAudioTracks()[0];
+    if (!track) throw new Error("no audio track");
+    const old = this.stream;
+    this.stream = stream;
+    this.track = track;
+    track.enabled = !this.muted;
+    const settings = track.getSettings ? track.getSettings() : {};
+    this.deviceId = settings.deviceId || deviceId || "";
+    track.addEventListener("ended", () => {
+      if (this.track === track) this.notice("The microphone stopped", "warn");
+    });
+    this.localMeter = this.ctx ? this.meter(stream) : null;
+    if (old) for (const t of old.getTracks()) t.stop();
+  }
+
+  async useDevice(deviceId) {
+    if (!this.started || deviceId === this.deviceId) return;
+    try {
+      await this._open(deviceId);
+    } catch (err) {
+      this.notice("That microphone could not be opened", "error");
+      return;
+    }
+    this._renderDevices();
+    this._emit("track");
+  }
+
+  async listDevices() {
+    if (!this.selectEl || !navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+    try {
+      this.devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "audioinput");
+    } catch (err) {
+      this.devices = [];
+    }
+    this._renderDevices();
+  }
+
+  _renderDevices() {
+    if (!this.selectEl) return;
+    const frag = document.createDocumentFragment();
+    (this.devices || []).forEach((d, i) => {
+      const opt = el("option", null, d.label || `Microphone ${i + 1}`);
+      opt.value = d.deviceId;
+      frag.append(opt);
+    });
+    this.selectEl.replaceChildren(frag);
+    if (this.deviceId) this.selectEl.value = this.deviceId;
+    this.selectEl.disabled = (this.devices || []).length < 2;
+  }
+
+  setMuted(muted) {
+    this.muted = !!muted;
+    if (this.track) this.track.enabled = !this.muted;
+    this._render();
+    this._emit("muted");
+  }
+
+  /** An analyser on a stream; returns () => RMS level in [0, 1]. */
+  meter(stream) {
+    if (!this.ctx) return null;
+    try {
+      const source = this.ctx.createMediaStreamSource(stream);
+      const analyser = this.ctx.createAnalyser();
+      analyser.fftSize = 512;
+      source.connect(analyser);
+      const buf = new Float32Array(analyser.fftSize);
+      const fn = () => {
+        analyser.getFloatTimeDomainData(buf);
+        let sum = 0;
+        for (let i = 0; i < buf.length; i++) sum += buf[i] * buf[i];
+        return Math.sqrt(sum / buf.length);
+      };
+      fn.disconnect = () => {
+        try { source.disconnect(); } catch (err) { /* already */ }
+      };
+      return fn;
+    } catch (err) {
+      return null;
+    }
+  }
+
+  localLevel() {
+    if (!this.localMeter || this.muted) return 0;
+    return this.localMeter();
+  }
+
+  _render() {
+    if (this.joinBtn) {
+      this.joinBtn.hidden = this.started;
+      this.joinBtn.disabled = !!this.starting;
+      this.joinBtn.textContent = this.starting ? "Starting…" : "Join audio";
+    }
+    if (this.controls) this.controls.hidden = !this.started;
+    if (this.toggleBtn) {
+      this.toggleBtn.textContent = this.muted ? "Unmute" : "Mute";
+      this.toggleBtn.setAttribute("aria-pressed", this.muted ? "true" : "false");
+      this.toggleBtn.classList.toggle("is-muted", this.muted);
+      this.toggleBtn.title = this.muted ? "Your microphone is off" : "Your microphone is on";
+    }
+    if (this.stateEl) {
+      this.stateEl.textContent = !this.started ? "Audio is off" : this.muted ? "Muted" : "Microphone on";
+      this.stateEl.dataset.state = !this.started ? "off" : this.muted ? "muted" : "on";
+    }
+  }
+}
+
+/** May two people hear each other? Mirrors transcription/consumers.py voice_allowed. */
+export function voiceAllowed(geo, me, other) {
+  if (!geo || !me || !other) return false;
+  const mine = me.room != null ? geo.roomById.get(me.room) : null;
+  const theirs = other.room != null ? geo.roomById.get(other.room) : null;
+  const walled = (r) => !!r && (r.kind === "meeting" || r.kind === "private");
+  if (walled(mine) || walled(theirs)) return me.room === other.room;
+  return Math.max(Math.abs(me.x - other.x), Math.abs(me.y - other.y)) <= VOICE_RADIUS_TILES;
+}
+
+/** Volume for a voice: full in the same walled room, 1.0 at ≤ 1 tile → 0.1 at 6 tiles in the open. */
+export function voiceVolume(geo, me, other) {
+  const mine = me.room != null && geo ? geo.roomById.get(me.room) : null;
+  if (mine && mine.kind !== "open" && me.room === other.room) return 1;
+  const d = Math.max(Math.abs(me.x - other.x), Math.abs(me.y - other.y));
+  if (d <= 1) return 1;
+  return Math.max(0.1, 1 - ((d - 1) * 0.9) / (VOICE_RADIUS_TILES - 1));
+}
+
+export class ProximityVoice {
+  constructor({ socket, state, audio, notice }) {
+    this.socket = socket;
+    this.state = state;
+    this.audio = audio;
+    this.notice = notice || (() => {});
+    this.peers = new Map(); // user -> {sid, pc, offerer, el, meter, pending: [], remoteSet, outSince, retryTimer}
+    this.iceServers = [];
+    this.speakingUntil = new Map(); // user -> ms timestamp
+    this.state.speaking = this.state.speaking || new Set();
+    this.audioRoot = document.getElementById("voice-audio") || document.body;
+    this.countEl = document.getElementById("voice-count");
+    this.reconcileTimer = null;
+
+    socket.on("hello", (f) => {
+      this.iceServers = Array.isArray(f.ice_servers) ? f.ice_servers : [];
+      this.closeAll(false);
+      this.schedule();
+    });
+    socket.on("close", () => this.closeAll(false));
+    socket.on("voice.signal", (f) => this.onSignal(f.from, f.signal || {}));
+    socket.on("error", (f) => {
+      if (f.code === "not_nearby" && f.ref === "voice.signal") this.reconcile();
+    });
+    socket.on("presence.leave", (f) => this.hangUp(f.user, false));
+    audio.on((kind) => {
+      if (kind === "started") this.reconcile(true);
+      if (kind === "track") this.replaceTrack();
+    });
+    setInterval(() => this._meterTick(), 100);
+    setInterval(() => this.reconcile(), 1000);
+  }
+
+  me() {
+    const st = this.state;
+    return st.me ? { x: st.you.x, y: st.you.y, room: st.you.room } : null;
+  }
+
+  /** Where another person is, as far as this page knows (null: not known). */
+  where(user) {
+    const pos = this.state.positions.get(user);
+    const person = this.state.presence.get(user);
+    if (!pos || !person) return null;
+    const room = this.state.geo ? this.state.geo.roomAt(pos.x, pos.y) : null;
+    return { x: pos.x, y: pos.y, room: room ? room.id : person.room ?? null };
+  }
+
+  inRange(user) {
+    return voiceAllowed(this.state.geo, this.me(), this.where(user));
+  }
+
+  /** Re-check soon who we should be connected to (after moves). */
+  schedule() {
+    if (this.reconcileTimer) return;
+    this.reconcileTimer = setTimeout(() => {
+      this.reconcileTimer = null;
+      this.reconcile();
+    }, 150);
+  }
+
+  reconcile(greet = false) {
+    const st = this.state;
+    if (!this.audio.started || !st.ready || !st.me || !this.socket.isOpen) {
+      this._renderCount();
+      return;
+    }
+    const now = Date.now();
+    const myId = st.me.id;
+    for (const user of st.presence.keys()) {
+      if (user === myId) continue;
+      const peer = this.peers.get(user);
+      if (this.inRange(user)) {
+        if (peer) {
+          peer.outSince = 0;
+          this._setVolume(user, peer);
+        } else if (myId < user) {
+          this.call(user);
+        } else if (greet || !this.greeted.has(user)) {
+          // The other side makes the offer; tell them we are ready (they may have tried before we were).
+          this.greeted.add(user);
+          this.socket.send({ type: "voice.signal", to: user, signal: { type: "ready" } });
+        }
+      } else {
+        this.greeted.delete(user);
+        if (peer) {
+          if (!peer.outSince) peer.outSince = now;
+          else if (now - peer.outSince > OUT_OF_RANGE_GRACE_MS) this.hangUp(user, true);
+        }
+      }
+    }
+    for (const user of [...this.peers.keys()]) {
+      if (!st.presence.has(user)) this.hangUp(user, false);
+    }
+    this._renderCount();
+  }
+
+  get greeted() {
+    if (!this._greeted) this._greeted = new Set();
+    return this._greeted;
+  }
+
+  _newPeer(user, sid, offerer) {
+    this.hangUp(user, false);
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const peer = { user, sid, pc, offerer, el: null, meter: null, pending: [], remoteSet: false, outSince: 0 };
+    this.peers.set(user, peer);
+    if (this.audio.track) pc.addTrack(this.audio.track, this.audio.stream);
+    else pc.addTransceiver("audio", { direction: "recvonly" });
+    pc.onicecandidate = (e) => {
+      if (!e.candidate || this.peers.get(user) !== peer) return;
+      const c = e.candidate.toJSON ? e.candidate.toJSON() : e.candidate;
+      this.socket.send({
+        type: "voice.signal", to: user,
+        signal: { candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex, sid },
+      });
+    };
+    pc.ontrack = (e) => {
+      if (this.peers.get(user) !== peer) return;
+      const stream = e.streams && e.streams[0] ? e.streams[0] : new MediaStream([e.track]);
+      if (!peer.el) {
+        peer.el = document.createElement("audio");
+        peer.el.autoplay = true;
+        peer.el.dataset.user = String(user);
+        this.audioRoot.append(peer.el);
+      }
+      peer.el.srcObject = stream;
+      peer.el.play().catch(() => {});
+      if (peer.meter && peer.meter.disconnect) peer.meter.disconnect();
+      peer.meter = this.audio.meter(stream);
+      this._setVolume(user, peer);
+    };
+    pc.onconnectionstatechange = () => {
+      if (this.peers.get(user) !== peer) return;
+      if (pc.connectionState === "failed") {
+        this.hangUp(user, false);
+        if (offerer) setTimeout(() => this.reconcile(), RETRY_FAILED_MS);
+      }
+      this._renderCount();
+    };
+    return peer;
+  }
+
+  async call(user) {
+    const peer = this._newPeer(user, newSid(), true);
+    try {
+      const offer = await peer.pc.createOffer();
+      if (this.peers.get(user) !== peer) return;
+      await peer.pc.setLocalDescription(offer);
+      if (this.peers.get(user) !== peer) return;
+      this.socket.send({
+        type: "voice.signal", to: user,
+        signal: { type: "offer", sdp: peer.pc.localDescription.sdp, sid: peer.sid },
+      });
+    } catch (err) {
+      console.warn("office: voice offer failed", err);
+      this.hangUp(user, false);
+    }
+  }
+
+  async onSignal(from, signal) {
+    if (!this.audio.started || !this.state.me || typeof from !== "number") return;
+    const myId = this.state.me.id;
+    let peer = this.peers.get(from);
+    try {
+      if (signal.type === "ready") {
+        // They had no connection with us: make a fresh offer (we are the offerer by id).
+        if (myId < from) this.call(from);
+        return;
+      }
+      if (signal.type === "bye") {
+        if (peer && (!signal.sid || signal.sid === peer.sid)) this.hangUp(from, false);
+        return;
+      }
+      if (signal.type === "offer") {
+        if (myId < from && peer && peer.offerer) return; // glare: the lower id offers, ignore theirs
+        peer = this._newPeer(from, signal.sid || "", false);
+        await peer.pc.setRemoteDescription({ type: "offer", sdp: signal.sdp });
+        peer.remoteSet = true;
+        await this._flushCandidates(peer);
+        const answer = await peer.pc.createAnswer();
+        if (this.peers.get(from) !== peer) return;
+        await peer.pc.setLocalDescription(answer);
+        this.socket.send({
+          type: "voice.signal", to: from,
+          signal: { type: "answer", sdp: peer.pc.localDescription.sdp, sid: peer.sid },
+        });
+        return;
+      }
+      if (signal.type === "answer") {
+        if (!peer || !peer.offerer || (signal.sid && signal.sid !== peer.sid)) return;
+        if (peer.pc.signalingState !== "have-local-offer") return;
+        await peer.pc.setRemoteDescription({ type: "answer", sdp: signal.sdp });
+        peer.remoteSet = true;
+        await this._flushCandidates(peer);
+        return;
+      }
+      if (signal.candidate !== undefined) {
+        if (!peer || (signal.sid && signal.sid !== peer.sid)) return;
+        const c = { candidate: signal.candidate, sdpMid: signal.sdpMid, sdpMLineIndex: signal.sdpMLineIndex };
+        if (peer.remoteSet) await peer.pc.addIceCandidate(c).catch(() => {});
+        else peer.pending.push(c);
+      }
+    } catch (err) {
+      console.warn("office: voice signalling failed", err);
+      if (peer && this.peers.get(from) === peer) this.hangUp(from, false);
+    }
+  }
+
+  async _flushCandidates(peer) {
+    const pending = peer.pending.splice(0);
+    for (const c of pending) await peer.pc.addIceCandidate(c).catch(() => {});
+  }
+
+  hangUp(user, tell) {
+    const peer = this.peers.get(user);
+    if (!peer) return;
+    this.peers.delete(user);
+    if (tell) this.socket.send({ type: "voice.signal", to: user, signal: { type: "bye", sid: peer.sid } });
+    try { peer.pc.close(); } catch (err) { /* closed */ }
+    if (peer.meter && peer.meter.disconnect) peer.meter.disconnect();
+    if (peer.el) {
+      peer.el.srcObject = null;
+      peer.el.remove();
+    }
+    this.speakingUntil.delete(user);
+    this.state.speaking.delete(user);
+    this._renderCount();
+  }
+
+  closeAll(tell) {
+    for (const user of [...this.peers.keys()]) this.hangUp(user, tell);
+    this.greeted.clear();
+  }
+
+  replaceTrack() {
+    for (const peer of this.peers.values()) {
+      for (const sender of peer.pc.getSenders()) {
+        if (!sender.track || sender.track.kind === "audio") sender.replaceTrack(this.audio.track).catch(() => {});
+      }
+    }
+  }
+
+  _setVolume(user, peer) {
+    if (!peer.el) return;
+    const other = this.where(user);
+    const me = this.me();
+    if (!other || !me) return;
+    peer.el.volume = voiceVolume(this.state.geo, me, other);
+  }
+
+  _meterTick() {
+    const now = Date.now();
+    const st = this.state;
+    if (!st.me) return;
+    const levels = [[st.me.id, this.audio.localLevel()]];
+    for (const [user, peer] of this.peers) levels.push([user, peer.meter ? peer.meter() : 0]);
+    for (const [user, level] of levels) {
+      if (level > SPEAKING_LEVEL) this.speakingUntil.set(user, now + SPEAKING_HOLD_MS);
+    }
+    for (const [user, until] of [...this.speakingUntil]) {
+      if (until < now) this.speakingUntil.delete(user);
+    }
+    st.speaking.clear();
+    for (const user of this.speakingUntil.keys()) st.speaking.add(user);
+    const meterEl = this.audio.meterEl;
+    if (meterEl) meterEl.style.setProperty("--level", String(Math.min(1, this.audio.localLevel() * 8)));
+  }
+
+  _renderCount() {
+    if (!this.countEl) return;
+    const n = [...this.peers.values()].filter((p) => p.pc.connectionState === "connected").length;
+    this.countEl.textContent = !this.audio.started ? "" : n ? `talking with ${n}` : "nobody within earshot";
+    this.countEl.dataset.count = String(n);
+  }
+}
