@@ -27,13 +27,13 @@ from rooms.selectors import display_name
 
 from . import services
 from .audio_bus import SAMPLE_RATE, STREAMS_KEY, owner_key, parse_stream_key
-from .engine import SpeakerStream, WhisperSettings, load_model
+from .engine import LIVE_OPTIONS, LIVE_PROCESS_EVERY_S, SpeakerStream, WhisperSettings, load_model
 from .models import Meeting
 
 logger = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 15
-PROCESS_EVERY_SECONDS = 1.0  # each Whisper pass costs ~0.4 s on 2 cores whatever the buffer length
+PROCESS_EVERY_SECONDS = LIVE_PROCESS_EVERY_S
 LAG_WARNING_SECONDS = 3.0
 # A stream with no audio and no end marker for this long lost its peer (e.g. a Daphne node died):
 # finish it, so what was said is stored.
@@ -110,7 +110,7 @@ class TranscriptionWorker:
         self.streams[key] = ClaimedStream(
             key=key, meeting_id=meeting_id, user_id=user_id, room_id=meeting.room_id,
             speaker_name=display_name(user) if user else "unknown",
-            transcriber=SpeakerStream(self.model, self.whisper, speaker_key=key),
+            transcriber=SpeakerStream(self.model, self.whisper, speaker_key=key, options=LIVE_OPTIONS),
         )
         logger.info("transcribing %s", key)
 

@@ -1,0 +1,990 @@
+"""Live transcription benchmark: engine overhead vs bare faster-whisper, real-time factor, WER, and
+caption latency at the client through the whole path (aiortc client -> Daphne's server peer -> Redis
+audio stream -> `manage.py transcription_worker` -> caption.final on the office socket).
+
+    .venv/bin/python bench/transcription.py                 # everything, about 3-4 minutes on 2 cores
+    .venv/bin/python bench/transcription.py --skip-live     # only the offline engine part (~1 minute)
+    .venv/bin/python bench/transcription.py --speakers 1    # only the single-speaker live run
+
+Part 1 (offline, in this process, no services): 8 espeak-ng clips of typical meeting sentences (1 s
+silence, the sentence, 1.5 s silence). Per clip: (a) bare `transcribe_file` over the whole file, (b)
+the worker's streaming path: a `SpeakerStream` fed 200 ms chunks with `process()` after every 1 s of
+new audio (as `TranscriptionWorker.step` does) and `finish()` at the end. Same model, same settings.
+
+Part 2 (live): a throwaway stack (embedded PostgreSQL/Valkey/MQTT, migrate, a 40x24 floor with the
+assistant room Atlas made by bench/_transcription_setup.py, Daphne and one transcription worker
+subprocess, both with OFFICE_RTC_HOST_ADDRESSES=127.0.0.1). Each speaker is a websockets client that
+walks into Atlas and attaches a MediaPlayer WAV with aiortc; the WAV is the 8 sentences separated by
+1.5 s pauses. Latency of a phrase = arrival of the caption.final that completes it at the speaker's
+socket minus the wall-clock time the phrase's last sample was handed to the sender (recorded per 20 ms
+frame by a wrapper around the player's track).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+from common import (  # noqa: E402
+    ROOT,
+    BenchStack,
+    CpuMeter,
+    latency_summary,
+    log,
+    percentile,
+    print_table,
+    write_results,
+    ws_connect,
+)
+
+from tests.audio import SAMPLE_RATE, espeak_available, silence, speak, write_wav_16k  # noqa: E402
+
+OVERHEAD_TARGET = 1.15
+P95_TARGET_S = 2.0
+CHUNK = int(0.2 * SAMPLE_RATE)  # transcription/peer.py CHUNK_SECONDS
+from transcription.engine import LIVE_OPTIONS, LIVE_PROCESS_EVERY_S  # noqa: E402  (what the worker uses)
+
+PROCESS_EVERY = int(LIVE_PROCESS_EVERY_S * SAMPLE_RATE)
+INTO_ATLAS = [(9, 14), (8, 13), (7, 12), (6, 11), (6, 10), (6, 9), (6, 8), (6, 7), (6, 6), (6, 5)]
+
+SENTENCES = [
+    "Let's start with a quick update on the product launch before we move on to the budget.",
+    "The design team finished the new onboarding screens and they are ready for review.",
+    "I think we should push the release to next week so that testing can catch up.",
+    "Can everyone please send me their status reports by the end of the day on Thursday?",
+    "Our biggest risk right now is the integration with the payment provider.",
+    "Marketing wants to run a small pilot with two customers in the northern region first.",
+    "We agreed to hire another engineer for the mobile team next quarter.",
+    "Please add the open questions to the shared document so we can discuss them tomorrow.",
+]
+
+# ------------------------------------------------------------------------------------------------
+# Text: normalisation, WER, alignment
+# ------------------------------------------------------------------------------------------------
+
+
+def words_of(text: str) -> list[str]:
+    text = text.replace("\u2019", "'").lower()
+    return re.sub(r"[^\w\s]", "", text).split()
+
+
+def align(ref: list[str], hyp: list[str]) -> tuple[int, list[tuple[int | None, int | None]]]:
+    """Levenshtein distance and one optimal alignment: pairs (ref index, hyp index), None for a gap."""
+    n, m = len(ref), len(hyp)
+    d = np.zeros((n + 1, m + 1), dtype=np.int32)
+    d[:, 0] = np.arange(n + 1)
+    d[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
+    pairs: list[tuple[int | None, int | None]] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and d[i, j] == d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif i > 0 and d[i, j] == d[i - 1, j] + 1:
+            pairs.append((i - 1, None))
+            i -= 1
+        else:
+            pairs.append((None, j - 1))
+            j -= 1
+    pairs.reverse()
+    return int(d[n, m]), pairs
+
+
+def wer(ref_text: str, hyp_text: str) -> tuple[int, int]:
+    """(edits, reference words)."""
+    ref = words_of(ref_text)
+    return align(ref, words_of(hyp_text))[0], len(ref)
+
+
+def speech_end_s(samples: np.ndarray, threshold: float = 0.01) -> float:
+    """Seconds to just after the last sample louder than `threshold` (espeak pads a little silence)."""
+    loud = np.flatnonzero(np.abs(samples) > threshold)
+    return (int(loud[-1]) + 1) / SAMPLE_RATE if loud.size else 0.0
+
+
+def phrase_coverage(phrases, finals: list[tuple[float, str, object]]) -> list[dict]:
+    """Which phrases the finals (time, text, tag) cover, and when.
+
+    The reference (all phrases) is aligned with the hypothesis (all finals, in order); a phrase counts
+    as captioned when at least half of its words are matched exactly, at the latest time among the
+    finals holding its aligned words (`done_at`); `tags` are those finals' tags.
+    """
+    ref, owner = [], []
+    for p, phrase in enumerate(phrases):
+        w = words_of(phrase.text)
+        ref += w
+        owner += [p] * len(w)
+    hyp, hyp_at, hyp_tag = [], [], []
+    for at, text, tag in finals:
+        w = words_of(text)
+        hyp += w
+        hyp_at += [at] * len(w)
+        hyp_tag += [tag] * len(w)
+    _dist, pairs = align(ref, hyp)
+    out = []
+    for p, phrase in enumerate(phrases):
+        n = sum(1 for o in owner if o == p)
+        got = [(i, j) for i, j in pairs if i is not None and owner[i] == p and j is not None]
+        matched = sum(1 for i, j in got if ref[i] == hyp[j])
+        captioned = matched >= max(1, (n + 1) // 2)
+        out.append({
+            "phrase": p, "words": n, "matched": matched, "captioned": captioned,
+            "end_in_wav_s": round(phrase.end_s, 2),
+            "done_at": max(hyp_at[j] for _i, j in got) if captioned else None,
+            "tags": sorted({hyp_tag[j] for _i, j in got}),
+        })
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Audio material
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Clip:
+    text: str
+    speech: np.ndarray  # espeak output, 16 kHz float32
+    path: Path  # 1 s silence + speech + 1.5 s silence
+    audio_s: float
+    speech_end_s: float  # in the clip file
+
+
+@dataclass
+class Phrase:
+    text: str
+    end_s: float  # end of its last loud sample in the WAV
+
+
+def make_clips(workdir: Path) -> list[Clip]:
+    clips = []
+    for k, text in enumerate(SENTENCES):
+        speech = speak(text)
+        audio = np.concatenate([silence(1.0), speech, silence(1.5)])
+        path = Path(write_wav_16k(audio, workdir / f"clip{k}.wav"))
+        clips.append(Clip(text, speech, path, len(audio) / SAMPLE_RATE, 1.0 + speech_end_s(speech)))
+    return clips
+
+
+def make_monologue(clips: list[Clip], order: list[int], path: Path, *, lead_s: float, pause_s: float,
+                   tail_s: float) -> tuple[Path, list[Phrase], float]:
+    parts = [silence(lead_s)]
+    phrases = []
+    pos = len(parts[0])
+    for n, k in enumerate(order):
+        if n:
+            parts.append(silence(pause_s))
+            pos += len(parts[-1])
+        speech = clips[k].speech
+        phrases.append(Phrase(clips[k].text, pos / SAMPLE_RATE + speech_end_s(speech)))
+        parts.append(speech)
+        pos += len(speech)
+    parts.append(silence(tail_s))
+    audio = np.concatenate(parts)
+    return Path(write_wav_16k(audio, path)), phrases, len(audio) / SAMPLE_RATE
+
+
+# ------------------------------------------------------------------------------------------------
+# Part 1: offline engine
+# ------------------------------------------------------------------------------------------------
+
+
+def whisper_settings():
+    """What `transcription.worker.engine_settings()` gives with this environment (no Django here)."""
+    from transcription.engine import WhisperSettings, default_model_path
+
+    return WhisperSettings(
+        model_path=os.environ.get("OFFICE_WHISPER_MODEL_PATH") or default_model_path(),
+        device=os.environ.get("OFFICE_WHISPER_DEVICE", "cpu"),
+        compute_type=os.environ.get("OFFICE_WHISPER_COMPUTE_TYPE", "int8"),
+        cpu_threads=int(os.environ.get("OFFICE_WHISPER_CPU_THREADS", "2")),
+        model_id=os.environ.get("OFFICE_WHISPER_MODEL_ID", "whisper-tiny.en-ct2-int8"),
+    )
+
+
+def stream_clip(model, settings, audio: np.ndarray) -> dict:
+    """The worker's loop over one clip, as fast as possible: feed 200 ms chunks, process() as the worker
+    does (LIVE_PROCESS_EVERY_S, LIVE_OPTIONS), finish()."""
+    from transcription.engine import SpeakerStream
+
+    t0 = time.perf_counter()
+    stream = SpeakerStream(model, settings, speaker_key="bench", options=LIVE_OPTIONS)
+    fed = last = 0
+    finals = []  # (stream position s when emitted, text, seconds of the call that emitted it, at_finish)
+    partials = 0
+    call_s = []
+    for i in range(0, len(audio), CHUNK):
+        piece = audio[i:i + CHUNK]
+        stream.feed(piece)
+        fed += len(piece)
+        if fed - last >= PROCESS_EVERY:
+            last = fed
+            c0 = time.perf_counter()
+            events = stream.process()
+            call_s.append(time.perf_counter() - c0)
+            for e in events:
+                if e.kind == "final":
+                    finals.append((fed / SAMPLE_RATE, e.text, call_s[-1], False))
+                else:
+                    partials += 1
+    c0 = time.perf_counter()
+    for e in stream.finish():
+        if e.kind == "final":
+            finals.append((fed / SAMPLE_RATE, e.text, time.perf_counter() - c0, True))
+    elapsed = time.perf_counter() - t0
+    return {"seconds": elapsed, "finals": finals, "partials": partials, "whisper_runs": stream.whisper_runs,
+            "whisper_seconds": stream.whisper_seconds, "process_calls": len(call_s),
+            "max_call_s": max(call_s) if call_s else 0.0}
+
+
+def run_offline(clips: list[Clip], repeats: int, monologue: tuple[Path, list[Phrase], float]) -> dict:
+    from tests.audio import wav_16k
+    from transcription.engine import SpeakerStream, load_model, transcribe_file
+
+    settings = whisper_settings()
+    t0 = time.perf_counter()
+    model = load_model(settings)
+    load_s = time.perf_counter() - t0
+    # Warm-up (first CTranslate2 call, VAD session): not measured.
+    transcribe_file(clips[0].path, settings)
+    warm = SpeakerStream(model, settings)
+    warm.feed(wav_16k(clips[0].path))
+    warm.process()
+    warm.finish()
+
+    rows = []
+    for k, clip in enumerate(clips):
+        audio = wav_16k(clip.path)
+        bare_runs, stream_runs = [], []
+        for _ in range(repeats):  # interleaved so both paths see the same machine load
+            bare_runs.append(transcribe_file(clip.path, settings))
+            stream_runs.append(stream_clip(model, settings, audio))
+        bare_text, bare_s = min(bare_runs, key=lambda r: r[1])
+        st = min(stream_runs, key=lambda r: r["seconds"])
+        stream_text = " ".join(f[1] for f in st["finals"]).strip()
+        be, n = wer(clip.text, bare_text)
+        se, _ = wer(clip.text, stream_text)
+        last = st["finals"][-1] if st["finals"] else None
+        rows.append({
+            "clip": k,
+            "audio_s": round(clip.audio_s, 2),
+            "ref_words": n,
+            "bare_s": round(bare_s, 3),
+            "stream_s": round(st["seconds"], 3),
+            "ratio": round(st["seconds"] / bare_s, 2) if bare_s else None,
+            "whisper_runs": st["whisper_runs"],
+            "whisper_s": round(st["whisper_seconds"], 3),
+            "stream_rtf": round(st["seconds"] / clip.audio_s, 3),
+            "max_call_s": round(st["max_call_s"], 3),
+            "finals": len(st["finals"]),
+            "partials": st["partials"],
+            # Audio after the end of speech that the stream had to see before the sentence's last
+            # final came out (the algorithmic part of caption latency); None: only finish() emitted it.
+            "final_after_audio_s": (round(last[0] - clip.speech_end_s, 2) if last and not last[3] else None),
+            "bare_wer": round(be / n, 3),
+            "stream_wer": round(se / n, 3),
+            "_bare_edits": be,
+            "_stream_edits": se,
+            "reference": clip.text,
+            "bare_text": bare_text,
+            "stream_text": stream_text,
+            "stream_finals": [f[1] for f in st["finals"]],
+        })
+        log(f"clip {k}: bare {bare_s:.2f}s, stream {st['seconds']:.2f}s ({st['whisper_runs']} Whisper runs)")
+    audio_s = sum(r["audio_s"] for r in rows)
+    bare_s = sum(r["bare_s"] for r in rows)
+    stream_s = sum(r["stream_s"] for r in rows)
+    whisper_s = sum(r["whisper_s"] for r in rows)
+    ref_words = sum(r["ref_words"] for r in rows)
+    after = sorted(r["final_after_audio_s"] for r in rows if r["final_after_audio_s"] is not None)
+    summary = {
+        "clips": len(rows),
+        "repeats": repeats,
+        "model": settings.model_path,
+        "model_id": settings.model_id,
+        "compute_type": settings.compute_type,
+        "cpu_threads": settings.cpu_threads,
+        "model_load_s": round(load_s, 2),
+        "audio_s": round(audio_s, 2),
+        "bare_s": round(bare_s, 3),
+        "stream_s": round(stream_s, 3),
+        "overhead_ratio": round(stream_s / bare_s, 2),
+        "overhead_target": OVERHEAD_TARGET,
+        "overhead_met": stream_s / bare_s <= OVERHEAD_TARGET,
+        "bare_rtf": round(bare_s / audio_s, 3),
+        "stream_rtf": round(stream_s / audio_s, 3),
+        "whisper_rtf": round(whisper_s / audio_s, 3),
+        "whisper_s": round(whisper_s, 3),
+        "non_whisper_s": round(stream_s - whisper_s, 3),
+        "whisper_runs": sum(r["whisper_runs"] for r in rows),
+        "whisper_s_per_run": round(whisper_s / max(sum(r["whisper_runs"] for r in rows), 1), 3),
+        "bare_wer": round(sum(r["_bare_edits"] for r in rows) / ref_words, 3),
+        "stream_wer": round(sum(r["_stream_edits"] for r in rows) / ref_words, 3),
+        "final_after_audio_p50_s": percentile(after, 50),
+        "final_after_audio_max_s": after[-1] if after else None,
+        "finals_only_at_finish": sum(1 for r in rows if r["final_after_audio_s"] is None),
+    }
+    for r in rows:
+        del r["_bare_edits"], r["_stream_edits"]
+
+    # Replay the single-speaker live WAV through the same loop: how much audio after each phrase's end
+    # the stream needs before that phrase's final comes out (the algorithmic latency), and how long the
+    # process() call that emitted it took (the compute a real-time worker adds on top).
+    wav, phrases, wav_s = monologue
+    st = stream_clip(model, settings, wav_16k(wav))
+    cov = phrase_coverage(phrases, [(pos, text, k) for k, (pos, text, _c, _f) in enumerate(st["finals"])])
+    replay = []
+    for r, phrase in zip(cov, phrases, strict=True):
+        row = {"phrase": r["phrase"], "captioned": r["captioned"], "end_in_wav_s": r["end_in_wav_s"],
+               "finals": r["tags"], "audio_after_end_s": None, "call_s": None, "at_finish": None}
+        if r["captioned"]:
+            pos, _text, call_s, at_finish = st["finals"][max(r["tags"])]
+            row.update(audio_after_end_s=round(pos - phrase.end_s, 2), call_s=round(call_s, 2), at_finish=at_finish,
+                       engine_latency_s=round(pos - phrase.end_s + call_s, 2))
+        replay.append(row)
+    engine = sorted(r["engine_latency_s"] for r in replay if r.get("engine_latency_s") is not None)
+    summary["replay"] = {
+        "wav_s": round(wav_s, 1), "phrases": len(replay), "captioned": len(engine),
+        "whisper_runs": st["whisper_runs"], "rtf": round(st["seconds"] / wav_s, 3),
+        "whisper_s_per_run": round(st["whisper_seconds"] / max(st["whisper_runs"], 1), 3),
+        "engine_latency_p50_s": round(percentile(engine, 50), 2) if engine else None,
+        "engine_latency_p95_s": round(percentile(engine, 95), 2) if engine else None,
+        "engine_latency_max_s": engine[-1] if engine else None,
+        "per_phrase": replay,
+    }
+    return {"summary": summary, "clips": rows}
+
+
+# ------------------------------------------------------------------------------------------------
+# Part 2: live path
+# ------------------------------------------------------------------------------------------------
+
+
+def timed_track_class():
+    from aiortc.mediastreams import MediaStreamTrack
+
+    class TimedTrack(MediaStreamTrack):
+        """Passes the MediaPlayer's audio through, noting when each frame is handed to the sender."""
+
+        kind = "audio"
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.frames: list[tuple[float, float]] = []  # (frame start in the file s, wall time)
+
+        async def recv(self):
+            frame = await self.inner.recv()
+            self.frames.append((float(frame.time), time.time()))
+            return frame
+
+        def stop(self):
+            super().stop()
+            self.inner.stop()
+
+        def wall_of(self, file_s: float) -> float | None:
+            """Wall time at which the sample at `file_s` left the player (interpolated in its frame)."""
+            best = None
+            for start, wall in self.frames:
+                if start > file_s:
+                    break
+                best = (start, wall)
+            if best is None or file_s - best[0] > 0.1:  # never played (or far past the last frame)
+                return None
+            return best[1] + (file_s - best[0])
+
+    return TimedTrack
+
+
+class Client:
+    """One member on the office socket: collects frames, answers wait_for()."""
+
+    def __init__(self, member: dict):
+        self.member = member
+        self.ws = None
+        self.frames: list[tuple[float, dict]] = []  # (arrival wall time, frame) for captions/status/errors
+        self.finals: list[tuple[float, dict]] = []  # (arrival, segment)
+        self.partials: dict[int, int] = {}  # speaker id -> caption.partial frames
+        self.statuses: list[tuple[float, dict]] = []
+        self.errors: list[dict] = []
+        self._waiters: list[tuple[str, asyncio.Future]] = []
+        self.reader: asyncio.Task | None = None
+        self.closing = False
+        self.unexpected_close = False
+        self.on_final = None
+        self.x = self.y = 0
+        self.rejected: dict | None = None
+
+    async def connect(self, uri: str, origin: str) -> dict:
+        self.ws = await ws_connect(uri, origin, self.member["sessionid"])
+        self.reader = asyncio.create_task(self._read())
+        return await self.wait_for("hello", 15)
+
+    async def _read(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            async for raw in self.ws:
+                now = time.time()
+                frame = json.loads(raw)
+                kind = frame.get("type")
+                if kind == "caption.final":
+                    self.finals.append((now, frame["segment"]))
+                    if self.on_final is not None:
+                        self.on_final()
+                elif kind == "caption.partial":
+                    sid = frame["speaker"]["id"]
+                    self.partials[sid] = self.partials.get(sid, 0) + 1
+                elif kind == "transcription.status":
+                    self.statuses.append((now, frame))
+                elif kind == "error":
+                    self.errors.append(frame)
+                elif kind == "move.rejected":
+                    self.rejected = frame
+                elif kind == "hello":
+                    self.x, self.y = frame["you"]["x"], frame["you"]["y"]
+                for want, fut in list(self._waiters):
+                    if not fut.done() and (want == kind or (kind == "error" and want != "hello")):
+                        fut.set_result(frame)
+        except ConnectionClosed:
+            pass
+        if not self.closing:
+            self.unexpected_close = True
+        for _want, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(ConnectionError("socket closed"))
+
+    async def wait_for(self, kind: str, timeout: float) -> dict:
+        fut = asyncio.get_running_loop().create_future()
+        entry = (kind, fut)
+        self._waiters.append(entry)
+        try:
+            frame = await asyncio.wait_for(fut, timeout)
+        finally:
+            self._waiters.remove(entry)
+        if frame.get("type") == "error":
+            raise RuntimeError(f"{self.member['username']}: error frame while waiting for {kind}: {frame}")
+        return frame
+
+    async def send(self, frame: dict) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def walk_into_atlas(self) -> dict:
+        """Walk from wherever the server put us to the door (6, 6) and one step inside, 5 steps a second."""
+        waiter = asyncio.ensure_future(self.wait_for("meeting.state", 30))
+        await asyncio.sleep(0)
+        seq = 0
+        for _ in range(60):
+            if (self.x, self.y) == (6, 5):
+                break
+            if self.x != 6 and self.y > 11:  # open space below the room: diagonally towards (6, 11)
+                nx, ny = self.x + (self.x < 6) - (self.x > 6), self.y - 1
+            elif self.x != 6:  # level with the door's approach: sideways (no corners cut near walls)
+                nx, ny = self.x + (self.x < 6) - (self.x > 6), self.y
+            else:  # straight up through the door (6, 6)
+                nx, ny = 6, self.y - 1 if self.y > 5 else self.y + 1
+            seq += 1
+            self.rejected = None
+            await self.send({"type": "move", "x": nx, "y": ny, "seq": seq})
+            await asyncio.sleep(0.22)  # the server allows 5 steps a second (burst 3)
+            if self.rejected is None:
+                self.x, self.y = nx, ny
+            else:
+                self.x, self.y = self.rejected["x"], self.rejected["y"]
+                await asyncio.sleep(0.5)
+        else:
+            waiter.cancel()
+            raise RuntimeError(f"{self.member['username']} could not walk into Atlas (at {self.x},{self.y})")
+        return (await waiter)["meeting"]
+
+    async def close(self) -> None:
+        self.closing = True
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            try:
+                await asyncio.wait_for(self.reader, 5)
+            except TimeoutError:
+                self.reader.cancel()
+
+
+@dataclass
+class Speaker:
+    client: Client
+    wav: Path
+    phrases: list[Phrase]
+    wav_s: float
+    pc: object = None
+    player: object = None
+    track: object = None
+    answer_at: float = 0.0
+    offer_at: float = 0.0
+    results: list[dict] = field(default_factory=list)
+
+    async def attach(self) -> None:
+        from aiortc import RTCPeerConnection, RTCSessionDescription
+        from aiortc.contrib.media import MediaPlayer
+
+        self.player = MediaPlayer(str(self.wav))
+        self.track = timed_track_class()(self.player.audio)
+        self.pc = RTCPeerConnection()
+        self.pc.addTrack(self.track)
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        waiter = asyncio.ensure_future(self.client.wait_for("rtc.answer", 20))
+        await asyncio.sleep(0)
+        self.offer_at = time.time()
+        await self.client.send({"type": "rtc.offer", "sdp": self.pc.localDescription.sdp})
+        answer = await waiter
+        self.answer_at = time.time()
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+
+    @property
+    def playback_start(self) -> float | None:
+        return self.track.wall_of(0.0) if self.track is not None and self.track.frames else None
+
+    def own_finals(self) -> list[tuple[float, dict]]:
+        me = self.client.member["id"]
+        return sorted(((t, s) for t, s in self.client.finals if s["speaker"]["id"] == me), key=lambda f: f[1]["seq"])
+
+    def evaluate(self, until: float | None = None) -> list[dict]:
+        """Per phrase: captioned?, latency. Finals arriving after `until` do not count."""
+        finals = [(at, seg["text"], seg["seq"]) for at, seg in self.own_finals() if until is None or at <= until]
+        out = phrase_coverage(self.phrases, finals)
+        for r, phrase in zip(out, self.phrases, strict=True):
+            end_wall = self.track.wall_of(phrase.end_s) if self.track is not None else None
+            r["latency_s"] = (round(r.pop("done_at") - end_wall, 3) if r["captioned"] and end_wall is not None
+                              else None)
+            r["final_seqs"] = r.pop("tags")
+        return out
+
+    def done(self) -> bool:
+        return all(r["captioned"] for r in self.evaluate())
+
+
+def worker_log_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+async def release(speakers: list[Speaker]) -> None:
+    """Close peers, players and sockets (idempotent; also after errors, so no player thread lingers)."""
+    for s in speakers:
+        try:
+            if s.pc is not None:
+                await s.pc.close()
+            if s.track is not None:
+                s.track.stop()
+            elif s.player is not None and s.player.audio is not None:
+                s.player.audio.stop()
+        except Exception as exc:  # noqa: BLE001
+            log(f"closing {s.client.member['username']}'s peer: {exc!r}")
+        await s.client.close()
+
+
+async def live_run(label: str, speakers: list[Speaker], uri: str, origin: str, cpu_groups: dict,
+                   settle_s: float) -> dict:
+    try:
+        return await _live_run(label, speakers, uri, origin, cpu_groups, settle_s)
+    finally:
+        await release(speakers)
+
+
+async def _live_run(label: str, speakers: list[Speaker], uri: str, origin: str, cpu_groups: dict,
+                    settle_s: float) -> dict:
+    clients = [s.client for s in speakers]
+    for c in clients:
+        await c.connect(uri, origin)
+    meeting = (await asyncio.gather(*(c.walk_into_atlas() for c in clients)))[-1]
+    assert meeting is not None and meeting["recording"], f"no recording meeting in Atlas: {meeting}"
+    log(f"{label}: {len(speakers)} speaker(s) in Atlas, meeting {meeting['id']}; attaching microphones")
+
+    all_done = asyncio.Event()
+
+    def check():
+        if all(s.done() for s in speakers):
+            all_done.set()
+
+    for c in clients:
+        c.on_final = check
+    meter = CpuMeter(cpu_groups)
+    me = psutil.Process()
+    client_cpu0 = sum(me.cpu_times()[:2])
+    meter.begin()
+    t0 = time.monotonic()
+    await asyncio.gather(*(s.attach() for s in speakers))
+    # Wait for the players to start, then until every phrase is captioned or the audio ended + settle_s.
+    deadline = time.monotonic() + 20
+    while any(s.playback_start is None for s in speakers):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{label}: audio never started playing (ICE/DTLS failed?)")
+        await asyncio.sleep(0.05)
+    longest_end = max(s.playback_start + s.wav_s for s in speakers)
+    try:
+        await asyncio.wait_for(all_done.wait(), timeout=max(1.0, longest_end + settle_s - time.time()))
+    except TimeoutError:
+        pass
+    live_until = time.time()
+    wall_s = time.monotonic() - t0
+    cpu = meter.end()
+    client_cpu = round(100.0 * (sum(me.cpu_times()[:2]) - client_cpu0) / wall_s, 1)
+    # Detach: the server writes the end marker, the worker runs finish(); finals after this point
+    # count as "only at close", not as live captions.
+    for s in speakers:
+        try:
+            await s.client.send({"type": "rtc.close"})
+        except Exception:  # noqa: BLE001
+            pass
+    await asyncio.sleep(3.0)
+    for s in speakers:
+        await s.pc.close()
+        s.track.stop()
+
+    per_speaker = []
+    latencies = []
+    missed = at_close = total = 0
+    for s in speakers:
+        live = s.evaluate(until=live_until)
+        final = s.evaluate()
+        s.results = live
+        for r, f in zip(live, final, strict=True):
+            r["captioned_at_close"] = (not r["captioned"]) and f["captioned"]
+        total += len(live)
+        missed += sum(1 for r in live if not r["captioned"])
+        at_close += sum(1 for r in live if r["captioned_at_close"])
+        latencies += [r["latency_s"] for r in live if r["latency_s"] is not None]
+        ref_text = " ".join(p.text for p in s.phrases)
+        hyp_text = " ".join(seg["text"] for _t, seg in s.own_finals())
+        edits, n = wer(ref_text, hyp_text)
+        starts = [w for _f, w in s.track.frames[:1]]
+        # The worker stamps the stream with the server's receive time of its first audio (spoken_at =
+        # that + start_ms): how much later than our player's first sample the server had it.
+        transport = None
+        finals = s.own_finals()
+        if finals and s.playback_start is not None:
+            seg = finals[0][1]
+            wall_start = datetime.fromisoformat(seg["spoken_at"]).timestamp() - seg["start_ms"] / 1000
+            transport = round(wall_start - s.playback_start, 3)
+        per_speaker.append({
+            "speaker": s.client.member["name"],
+            "phrases": len(live),
+            "finals": len(s.own_finals()),
+            "partials": sum(c.partials.get(s.client.member["id"], 0) for c in clients[:1]),
+            "wer": round(edits / n, 3),
+            "answer_to_first_frame_s": round(starts[0] - s.answer_at, 3) if starts else None,
+            "offer_to_answer_s": round(s.answer_at - s.offer_at, 3),
+            "server_receive_offset_s": transport,
+            "per_phrase": live,
+            "hypothesis": hyp_text,
+        })
+    lat = latency_summary(latencies)
+    statuses = []
+    for c in clients[:1]:  # everyone in the room gets the same status frames; one client's view
+        for at, frame in c.statuses:
+            statuses.append({"t_s": round(at - min(s.playback_start for s in speakers), 1),
+                             "speaker": frame.get("speaker"), "lagging": frame.get("lagging"),
+                             "lag_s": frame.get("lag_s")})
+    errors = [e for c in clients for e in c.errors]
+    return {
+        "run": label,
+        "speakers": len(speakers),
+        "meeting": meeting["id"],
+        "phrases": total,
+        "captioned": total - missed,
+        "never_captioned_live": missed,
+        "captioned_only_at_close": at_close,
+        "samples": len(latencies),
+        "p50_s": None if lat["p50_ms"] is None else round(lat["p50_ms"] / 1000, 2),
+        "p95_s": None if lat["p95_ms"] is None else round(lat["p95_ms"] / 1000, 2),
+        "max_s": None if lat["max_ms"] is None else round(lat["max_ms"] / 1000, 2),
+        "min_s": round(min(latencies), 2) if latencies else None,
+        "p95_target_s": P95_TARGET_S,
+        "p95_met": lat["p95_ms"] is not None and lat["p95_ms"] / 1000 <= P95_TARGET_S and missed == 0,
+        "lag_frames": sum(1 for st in statuses if st["lagging"]),
+        "status_frames": statuses,
+        "errors": errors,
+        "unexpected_closes": sum(1 for c in clients if c.unexpected_close),
+        "server_cpu_pct": cpu.get("daphne"),
+        "worker_cpu_pct": cpu.get("worker"),
+        "valkey_cpu_pct": cpu.get("valkey"),
+        "postgres_cpu_pct": cpu.get("postgres"),
+        "client_cpu_pct": client_cpu,
+        "machine_cpu_pct": cpu.get("machine"),
+        "other_cpu_pct": round(cpu.get("machine", 0) - client_cpu - sum(
+            v or 0 for k, v in cpu.items() if k in ("daphne", "worker", "valkey", "postgres")), 1),
+        "wall_s": round(wall_s, 1),
+        "per_speaker": per_speaker,
+    }
+
+
+class Worker:
+    """`manage.py transcription_worker` as a subprocess (its log in the stack's temp dir)."""
+
+    def __init__(self, env: dict, log_path: Path):
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+
+    def start(self, timeout: float = 60) -> float:
+        t0 = time.monotonic()
+        self._log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "transcription_worker"],
+            env=self.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        while time.monotonic() - t0 < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError("transcription worker exited:\n" + "\n".join(worker_log_lines(self.log_path)[-20:]))
+            if any("ready" in line for line in worker_log_lines(self.log_path)):
+                return time.monotonic() - t0
+            time.sleep(0.1)
+        raise RuntimeError("transcription worker not ready in time")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._log is not None:
+            self._log.close()
+
+
+def setup_office(stack: BenchStack, members: int) -> dict:
+    """Members with sessions and the floor with Atlas (bench/_transcription_setup.py in a subprocess)."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parent / "_transcription_setup.py")],
+        input=json.dumps({"members": members}), env=stack.env, cwd=ROOT, check=True, capture_output=True, text=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+async def run_live(monologues: dict[int, list[tuple[Path, list[Phrase], float]]], speaker_counts: list[int],
+                   args) -> dict:
+    import aioice.ice
+
+    # Client peers use loopback host candidates too (aioice leaves 127.0.0.1 out by default).
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+    stack = BenchStack(keep=args.keep)
+    worker = None
+    try:
+        stack.start()
+        stack.env["OFFICE_RTC_HOST_ADDRESSES"] = "127.0.0.1"
+        setup = setup_office(stack, sum(speaker_counts))
+        stack.start_daphne()
+        worker = Worker({**stack.env, "LOG_LEVEL": "INFO"}, stack.tmp / "worker.log")
+        ready_s = worker.start()
+        log(f"transcription worker pid {worker.proc.pid} ready in {ready_s:.1f}s")
+        uri = f"ws://127.0.0.1:{stack.port}/ws/office/{setup['map']}/"
+        origin = f"http://127.0.0.1:{stack.port}"
+        cpu_groups = {"daphne": [stack.pid], "worker": [worker.proc.pid], **stack.helper_pids()}
+
+        runs = []
+        members = list(setup["members"])
+        for count in speaker_counts:
+            speakers = [Speaker(Client(members.pop(0)), wav, phrases, wav_s) for wav, phrases, wav_s in monologues[count]]
+            label = f"{count} speaker{'s' if count > 1 else ''}"
+            run = await live_run(label, speakers, uri, origin, cpu_groups, args.settle)
+            runs.append(run)
+            log(f"{label}: p50 {run['p50_s']} s, p95 {run['p95_s']} s, never captioned {run['never_captioned_live']}"
+                f"/{run['phrases']}, lagging frames {run['lag_frames']}")
+            for name, proc in (("daphne", stack.daphne), ("transcription worker", worker.proc)):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited during the run")
+            await asyncio.sleep(1.0)
+        worker_lines = worker_log_lines(stack.tmp / "worker.log")
+        notable = [line for line in worker_lines
+                   if any(k in line for k in ("WARNING", "ERROR", "Traceback", "behind", "transcribing", "finished"))]
+        daphne_errors = [line for line in stack.daphne_log_tail(400).splitlines()
+                         if "ERROR" in line or "Traceback" in line or "WARNING" in line]
+        return {"runs": runs, "worker_log": notable[-40:], "daphne_log": daphne_errors[-20:],
+                "worker_ready_s": round(ready_s, 1)}
+    finally:
+        if worker is not None:
+            worker.stop()
+        stack.stop()
+
+
+# ------------------------------------------------------------------------------------------------
+# Report
+# ------------------------------------------------------------------------------------------------
+
+
+def table(rows: list[dict], columns: dict[str, str]) -> None:
+    """print_table with per-column formats ("{:.2f}"...); None prints as "-"."""
+    print_table([{c: (None if r.get(c) is None else f.format(r[c])) for c, f in columns.items()} for r in rows],
+                list(columns))
+
+
+def report(offline: dict | None, live: dict | None) -> None:
+    print()
+    if offline:
+        s = offline["summary"]
+        print(f"Part 1: engine overhead on {s['clips']} espeak-ng clips ({s['audio_s']:.1f} s of audio; model "
+              f"{s['model_id']}, {s['compute_type']}, {s['cpu_threads']} threads; machine has "
+              f"{psutil.cpu_count()} cores; best of {s['repeats']} per clip)")
+        print("  bare = transcribe_file (whole file, one Whisper pass); stream = SpeakerStream fed 200 ms chunks, "
+              "process() after every 1 s of new audio, then finish() - what the worker does, without Redis")
+        print()
+        table(offline["clips"], {
+            "clip": "{}", "audio_s": "{:.1f}", "ref_words": "{}", "bare_s": "{:.2f}", "stream_s": "{:.2f}",
+            "ratio": "{:.1f}x", "whisper_runs": "{}", "whisper_s": "{:.2f}", "stream_rtf": "{:.3f}",
+            "max_call_s": "{:.2f}", "finals": "{}", "partials": "{}", "final_after_audio_s": "{:.2f}",
+            "bare_wer": "{:.3f}", "stream_wer": "{:.3f}"})
+        print()
+        verdict = "met" if s["overhead_met"] else "MISSED"
+        print(f"  total: bare {s['bare_s']:.2f} s, stream {s['stream_s']:.2f} s -> overhead {s['overhead_ratio']:.2f}x "
+              f"(target <= {OVERHEAD_TARGET}x: {verdict}); {s['whisper_runs']} Whisper runs in the stream path "
+              f"for {s['clips']} bare ones")
+        print(f"  real-time factor (processing s / audio s): bare {s['bare_rtf']:.3f}, streaming path "
+              f"{s['stream_rtf']:.3f} (its Whisper calls alone {s['whisper_rtf']:.3f}; VAD, filters and "
+              f"bookkeeping {s['non_whisper_s']:.2f} s in all)")
+        print(f"  WER (lower case, punctuation stripped): bare {s['bare_wer']:.3f}, streaming {s['stream_wer']:.3f}")
+        print(f"  final_after_audio_s = audio the stream had to receive after the end of speech before the last "
+              f"final came out: p50 {s['final_after_audio_p50_s']:.2f} s, max {s['final_after_audio_max_s']:.2f} s "
+              f"(only from finish(): {s['finals_only_at_finish']} clips)")
+        rp = s["replay"]
+        print(f"  replay of the 1-speaker live WAV ({rp['wav_s']} s, {rp['phrases']} phrases 1.5 s apart) through the "
+              f"same loop: {rp['captioned']} captioned, {rp['whisper_runs']} Whisper runs of "
+              f"{rp['whisper_s_per_run']:.2f} s each (clips: {s['whisper_s_per_run']:.2f} s; after the first final "
+              f"the stream passes it as initial_prompt), RTF {rp['rtf']:.3f}")
+        print("    engine latency = audio after the phrase end before its final came out + that process() call's "
+              "time (transport and the 200 ms chunking not included)")
+        print(f"    engine latency p50 {rp['engine_latency_p50_s']} s, p95 {rp['engine_latency_p95_s']} s, "
+              f"max {rp['engine_latency_max_s']} s; per phrase (audio after end + call): " + " ".join(
+                  "-" if r["audio_after_end_s"] is None else f"{r['audio_after_end_s']:.2f}+{r['call_s']:.2f}"
+                  for r in rp["per_phrase"]))
+        for r in offline["clips"]:
+            if r["stream_wer"] > 0 or r["bare_wer"] > 0:
+                print(f"    clip {r['clip']}: ref    {r['reference']!r}")
+                print(f"            bare   {r['bare_text']!r}")
+                print(f"            stream {' | '.join(r['stream_finals'])!r}")
+    if live:
+        print()
+        print("Part 2: caption latency at the client (aiortc client -> Daphne's peer -> Redis stream -> "
+              "transcription worker -> caption.final on the socket)")
+        print("  latency = caption.final arrival - wall time the phrase's last sample left the client's player "
+              "(taken per 20 ms frame; +-20 ms)")
+        print("  never_captioned_live = phrases without a caption.final covering at least half of their words "
+              "before the client detached (audio end + settle); at_close = of those, captioned by finish()")
+        print()
+        table(live["runs"], {
+            "run": "{}", "phrases": "{}", "captioned": "{}", "never_captioned_live": "{}",
+            "captioned_only_at_close": "{}", "p50_s": "{:.2f}", "p95_s": "{:.2f}", "max_s": "{:.2f}",
+            "min_s": "{:.2f}", "lag_frames": "{}", "server_cpu_pct": "{:.0f}", "worker_cpu_pct": "{:.0f}",
+            "client_cpu_pct": "{:.0f}", "other_cpu_pct": "{:.0f}", "wall_s": "{:.0f}"})
+        print()
+        for run in live["runs"]:
+            verdict = "met" if run["p95_met"] else "MISSED"
+            print(f"  {run['run']}: p95 {run['p95_s']} s (target <= {P95_TARGET_S} s with every phrase captioned: "
+                  f"{verdict})")
+            for sp in run["per_speaker"]:
+                lats = " ".join("-" if r["latency_s"] is None else f"{r['latency_s']:.2f}" for r in sp["per_phrase"])
+                seqs = " ".join(",".join(map(str, r["final_seqs"])) or "-" for r in sp["per_phrase"])
+                print(f"    {sp['speaker']}: {sp['finals']} finals, {sp['partials']} partials, WER {sp['wer']:.3f}, "
+                      f"offer->answer {sp['offer_to_answer_s']:.2f} s, answer->first frame "
+                      f"{sp['answer_to_first_frame_s']} s, server got the audio {sp['server_receive_offset_s']} s "
+                      f"after it left the player")
+                print(f"      latency per phrase (s): {lats}")
+                print(f"      caption seqs per phrase: {seqs}")
+            if run["status_frames"]:
+                shown = ", ".join(f"t={st['t_s']}s speaker {st['speaker']} lagging={st['lagging']} "
+                                  f"lag {st['lag_s']}s" for st in run["status_frames"][:8])
+                print(f"    transcription.status frames: {shown}")
+            else:
+                print("    transcription.status frames: none (the worker never reported being > 3 s behind)")
+            if run["errors"] or run["unexpected_closes"]:
+                print(f"    errors: {run['errors']}, unexpected closes {run['unexpected_closes']}")
+        print()
+        print("  worker log (transcribing/finished/warnings):")
+        for line in live["worker_log"]:
+            print(f"    {line[:200]}")
+        if live["daphne_log"]:
+            print("  daphne log warnings/errors:")
+            for line in live["daphne_log"]:
+                print(f"    {line[:200]}")
+
+
+async def main_async(args) -> int:
+    if not espeak_available():
+        raise SystemExit("espeak-ng is needed to make the speech")
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="office-bench-audio-"))
+    offline = live = None
+    try:
+        clips = make_clips(workdir)
+        log(f"made {len(clips)} clips ({sum(c.audio_s for c in clips):.1f} s) with espeak-ng")
+        counts = [int(v) for v in args.speakers.split(",") if v.strip()]
+        if any(c not in (1, 2) for c in counts):
+            raise SystemExit("--speakers takes 1 and/or 2")
+        # Speaker k of a run says the 8 sentences in order (k even) or in reverse (k odd), 1.5 s apart;
+        # the second speaker starts 0.7 s later so that their phrase ends do not coincide.
+        orders = [list(range(len(clips))), list(reversed(range(len(clips))))]
+        leads = [1.0, 1.7]
+        monologues = {
+            count: [make_monologue(clips, orders[k % 2], workdir / f"live{count}-{k}.wav", lead_s=leads[k % 2],
+                                   pause_s=args.pause, tail_s=3.0) for k in range(count)]
+            for count in (1, 2)
+        }
+        if not args.skip_offline:
+            offline = run_offline(clips, args.repeats, monologues[1][0])
+        if not args.skip_live:
+            live = await asyncio.wait_for(run_live(monologues, counts, args), timeout=args.live_timeout)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report(offline, live)
+    path = write_results("transcription.json", {
+        "bench": "transcription", "cpu_count": psutil.cpu_count(), "sentences": SENTENCES,
+        "pause_s": args.pause, "offline": offline, "live": live,
+        "elapsed_s": round(time.monotonic() - started, 1),
+    })
+    print(f"\nwritten to {path} ({time.monotonic() - started:.0f} s)")
+    if live:
+        for run in live["runs"]:
+            if run["captioned"] == 0:
+                print(f"FAIL: {run['run']}: no phrase was captioned at all (the path is broken)")
+                return 1
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speakers", default="1,2", help="live runs: comma-separated speaker counts (1 and/or 2)")
+    parser.add_argument("--repeats", type=int, default=2, help="offline: runs per clip and path (best counts)")
+    parser.add_argument("--pause", type=float, default=1.5, help="live: silence between phrases (s)")
+    parser.add_argument("--settle", type=float, default=8.0,
+                        help="live: wait this long after the audio ended for missing captions")
+    parser.add_argument("--live-timeout", type=float, default=240.0, help="live part: give up after this many s")
+    parser.add_argument("--skip-offline", action="store_true")
+    parser.add_argument("--skip-live", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the stack's temp dir (logs) for debugging")
+    args = parser.parse_args()
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
