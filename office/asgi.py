@@ -26,3 +26,5 @@ application = ProtocolTypeRouter(
 # the event loop for 75-130 ms every few seconds (the movement p99); frozen, 10-35 ms.
 gc.collect()
 gc.freeze()
+# Fewer, later collections of what the sockets create (each full pass stalls every socket).
+gc.set_threshold(10_000, 50, 100)
