@@ -7,7 +7,7 @@ Every client sends a message every --interval seconds (uniform jitter of +-50%),
 client_id (uuid). Latency = time from sending `chat.send` until another client receives the live
 `chat.message` carrying that client_id. Every --kick-every seconds --kick random online clients
 lose their socket abruptly (TCP abort, no close frame), stay offline 0.5-2 s while the others keep
-talking, reconnect, and - as the protocol says - send `chat.resume` with the last seq they saw right
+talking, reconnect naming the last seq they saw in the URL (`?resume=<thread>.<seq>`, as the browser does) right
 after `hello`. Messages whose `chat.ack` never came are re-sent after the reconnect with the same
 client_id (which must never create a second message).
 
@@ -82,7 +82,10 @@ class Client:
         self.hello_last_seq = 0
 
     async def connect(self, resume: bool) -> None:
-        self.ws = await ws_connect(self.uri, self.origin, self.member["sessionid"])
+        # As static/office/socket.js does: name the last seq seen in the handshake URL, so the server
+        # sends the gap as a backlog right after hello, before any live message.
+        uri = f"{self.uri}?resume={self.thread}.{self.last_seen}" if resume else self.uri
+        self.ws = await ws_connect(uri, self.origin, self.member["sessionid"])
         while True:
             frame = json.loads(await self.ws.recv())
             if frame["type"] == "hello":
@@ -93,10 +96,7 @@ class Client:
         if thread is None:
             raise RuntimeError(f"client {self.i}: thread {self.thread} not in hello")
         self.hello_last_seq = thread["last_seq"]
-        if resume:
-            # What socket.js does in _onHello: resume from the newest seq seen, before reading on.
-            await self.ws.send(json.dumps({"type": "chat.resume", "thread": self.thread, "after": self.last_seen}))
-        else:
+        if not resume:
             self.last_seen = thread["last_seq"]
             self.ui_last = thread["last_seq"]
         self.intentional_close = False
@@ -362,7 +362,7 @@ async def main_async(args) -> int:
     print()
     print(f"Chat: {args.clients} clients in one room thread, one message per {args.interval:g}s +-50% each, "
           f"{args.duration:g}s; every {args.kick_every:g}s {args.kick} random clients lose their socket "
-          f"(offline 0.5-2 s, then chat.resume). CPU in % of one core ({psutil.cpu_count()} cores shared).")
+          f"(offline 0.5-2 s, then resume in the handshake). CPU in % of one core ({psutil.cpu_count()} cores shared).")
     print()
     print_table([row], ["clients", "messages", "deliveries", "backlog_deliveries", "p50_ms", "p95_ms", "p99_ms",
                         "max_ms", "ack_p99_ms", "reconnects", "lost", "duplicated", "ui_lost", "errors",
