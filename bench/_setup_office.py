@@ -31,20 +31,23 @@ from rooms import services  # noqa: E402
 from rooms.models import ChatThread, Desk  # noqa: E402
 
 
+def member_with_session(username: str, display_name: str) -> dict:
+    """A member signed in as a browser would be: the session key is the `sessionid` cookie."""
+    # password=None: an unusable password, so no slow password hashing for hundreds of members.
+    user = services.member_create(username=username, password=None, display_name=display_name)
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return {"id": user.id, "username": user.username, "name": display_name, "sessionid": session.session_key,
+            "user": user}
+
+
 def main() -> None:
     spec = json.load(sys.stdin)
     prefix = spec.get("prefix", "bench")
-    store_class = import_module(settings.SESSION_ENGINE).SessionStore
-    members = []
-    for i in range(spec["members"]):
-        # password=None: an unusable password, so no slow password hashing for hundreds of members.
-        user = services.member_create(username=f"{prefix}{i:04d}", password=None, display_name=f"Bench {i}")
-        session = store_class()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
-        members.append({"id": user.id, "username": user.username, "sessionid": session.session_key, "user": user})
+    members = [member_with_session(f"{prefix}{i:04d}", f"Bench {i}") for i in range(spec["members"])]
     maps = []
     for m in spec["maps"]:
         spawn = m.get("spawn") or [m["width"] // 2, m["height"] // 2]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from importlib import import_module
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,8 +22,8 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
+
+from _setup_office import member_with_session  # noqa: E402  (same folder)
 
 from rooms import services  # noqa: E402
 
@@ -32,17 +31,11 @@ from rooms import services  # noqa: E402
 def main() -> None:
     spec = json.load(sys.stdin)
     prefix = spec.get("prefix", "speaker")
-    store_class = import_module(settings.SESSION_ENGINE).SessionStore
     members = []
     for i in range(spec["members"]):
-        name = f"Speaker {chr(ord('A') + i)}"
-        user = services.member_create(username=f"{prefix}{i}", password=None, display_name=name)
-        session = store_class()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
-        members.append({"id": user.id, "username": user.username, "name": name, "sessionid": session.session_key})
+        member = member_with_session(f"{prefix}{i}", f"Speaker {chr(ord('A') + i)}")
+        del member["user"]
+        members.append(member)
     hq = services.office_map_create(name="Transcription bench", slug="transcription-bench", width=40, height=24,
                                     spawn_x=10, spawn_y=15)
     services.room_create(office_map=hq, name="Open space", kind="open", x=0, y=0, width=40, height=24)
