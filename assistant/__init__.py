@@ -1,1 +1,2 @@
-"""Meeting assistant: live summaries, action items, room knowledge and Q&A (not built yet)."""
+"""Meeting assistant. Built so far: the room knowledge index (pgvector HNSW over local MiniLM
+embeddings) with permission-aware search. Summaries, action items and Q&A come next."""

@@ -1,0 +1,92 @@
+"""Reads of the room knowledge index. The access rule is part of the query itself: only chunks of
+rooms in `rooms_visible_to(user)` can ever be candidates, so a private room's text cannot leak
+through ranking, a large k or a post-filter mistake.
+
+Filtered HNSW (pgvector 0.8): with the default `hnsw.iterative_scan = off`, an approximate scan
+followed by the WHERE silently returns fewer than k rows when the scope is a small share of the
+table (../shared/ASSETS.md, "Measured pitfalls"). Every search therefore runs in a transaction with
+`SET LOCAL hnsw.iterative_scan = relaxed_order` and a wider `hnsw.ef_search`, and small scopes skip
+the approximate index altogether for an exact scan over the scope's rows (via the room index).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from django.db import connection, transaction
+from pgvector.django import CosineDistance
+
+from rooms.selectors import rooms_visible_to
+
+from . import embeddings
+from .models import KnowledgeChunk
+
+EXACT_SCAN_MAX_CHUNKS = 2000  # scopes up to this many chunks are searched exactly
+EF_SEARCH = 100
+MAX_K = 200
+HNSW_MAX_SCAN_TUPLES = 40000  # iterative scan budget (pgvector default 20000)
+
+
+def _scope_room_ids(user, room_ids: list[int] | None) -> list[int]:
+    rooms = rooms_visible_to(user)
+    if room_ids is not None:
+        rooms = rooms.filter(id__in=[int(r) for r in room_ids])
+    return sorted(set(rooms.values_list("id", flat=True)))
+
+
+def room_knowledge_search(
+    *, user, query: str, k: int = 10, room_ids: list[int] | None = None
+) -> list[tuple[KnowledgeChunk, float]]:
+    """The k chunks nearest to `query` (cosine distance, ascending) among rooms the user may read.
+
+    `room_ids` narrows the search to those rooms (ids the user may not read are silently ignored,
+    as if they did not exist). Returns [(chunk, distance), ...].
+    """
+    k = max(0, min(int(k), MAX_K))
+    query = (query or "").strip()
+    if k == 0 or not query or user is None or not getattr(user, "is_authenticated", False):
+        return []
+    scope = _scope_room_ids(user, room_ids)
+    if not scope:
+        return []
+    vector = embeddings.embed([query])[0]
+    return knowledge_search_by_vector(vector=vector, room_ids=scope, k=k)
+
+
+def knowledge_search_by_vector(*, vector: np.ndarray, room_ids: list[int], k: int = 10) -> list[tuple[KnowledgeChunk, float]]:
+    """The search itself, over rooms already checked by the caller (`room_knowledge_search`)."""
+    if not room_ids or k <= 0:
+        return []
+    in_scope = KnowledgeChunk.objects.filter(room_id__in=room_ids)
+    # A bounded count: never counts past the threshold, so it stays cheap on large scopes.
+    exact = in_scope.order_by()[: EXACT_SCAN_MAX_CHUNKS + 1].count() <= EXACT_SCAN_MAX_CHUNKS
+    ranked = in_scope.annotate(distance=CosineDistance("embedding", vector)).order_by("distance")[:k]
+    if exact:
+        # No (HNSW) index scan: the planner reads the scope's rows through the room index
+        # (bitmap scan) and sorts them by exact distance.
+        settings = {"enable_indexscan": "off"}
+    else:
+        settings = {
+            "hnsw.iterative_scan": "relaxed_order",
+            "hnsw.ef_search": str(int(max(EF_SEARCH, min(k * 2, 1000)))),
+            "hnsw.max_scan_tuples": str(int(HNSW_MAX_SCAN_TUPLES)),
+        }
+    nested = connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        previous = {}
+        if nested:  # SET LOCAL would outlive this search in the caller's transaction: restore after
+            for name in settings:
+                cursor.execute("SELECT current_setting(%s, true)", [name])
+                previous[name] = cursor.fetchone()[0]
+        for name, value in settings.items():
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+        rows = list(ranked)
+        for name, value in previous.items():
+            if value is None:  # not defined before (pgvector not loaded yet in this session)
+                cursor.execute("SELECT reset_val FROM pg_settings WHERE name = %s", [name])
+                found = cursor.fetchone()
+                value = found[0] if found else None
+            if value is not None:
+                cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+    # relaxed_order may return neighbours slightly out of order: the exact distances settle it.
+    rows.sort(key=lambda chunk: (chunk.distance, chunk.pk))
+    return [(chunk, float(chunk.distance)) for chunk in rows]
