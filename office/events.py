@@ -11,20 +11,21 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
+def send_event(group: str, event: dict) -> None:
+    """Group send from sync code; a failure is logged, never raised (the layer is only a nudge)."""
+    try:
+        async_to_sync(get_channel_layer().group_send)(group, event)
+    except Exception:
+        logger.exception("live event to %s could not be sent", group, extra={"event_type": event.get("type")})
+
+
 def send_event_on_commit(group: str, event: dict) -> None:
     """Queue a channel-layer group send for when the current transaction commits (now, if none).
 
     The layer is a nudge, not a store: a lost send costs latency, never data, because receivers
     detect sequence gaps and read the database.
     """
-
-    def _send() -> None:
-        try:
-            async_to_sync(get_channel_layer().group_send)(group, event)
-        except Exception:  # the write is committed; a failed nudge must not turn into an error
-            logger.exception("live event to %s could not be sent", group, extra={"event_type": event.get("type")})
-
-    transaction.on_commit(_send)
+    transaction.on_commit(lambda: send_event(group, event))
 
 
 def thread_group(thread_id: int) -> str:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-import redis
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
@@ -16,7 +13,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import selectors, services
-from .hub import presence_key
 from .models import OfficeMap, Profile, Room
 
 
@@ -60,9 +56,7 @@ class MeApi(APIView):
         if "status" in data.validated_data:
             _run(services.profile_set_status, user=request.user, status=data.validated_data["status"])
         if "display_name" in data.validated_data:
-            profile = services.profile_ensure(request.user)
-            profile.display_name = data.validated_data["display_name"]
-            profile.save(update_fields=["display_name"])
+            _run(services.profile_set_display_name, user=request.user, display_name=data.validated_data["display_name"])
         return Response(self._out(request.user))
 
 
@@ -126,20 +120,7 @@ class MapPresenceApi(APIView):
     @extend_schema(responses=serializers.DictField())
     def get(self, request, map_id: int):
         get_object_or_404(OfficeMap, pk=map_id)
-        client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
-        try:
-            raw = client.hgetall(presence_key(map_id))
-        finally:
-            client.close()
-        mine = selectors.private_room_ids_for(request.user, map_id)
-        people = []
-        for value in raw.values():
-            person = json.loads(value)
-            entry = {k: person[k] for k in ("user", "name", "status", "room")}
-            if not person["private"] or person["room"] in mine:
-                entry.update(x=person["x"], y=person["y"])
-            people.append(entry)
-        return Response({"map": map_id, "people": sorted(people, key=lambda p: p["user"])})
+        return Response({"map": map_id, "people": selectors.map_presence_for(request.user, map_id)})
 
 
 class RoomSerializer(serializers.ModelSerializer):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from .geometry import MapGeometry, RoomShape
+from .hub import presence_key
 from .models import ChatMessage, ChatReadState, ChatThread, Desk, OfficeMap, Profile, Room
 
 User = get_user_model()
@@ -46,6 +49,25 @@ def private_room_ids_for(user, office_map_id: int) -> set[int]:
             "id", flat=True
         )
     )
+
+
+def map_presence_for(user, map_id: int) -> list[dict]:
+    """Who is on the map now (the hubs' shared record in Redis); exact positions inside a private
+    room only for that room's members."""
+    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    try:
+        raw = client.hgetall(presence_key(map_id))
+    finally:
+        client.close()
+    mine = private_room_ids_for(user, map_id)
+    people = []
+    for value in raw.values():
+        person = json.loads(value)
+        entry = {k: person[k] for k in ("user", "name", "status", "room")}
+        if not person["private"] or person["room"] in mine:
+            entry.update(x=person["x"], y=person["y"])
+        people.append(entry)
+    return sorted(people, key=lambda p: p["user"])
 
 
 def office_map_get(map_id: int) -> OfficeMap:

@@ -59,6 +59,16 @@ def profile_set_status(*, user, status: str) -> Profile:
     return profile
 
 
+def profile_set_display_name(*, user, display_name: str) -> Profile:
+    display_name = display_name.strip()
+    if not display_name or len(display_name) > 80:
+        raise ValidationError("display name must be 1 to 80 characters")
+    profile = profile_ensure(user)
+    Profile.objects.filter(pk=profile.pk).update(display_name=display_name)
+    profile.display_name = display_name
+    return profile
+
+
 def member_create(*, username: str, password: str, display_name: str = "", admin: bool = False) -> User:
     with transaction.atomic():
         user = User.objects.create_user(username=username, password=password, is_staff=admin, is_superuser=admin)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 STREAMS_KEY = "office:audio:streams"
 SAMPLE_RATE = 16000
-BYTES_PER_SAMPLE = 2
 MAX_STREAM_ENTRIES = 3000  # about 10 minutes of 200 ms chunks: a stalled worker cannot exhaust Redis
 
 

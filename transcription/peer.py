@@ -67,7 +67,6 @@ class SpeakerPeer:
         self.pc: RTCPeerConnection | None = None
         self.pump: asyncio.Task | None = None
         self.closed = False
-        self.samples_sent = 0
 
     async def answer(self, offer_sdp: str) -> str:
         """Accept the client's offer and return our answer (ICE gathered, no trickle)."""
@@ -132,7 +131,6 @@ class SpeakerPeer:
     async def _append(self, pcm: bytes, started: float) -> None:
         await self.redis.xadd(self.stream, {"pcm": pcm, "t": f"{started:.3f}"}, maxlen=MAX_STREAM_ENTRIES,
                               approximate=True)
-        self.samples_sent += len(pcm) // 2
 
     async def close(self) -> None:
         if self.closed:

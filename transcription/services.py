@@ -24,14 +24,8 @@ def room_group(room_id: int) -> str:
 
 
 def _announce_meeting_state(meeting: Meeting) -> None:
-    def send():
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
-
-        payload = selectors.meeting_state_payload(Meeting.objects.get(pk=meeting.pk))
-        async_to_sync(get_channel_layer().group_send)(room_group(meeting.room_id), {"type": "meeting.state", "meeting": payload})
-
-    transaction.on_commit(send)
+    payload = selectors.meeting_state_payload(Meeting.objects.get(pk=meeting.pk))
+    send_event_on_commit(room_group(meeting.room_id), {"type": "meeting.state", "meeting": payload})
 
 
 def on_room_presence_changed(*, user, left_room_id: int | None, entered_room_id: int | None) -> None:

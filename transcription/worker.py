@@ -18,11 +18,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 import redis
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from prometheus_client import Gauge
 
+from office.events import send_event
 from rooms.selectors import display_name
 
 from . import services
@@ -80,7 +79,6 @@ class TranscriptionWorker:
         self.model = load_model(self.whisper)
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.streams: dict[str, ClaimedStream] = {}
-        self.layer = get_channel_layer()
         self._last_claim = 0.0
 
     # --- claiming ---
@@ -209,10 +207,7 @@ class TranscriptionWorker:
             )
 
     def _group_send(self, room_id: int, event: dict) -> None:
-        try:
-            async_to_sync(self.layer.group_send)(services.room_group(room_id), event)
-        except Exception:
-            logger.exception("could not announce %s", event["type"])
+        send_event(services.room_group(room_id), event)  # partials are not stored: sent at once
 
     def run(self, stop: threading.Event) -> None:
         logger.info("transcription worker %s ready (model %s on %s/%s)", self.worker_id, self.whisper.model_id,
