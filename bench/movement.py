@@ -42,6 +42,7 @@ from common import (  # noqa: E402
     log,
     print_table,
     write_results,
+    ws_close,
     ws_connect,
     ws_url,
 )
@@ -225,13 +226,7 @@ class Client:
 
     async def close(self) -> None:
         self.closing = True
-        if self.ws is not None:
-            await self.ws.close()
-        if self.reader is not None:
-            try:
-                await asyncio.wait_for(self.reader, 5)
-            except TimeoutError:
-                self.reader.cancel()
+        await ws_close(self.ws, self.reader)
 
 
 async def run_one(n: int, map_info: dict, members: list[dict], placement: dict, base_url: str, cpu_groups: dict,

