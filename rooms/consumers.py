@@ -312,11 +312,11 @@ class OfficeConsumer(AsyncWebsocketConsumer):
             problem = "walking too fast (5 steps a second at most)"
         room = self.geometry.room_at(x, y) if problem is None else None
         room_id = room.id if room else None
-        if problem is None and room is not None and room_id != self.room_id:
-            if room.private and room.id not in self.private_rooms:
-                problem = f"{room.name} is private: members only"
-            elif room.capacity is not None and self.hub.occupancy(self.map_id, room.id) >= room.capacity:
-                problem = f"{room.name} is full ({room.capacity} people)"
+        if problem is None:
+            problem = self.geometry.entry_problem(
+                room, from_room_id=self.room_id, member_of=self.private_rooms,
+                occupancy=lambda rid: self.hub.occupancy(self.map_id, rid),
+            )
         if problem is not None:
             await self._send_json({"type": "move.rejected", "seq": seq, "x": self.x, "y": self.y, "reason": problem})
             return

@@ -5,6 +5,7 @@ Pure and in-memory so the movement path can check every step without touching th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -107,6 +108,18 @@ class MapGeometry:
             return "a wall is in the way"
         if x1 != x0 and y1 != y0 and ((x1, y0) in self.walls or (x0, y1) in self.walls):
             return "cannot cut a wall corner"
+        return None
+
+    def entry_problem(self, room: RoomShape | None, *, from_room_id: int | None, member_of: set[int],
+                      occupancy: Callable[[int], int]) -> str | None:
+        """Why a member may not step into `room` from the room they are in, or None: private rooms
+        admit their members only, and a full room admits no one more."""
+        if room is None or room.id == from_room_id:
+            return None
+        if room.private and room.id not in member_of:
+            return f"{room.name} is private: members only"
+        if room.capacity is not None and occupancy(room.id) >= room.capacity:
+            return f"{room.name} is full ({room.capacity} people)"
         return None
 
     def nearest_free_tile(self, x: int, y: int) -> tuple[int, int]:

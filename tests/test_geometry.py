@@ -38,3 +38,17 @@ def test_nearest_free_tile_skips_walls():
     geometry = build()
     assert geometry.nearest_free_tile(2, 1) != (2, 1)
     assert geometry.passable(*geometry.nearest_free_tile(2, 1))
+
+
+def test_entry_rules_for_private_and_full_rooms():
+    vault = RoomShape(id=3, name="Vault", kind="private", x=8, y=1, width=5, height=4, doors=frozenset({(10, 4)}))
+    atlas = RoomShape(id=2, name="Atlas", kind="meeting", x=2, y=1, width=5, height=4, doors=frozenset({(4, 4)}),
+                      capacity=2)
+    geometry = MapGeometry(width=20, height=10, spawn=(10, 8), rooms=[vault, atlas])
+    nobody = lambda room_id: 0  # noqa: E731
+    assert geometry.entry_problem(vault, from_room_id=None, member_of=set(), occupancy=nobody) == \
+        "Vault is private: members only"
+    assert geometry.entry_problem(vault, from_room_id=None, member_of={3}, occupancy=nobody) is None
+    assert geometry.entry_problem(atlas, from_room_id=None, member_of=set(), occupancy=lambda r: 2) == \
+        "Atlas is full (2 people)"
+    assert geometry.entry_problem(atlas, from_room_id=2, member_of=set(), occupancy=lambda r: 2) is None  # already in
