@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
+    "django_celery_beat",
     "office",
     "rooms",
     "transcription",
@@ -249,6 +250,35 @@ OFFICE_WHISPER_MODEL_ID = env_str("OFFICE_WHISPER_MODEL_ID", "whisper-tiny.en-ct
 OFFICE_WHISPER_DEVICE = env_str("OFFICE_WHISPER_DEVICE", "cpu")
 OFFICE_WHISPER_COMPUTE_TYPE = env_str("OFFICE_WHISPER_COMPUTE_TYPE", "int8")
 OFFICE_WHISPER_CPU_THREADS = env_int("OFFICE_WHISPER_CPU_THREADS", 2, minimum=1)
+
+# --- assistant: language models ---
+# One OpenAI-compatible chat-completions client for every model call. Empty base URLs mean the
+# embedded llama.cpp servers that `make run` starts from the packaged GGUF models; in production
+# point them at vLLM (see README). Two tiers: small/fast for routing and short answers, large for
+# summaries and action items and for escalation when the small tier is unsure.
+LLM_BASE_URL = env_str("LLM_BASE_URL", "")
+LLM_MODEL = env_str("LLM_MODEL", "qwen2.5-0.5b-instruct-q4")
+LLM_LARGE_BASE_URL = env_str("LLM_LARGE_BASE_URL", "")
+LLM_LARGE_MODEL = env_str("LLM_LARGE_MODEL", "qwen2.5-1.5b-instruct-q4")
+LLM_API_KEY = env_str("LLM_API_KEY", "")
+# An endpoint outside our own infrastructure: text is redacted (e-mail, phone, card, unknown names)
+# before it leaves. Local endpoints see raw text.
+LLM_EXTERNAL = env_bool("LLM_EXTERNAL", False)
+LLM_TIMEOUT_SECONDS = env_int("LLM_TIMEOUT_SECONDS", 120, minimum=1)
+LLM_ESCALATE_BELOW = float(env_str("LLM_ESCALATE_BELOW", "0.5"))
+LLM_BREAKER_FAILURES = env_int("LLM_BREAKER_FAILURES", 3, minimum=1)
+LLM_BREAKER_RESET_SECONDS = env_int("LLM_BREAKER_RESET_SECONDS", 30, minimum=1)
+LLM_CACHE_SIZE = env_int("LLM_CACHE_SIZE", 256, minimum=0)
+OFFICE_LLM_SMALL_PORT = env_int("OFFICE_LLM_SMALL_PORT", 8931, minimum=1)
+OFFICE_LLM_LARGE_PORT = env_int("OFFICE_LLM_LARGE_PORT", 8932, minimum=1)
+OFFICE_LLM_THREADS = env_int("OFFICE_LLM_THREADS", 2, minimum=1)
+OFFICE_SUMMARY_WINDOW_SECONDS = env_int("OFFICE_SUMMARY_WINDOW_SECONDS", 60, minimum=10)
+OFFICE_SUMMARY_REFRESH_SECONDS = env_int("OFFICE_SUMMARY_REFRESH_SECONDS", 30, minimum=5)
+OFFICE_UPLOAD_MAX_BYTES = env_int("OFFICE_UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+
+# --- automation (work kernel, workflows, connectors) ---
+
+# --- iot (sensors, rules) ---
 
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 

@@ -284,11 +284,37 @@ def chat_message_send(*, user, thread_id: int, body: str, client_id: str = "") -
     instead of writing a second one, so a client may resend freely after a dropped connection.
     """
     body = _validate_body(body)
+    thread = selectors.thread_for_user(user, thread_id)  # authorisation on every send
+    return _chat_message_write(thread=thread, author=user, body=body, client_id=client_id)
+
+
+SYSTEM_USERNAME = "office"
+
+
+def system_user() -> User:
+    """The author of messages the office itself posts (assistant, facilities): cannot sign in."""
+    user, created = User.objects.get_or_create(username=SYSTEM_USERNAME, defaults={"is_active": False})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        profile = profile_ensure(user)
+        profile.display_name = "Office"
+        profile.save(update_fields=["display_name"])
+    return user
+
+
+def system_message_send(*, room: Room, body: str, client_id: str = "") -> tuple[ChatMessage, bool]:
+    """Post to a room's chat as the office (rules, assistant). `client_id` makes retries post once."""
+    body = _validate_body(body)
+    thread, _ = ChatThread.objects.get_or_create(kind=ChatThread.Kind.ROOM, room=room)
+    return _chat_message_write(thread=thread, author=system_user(), body=body, client_id=client_id)
+
+
+def _chat_message_write(*, thread: ChatThread, author, body: str, client_id: str) -> tuple[ChatMessage, bool]:
     if not isinstance(client_id, str) or len(client_id) > 64:
         raise ValidationError("client_id must be text of at most 64 characters")
-    thread = selectors.thread_for_user(user, thread_id)  # authorisation on every send
     if client_id:
-        existing = ChatMessage.objects.filter(thread=thread, author=user, client_id=client_id).first()
+        existing = ChatMessage.objects.filter(thread=thread, author=author, client_id=client_id).first()
         if existing is not None:
             return existing, False
     try:
@@ -297,14 +323,14 @@ def chat_message_send(*, user, thread_id: int, body: str, client_id: str = "") -
             ChatThread.objects.filter(pk=thread.pk).update(last_seq=F("last_seq") + 1)
             seq = ChatThread.objects.filter(pk=thread.pk).values_list("last_seq", flat=True).get()
             message = ChatMessage.objects.create(
-                thread=thread, seq=seq, author=user, body=body, client_id=client_id
+                thread=thread, seq=seq, author=author, body=body, client_id=client_id
             )
-            _advance_read_mark(user=user, thread_id=thread.pk, seq=seq)
+            _advance_read_mark(user=author, thread_id=thread.pk, seq=seq)
             payload = selectors.chat_message_payload(message)
             send_event_on_commit(thread_group(thread.pk), {"type": "chat.message", "message": payload})
     except IntegrityError:
         # A concurrent retry with the same client_id won the race; hand back its row.
-        existing = ChatMessage.objects.filter(thread=thread, author=user, client_id=client_id).first()
+        existing = ChatMessage.objects.filter(thread=thread, author=author, client_id=client_id).first()
         if existing is None:
             raise
         return existing, False
