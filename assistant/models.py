@@ -3,6 +3,7 @@ and tickets, searchable by meaning and always scoped to the rooms the asker may 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
@@ -29,6 +30,9 @@ class KnowledgeChunk(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source_kind", "source_id", "room"], name="knowledge_chunk_source_unique"),
+        ]
         indexes = [
             HnswIndex(
                 name="knowledge_chunk_embedding_hnsw",
@@ -42,3 +46,181 @@ class KnowledgeChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_kind}:{self.source_id} in room {self.room_id}"
+
+
+class ModelCall(models.Model):
+    """Every call to a language model: what was asked of which model, how it went, what it cost."""
+
+    class Status(models.TextChoices):
+        OK = "ok", "ok"
+        REPAIRED = "repaired", "valid after one repair"
+        INVALID = "invalid", "invalid output"
+        ERROR = "error", "error"
+        UNAVAILABLE = "unavailable", "endpoint unavailable"
+        CACHED = "cached", "served from cache"
+
+    purpose = models.CharField(max_length=40)
+    tier = models.CharField(max_length=16)
+    model_id = models.CharField(max_length=120)
+    endpoint = models.CharField(max_length=200)
+    prompt_name = models.CharField(max_length=60)
+    prompt_version = models.CharField(max_length=20)
+    input_ids = models.JSONField(default=dict, blank=True, help_text='what went in: {"segments": [..], "chunks": [..]}')
+    room = models.ForeignKey("rooms.Room", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    error = models.TextField(blank=True, default="")
+    latency_ms = models.IntegerField(default=0)
+    prompt_tokens = models.IntegerField(default=0)
+    completion_tokens = models.IntegerField(default=0)
+    confidence = models.FloatField(null=True, blank=True)
+    redacted = models.BooleanField(default=False, help_text="personal data was masked before the call")
+    escalated_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["purpose", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} via {self.model_id} ({self.status})"
+
+
+class MeetingSummary(models.Model):
+    """A rolling summary of a meeting's latest window, or the final one folded at its end."""
+
+    class Kind(models.TextChoices):
+        ROLLING = "rolling", "Rolling"
+        FINAL = "final", "Final"
+
+    meeting = models.ForeignKey("transcription.Meeting", on_delete=models.CASCADE, related_name="summaries")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    summary = models.TextField()
+    decisions = models.JSONField(default=list, blank=True)
+    open_questions = models.JSONField(default=list, blank=True)
+    topics = models.JSONField(default=list, blank=True)
+    through_seq = models.BigIntegerField(help_text="the last transcript segment this summary covers")
+    segment_ids = models.JSONField(default=list, blank=True)
+    model_call = models.ForeignKey(ModelCall, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source = models.CharField(max_length=16, default="model", help_text="model, or fallback when none answered")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["meeting_id", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["meeting"], condition=models.Q(kind="final"), name="one_final_summary_per_meeting")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} summary of meeting {self.meeting_id} through #{self.through_seq}"
+
+
+class ActionItem(models.Model):
+    """Something someone agreed to do, proposed by the assistant and decided by a participant.
+
+    Provenance says where it came from (segments, speaker, model, prompt); nothing happens with a
+    proposal until a person approves it, so text in the room cannot cause side effects on its own.
+    """
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", "Proposed"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="action_items")
+    meeting = models.ForeignKey("transcription.Meeting", null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="action_items")
+    text = models.TextField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="action_items_owned")
+    suggested_owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="action_items_suggested")
+    owner_reason = models.TextField(blank=True, default="")
+    due_date = models.DateField(null=True, blank=True)
+    due_text = models.CharField(max_length=80, blank=True, default="", help_text="the words that gave the due date")
+    confidence = models.FloatField(default=0.0)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PROPOSED)
+    source_segment_ids = models.JSONField(default=list, blank=True)
+    speaker = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    model_id = models.CharField(max_length=120, blank=True, default="")
+    prompt_version = models.CharField(max_length=40, blank=True, default="")
+    model_call = models.ForeignKey(ModelCall, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    dedupe_key = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["room_id", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "meeting", "dedupe_key"], name="action_item_dedupe"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.text[:50]} ({self.status})"
+
+
+class ActionItemDecision(models.Model):
+    """Audit log of every decision on an action item: who, what, before and after."""
+
+    class Action(models.TextChoices):
+        APPROVE = "approve", "Approve"
+        EDIT = "edit", "Edit"
+        REJECT = "reject", "Reject"
+
+    item = models.ForeignKey(ActionItem, on_delete=models.CASCADE, related_name="decisions")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+    note = models.TextField(blank=True, default="")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["item_id", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} of item {self.item_id} by {self.actor_id}"
+
+
+class Document(models.Model):
+    """A file uploaded to a room's knowledge; its pages are indexed in the background."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be indexed"
+        INDEXED = "indexed", "Indexed"
+        FAILED = "failed", "Failed"
+
+    room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="documents")
+    title = models.CharField(max_length=200)
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size_bytes = models.IntegerField()
+    sha256 = models.CharField(max_length=64)
+    content = models.BinaryField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True, default="")
+    page_count = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["room", "sha256"], name="document_unique_per_room")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DocumentPage(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="pages")
+    number = models.IntegerField()
+    text = models.TextField()
+    ocr = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["document_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["document", "number"], name="document_page_unique")]
+
+    def __str__(self) -> str:
+        return f"page {self.number} of document {self.document_id}"

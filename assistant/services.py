@@ -43,6 +43,22 @@ def knowledge_chunks_add(items: Iterable[dict]) -> list[KnowledgeChunk]:
     cleaned = [_clean(**item) for item in items]
     if not cleaned:
         return []
+    # Re-indexing the same source (a retried task, the periodic sweep) stores nothing twice.
+    keys = [(c["source_kind"], c["source_id"], c["room"].pk) for c in cleaned]
+    existing = set(
+        KnowledgeChunk.objects.filter(source_id__in={k[1] for k in keys}).values_list("source_kind", "source_id", "room_id")
+    )
+    todo = [c for c, key in zip(cleaned, keys, strict=True) if key not in existing]
+    if todo:
+        _store(todo)
+    stored = {
+        (chunk.source_kind, chunk.source_id, chunk.room_id): chunk
+        for chunk in KnowledgeChunk.objects.filter(source_id__in={k[1] for k in keys})
+    }
+    return [stored[key] for key in keys]
+
+
+def _store(cleaned: list[dict]) -> None:
     embedder = embeddings.get_embedder()
     vectors = embedder.embed([c["text"] for c in cleaned])
     chunks = [
@@ -50,4 +66,4 @@ def knowledge_chunks_add(items: Iterable[dict]) -> list[KnowledgeChunk]:
         for c, vector in zip(cleaned, vectors, strict=True)
     ]
     with transaction.atomic():
-        return KnowledgeChunk.objects.bulk_create(chunks, batch_size=500)
+        KnowledgeChunk.objects.bulk_create(chunks, batch_size=500, ignore_conflicts=True)

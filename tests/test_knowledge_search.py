@@ -22,11 +22,11 @@ def embedder():
 def knowledge(office, embedder):
     open_space, atlas, vault = office["open"], office["atlas"], office["vault"]
     items = [
-        (open_space, "chat", "t1", {"thread": 1, "seq": 1}, "The coffee machine on the second floor is broken again."),
-        (open_space, "chat", "t1", {"thread": 1, "seq": 2}, "Lunch today is pizza in the kitchen at noon."),
+        (open_space, "chat", "t1-1", {"thread": 1, "seq": 1}, "The coffee machine on the second floor is broken again."),
+        (open_space, "chat", "t1-2", {"thread": 1, "seq": 2}, "Lunch today is pizza in the kitchen at noon."),
         (open_space, "document", "d1", {"document": 1, "page": 2}, "Office wifi password rotates every Monday morning."),
-        (atlas, "transcript", "m1", {"meeting": 1, "seq": 1}, "We agreed to ship the mobile app release on Friday after QA signs off."),
-        (atlas, "transcript", "m1", {"meeting": 1, "seq": 2}, "The database migration needs a maintenance window on Sunday night."),
+        (atlas, "transcript", "m1-1", {"meeting": 1, "seq": 1}, "We agreed to ship the mobile app release on Friday after QA signs off."),
+        (atlas, "transcript", "m1-2", {"meeting": 1, "seq": 2}, "The database migration needs a maintenance window on Sunday night."),
         (atlas, "ticket", "OPS-12", {"ticket": "OPS-12"}, "Login page times out for users behind the corporate proxy."),
         (vault, "document", "d9", {"document": 9, "page": 1}, VAULT_SECRET),
         (vault, "transcript", "m7", {"meeting": 7, "seq": 4}, "Layoffs in the sales team will be announced next quarter."),
