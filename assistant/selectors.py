@@ -90,3 +90,111 @@ def knowledge_search_by_vector(*, vector: np.ndarray, room_ids: list[int], k: in
     # relaxed_order may return neighbours slightly out of order: the exact distances settle it.
     rows.sort(key=lambda chunk: (chunk.distance, chunk.pk))
     return [(chunk, float(chunk.distance)) for chunk in rows]
+
+
+# --- meeting notes, action items, documents ---
+
+def _person(user) -> dict | None:
+    from rooms.selectors import display_name
+
+    return {"id": user.pk, "name": display_name(user)} if user is not None else None
+
+
+def summary_payload(summary) -> dict:
+    return {
+        "id": summary.pk,
+        "meeting": summary.meeting_id,
+        "kind": summary.kind,
+        "summary": summary.summary,
+        "decisions": summary.decisions,
+        "open_questions": summary.open_questions,
+        "topics": summary.topics,
+        "through_seq": summary.through_seq,
+        "source": summary.source,
+        "created_at": summary.created_at.isoformat(),
+    }
+
+
+def action_item_payload(item) -> dict:
+    return {
+        "id": item.pk,
+        "room": item.room_id,
+        "meeting": item.meeting_id,
+        "text": item.text,
+        "owner": _person(item.owner),
+        "suggested_owner": _person(item.suggested_owner),
+        "owner_reason": item.owner_reason,
+        "due_date": item.due_date.isoformat() if item.due_date else None,
+        "due_text": item.due_text,
+        "confidence": item.confidence,
+        "status": item.status,
+        "provenance": {
+            "segments": item.source_segment_ids,
+            "speaker": _person(item.speaker),
+            "model_id": item.model_id,
+            "prompt_version": item.prompt_version,
+        },
+        "decided_by": _person(item.decided_by),
+        "decided_at": item.decided_at.isoformat() if item.decided_at else None,
+        "created_at": item.created_at.isoformat(),
+    }
+
+
+def action_items_visible_to(user):
+    from .models import ActionItem
+
+    return ActionItem.objects.filter(room__in=rooms_visible_to(user)).select_related(
+        "owner__profile", "suggested_owner__profile", "speaker__profile", "decided_by__profile")
+
+
+def action_item_for_user(user, item_id: int):
+    return action_items_visible_to(user).filter(pk=item_id).first()
+
+
+def meeting_summaries(meeting) -> dict:
+    """The latest rolling summary and the final one (if the meeting ended)."""
+    from .models import MeetingSummary
+
+    rolling = meeting.summaries.filter(kind=MeetingSummary.Kind.ROLLING).order_by("-created_at").first()
+    final = meeting.summaries.filter(kind=MeetingSummary.Kind.FINAL).first()
+    return {"rolling": summary_payload(rolling) if rolling else None, "final": summary_payload(final) if final else None}
+
+
+def documents_visible_to(user):
+    from .models import Document
+
+    return Document.objects.filter(room__in=rooms_visible_to(user)).defer("content")
+
+
+def document_payload(document) -> dict:
+    return {
+        "id": document.pk,
+        "room": document.room_id,
+        "title": document.title,
+        "filename": document.filename,
+        "content_type": document.content_type,
+        "size_bytes": document.size_bytes,
+        "status": document.status,
+        "error": document.error,
+        "page_count": document.page_count,
+        "url": f"/documents/{document.pk}/",
+        "created_at": document.created_at.isoformat(),
+    }
+
+
+def citation_target(chunk) -> dict:
+    """Where a chunk came from, as a label and a link to the exact segment, message or page."""
+    loc = chunk.locator or {}
+    kind = chunk.source_kind
+    if kind == "transcript" and "meeting" in loc:
+        return {"label": f"{loc.get('speaker', 'Transcript')}, meeting {loc['meeting']} #{loc.get('seq')}",
+                "url": f"/meetings/{loc['meeting']}/#seg-{loc.get('seq')}"}
+    if kind == "chat" and "thread" in loc:
+        return {"label": f"{loc.get('author', 'Chat')} in room chat #{loc.get('seq')}",
+                "url": f"/?room={chunk.room_id}#chat-{loc['thread']}-{loc.get('seq')}"}
+    if kind == "document" and "document" in loc:
+        return {"label": f"{loc.get('title', 'Document')}, page {loc.get('page')}",
+                "url": f"/documents/{loc['document']}/?page={loc.get('page')}#page-{loc.get('page')}"}
+    if kind == "ticket":
+        return {"label": f"Ticket {loc.get('ticket', chunk.source_id)}", "url": loc.get("url", "")}
+    return {"label": kind, "url": ""}

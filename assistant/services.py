@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from django.db import transaction
 
 from . import embeddings
 from .models import KnowledgeChunk
+
+logger = logging.getLogger(__name__)
 
 MAX_CHUNK_CHARS = 8000
 
@@ -67,3 +70,142 @@ def _store(cleaned: list[dict]) -> None:
     ]
     with transaction.atomic():
         KnowledgeChunk.objects.bulk_create(chunks, batch_size=500, ignore_conflicts=True)
+
+
+# --- action item decisions ---
+
+def _item_state(item) -> dict:
+    return {"text": item.text, "owner": item.owner_id, "due_date": item.due_date.isoformat() if item.due_date else None,
+            "status": item.status}
+
+
+def action_item_decide(*, item, user, action: str, text: str | None = None, owner_id: int | None = None,
+                       due_date=None, note: str = "", clear_owner: bool = False):
+    """A participant approves, edits or rejects a proposal; the decision is audited.
+
+    Approval sends `action_item_approved` inside this transaction, so the task it turns into is
+    written (or not) together with the approval.
+    """
+    import datetime as dt
+
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import PermissionDenied, ValidationError
+    from django.utils import timezone
+
+    from office.events import send_event_on_commit
+    from transcription.services import room_group
+
+    from .models import ActionItem, ActionItemDecision
+    from .selectors import action_item_payload
+    from .signals import action_item_approved
+
+    if action not in ActionItemDecision.Action.values:
+        raise ValidationError(f"action must be one of {ActionItemDecision.Action.values}")
+    if not may_decide(user, item):
+        raise PermissionDenied("only participants of this meeting can decide on its action items")
+    with transaction.atomic():
+        item = ActionItem.objects.select_for_update().get(pk=item.pk)
+        if item.status != ActionItem.Status.PROPOSED:
+            raise ValidationError(f"this action item was already {item.status}")
+        before = _item_state(item)
+        if action in ("edit", "approve"):
+            if text is not None:
+                text = str(text).strip()
+                if not text or len(text) > 500:
+                    raise ValidationError("text must be 1 to 500 characters")
+                item.text = text
+            if clear_owner:
+                item.owner = None
+            elif owner_id is not None:
+                owner = get_user_model().objects.filter(pk=owner_id, is_active=True).first()
+                if owner is None:
+                    raise ValidationError("owner must be an active member of the organisation")
+                item.owner = owner
+            if due_date is not None:
+                if isinstance(due_date, str):
+                    try:
+                        due_date = dt.date.fromisoformat(due_date) if due_date else None
+                    except ValueError as exc:
+                        raise ValidationError("due_date must be YYYY-MM-DD") from exc
+                item.due_date = due_date
+        if action == "approve":
+            item.status = ActionItem.Status.APPROVED
+        elif action == "reject":
+            item.status = ActionItem.Status.REJECTED
+        if action != "edit":
+            item.decided_by, item.decided_at = user, timezone.now()
+        item.save()
+        ActionItemDecision.objects.create(item=item, actor=user, action=action, before=before,
+                                          after=_item_state(item), note=str(note)[:1000])
+        if action == "approve":
+            action_item_approved.send(sender=ActionItem, item=item, actor=user)
+        send_event_on_commit(room_group(item.room_id), {"type": "assistant.action_item",
+                                                        "item": action_item_payload(item)})
+    return item
+
+
+def may_decide(user, item) -> bool:
+    """Participants of the item's meeting (or, without a meeting, anyone who may enter the room), and admins."""
+    from rooms.selectors import user_can_enter_room
+
+    if user.is_staff:
+        return True
+    if item.meeting_id is not None:
+        return item.meeting.participants.filter(user=user).exists()
+    return user_can_enter_room(user, item.room)
+
+
+# --- documents ---
+
+ALLOWED_DOCUMENTS = {".txt": "text/plain", ".md": "text/markdown", ".pdf": "application/pdf"}
+
+
+def document_upload(*, user, room, filename: str, content: bytes, title: str = ""):
+    """Store an uploaded file in a room's knowledge and queue it for indexing (after commit)."""
+    import hashlib
+    from pathlib import PurePath
+
+    from django.conf import settings
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from rooms.selectors import user_can_enter_room
+
+    from .models import Document
+
+    if not user_can_enter_room(user, room):
+        raise PermissionDenied("you cannot add documents to this room")
+    filename = PurePath(str(filename or "")).name[:200]
+    suffix = PurePath(filename).suffix.lower()
+    if suffix not in ALLOWED_DOCUMENTS:
+        raise ValidationError(f"only {', '.join(ALLOWED_DOCUMENTS)} files can be added")
+    if not content:
+        raise ValidationError("the file is empty")
+    if len(content) > settings.OFFICE_UPLOAD_MAX_BYTES:
+        raise ValidationError(f"the file is larger than {settings.OFFICE_UPLOAD_MAX_BYTES} bytes")
+    if suffix == ".pdf" and not content.startswith(b"%PDF"):
+        raise ValidationError("the file is not a PDF")
+    if suffix != ".pdf":
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError("text files must be UTF-8") from exc
+    sha = hashlib.sha256(content).hexdigest()
+    existing = Document.objects.filter(room=room, sha256=sha).first()
+    if existing is not None:
+        return existing, False
+    with transaction.atomic():
+        document = Document.objects.create(
+            room=room, title=(title or filename)[:200], filename=filename, content_type=ALLOWED_DOCUMENTS[suffix],
+            size_bytes=len(content), sha256=sha, content=content, uploaded_by=user,
+        )
+
+        def enqueue():
+            from .tasks import index_document
+
+            try:
+                index_document.delay(document.pk)
+            except Exception:  # the periodic sweep picks it up
+                logger.exception("could not queue document %s for indexing", document.pk)
+
+        transaction.on_commit(enqueue)
+    return document, True

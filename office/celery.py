@@ -11,4 +11,5 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "purge-expired-sessions": {"task": "office.tasks.purge_expired_sessions", "schedule": 3600.0},
+    "assistant-tick": {"task": "assistant.tick", "schedule": 15.0},
 }

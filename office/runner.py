@@ -80,9 +80,16 @@ def main() -> int:
             "celery-worker": [str(bin_dir / "celery"), "--quiet", "-A", "office", "worker", "-l", "WARNING",
                               "--concurrency", "1", "-n", "worker@%h"],
             "transcription-worker": [sys.executable, str(BASE_DIR / "manage.py"), "transcription_worker"],
+            # Model calls are slow: their own worker, so indexing and automation never wait behind them.
+            "assistant-worker": [str(bin_dir / "celery"), "--quiet", "-A", "office", "worker", "-l", "WARNING",
+                                 "--concurrency", "1", "-Q", "assistant", "-n", "assistant@%h"],
             "celery-beat": [str(bin_dir / "celery"), "--quiet", "-A", "office", "beat", "-l", "WARNING",
                             "-s", str(data_dir / "celerybeat-schedule")],
         }
+        if not os.environ.get("LLM_BASE_URL"):
+            commands["llm-small"] = [sys.executable, str(BASE_DIR / "manage.py"), "llm_server", "--tier", "small"]
+        if not os.environ.get("LLM_LARGE_BASE_URL"):
+            commands["llm-large"] = [sys.executable, str(BASE_DIR / "manage.py"), "llm_server", "--tier", "large"]
         for name, command in commands.items():
             children.append((name, subprocess.Popen(command, env=env, cwd=BASE_DIR)))
         deadline = time.monotonic() + 30

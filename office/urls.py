@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from assistant import urls as assistant_urls
 from rooms.urls import api_urlpatterns, page_urlpatterns
 from transcription import urls as transcription_urls
 
@@ -19,6 +20,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include(api_urlpatterns)),
     path("api/", include(transcription_urls.api_urlpatterns)),
+    path("api/", include(assistant_urls.api_urlpatterns)),
     path("", include(page_urlpatterns)),
     path("", include(transcription_urls.page_urlpatterns)),
+    path("", include(assistant_urls.page_urlpatterns)),
 ]

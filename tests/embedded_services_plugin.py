@@ -33,6 +33,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
         redis.Redis.from_url(started["REDIS_URL"]).flushall()
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
     os.environ.setdefault("OFFICE_DATA_DIR", str(data_dir))
+    # The packaged language models are joined once per checkout, not once per test data dir.
+    os.environ.setdefault("OFFICE_MODEL_DIR", str(ROOT / ".data" / "models"))
     (data_dir / "staticfiles").mkdir(exist_ok=True)
     os.environ.setdefault("LOG_FORMAT", "plain")
     # WebRTC in tests stays on loopback: server peers offer 127.0.0.1 only (docs: ../shared/ASSETS.md).

@@ -134,6 +134,13 @@ class MeetingSocketMixin:
     async def transcription_status(self, event: dict) -> None:
         await self._send_json(event)
 
+    # The assistant's notes for the room (stored before they are sent; REST has the full state).
+    async def assistant_summary(self, event: dict) -> None:
+        await self._send_json(event)
+
+    async def assistant_action_item(self, event: dict) -> None:
+        await self._send_json(event)
+
     async def disconnect(self, code) -> None:
         await self._close_peer()
         await super().disconnect(code)

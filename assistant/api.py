@@ -1,0 +1,167 @@
+"""REST for the assistant: ask, catch up, meeting notes, action-item decisions, room documents.
+Every read goes through selectors that only see rooms the caller may read."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied, Throttled, ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from rooms.selectors import rooms_visible_to
+from transcription.selectors import meeting_for_user
+
+from . import qa, selectors, services
+from .models import ActionItem
+from .ratelimit import allow
+
+
+class AskApi(APIView):
+    class Body(serializers.Serializer):
+        question = serializers.CharField(max_length=qa.MAX_QUESTION_CHARS)
+        room = serializers.IntegerField(required=False, min_value=1)
+
+    @extend_schema(request=Body, responses=serializers.DictField())
+    def post(self, request):
+        body = self.Body(data=request.data)
+        body.is_valid(raise_exception=True)
+        if not allow(f"ask:{request.user.pk}", per_minute=20):
+            raise Throttled(detail="too many questions; wait a minute")
+        try:
+            result = qa.answer_question(user=request.user, question=body.validated_data["question"],
+                                        room_id=body.validated_data.get("room"))
+        except LookupError as exc:
+            raise NotFound("no such room") from exc
+        except ValueError as exc:
+            raise ValidationError({"question": str(exc)}) from exc
+        return Response(result)
+
+
+class CatchUpApi(APIView):
+    @extend_schema(responses=serializers.DictField())
+    def get(self, request, room_id: int):
+        room = rooms_visible_to(request.user).filter(pk=room_id).first()
+        if room is None:
+            raise NotFound("no such room")
+        if not allow(f"catchup:{request.user.pk}", per_minute=10):
+            raise Throttled(detail="too many requests; wait a minute")
+        return Response(qa.catch_up(user=request.user, room=room))
+
+
+class MeetingNotesApi(APIView):
+    @extend_schema(responses=serializers.DictField())
+    def get(self, request, meeting_id: int):
+        meeting = meeting_for_user(request.user, meeting_id)
+        if meeting is None:
+            raise NotFound("no such meeting")
+        items = selectors.action_items_visible_to(request.user).filter(meeting=meeting)
+        return Response({"meeting": meeting.pk, **selectors.meeting_summaries(meeting),
+                         "action_items": [selectors.action_item_payload(i) for i in items]})
+
+
+class ActionItemListApi(APIView):
+    @extend_schema(responses=serializers.DictField())
+    def get(self, request):
+        items = selectors.action_items_visible_to(request.user)
+        for name in ("room", "meeting"):
+            value = request.query_params.get(name)
+            if value is not None:
+                if not value.isdigit():
+                    raise ValidationError({name: f"must be a {name} id"})
+                items = items.filter(**{f"{name}_id": int(value)})
+        state = request.query_params.get("status")
+        if state is not None:
+            if state not in ActionItem.Status.values:
+                raise ValidationError({"status": f"one of {ActionItem.Status.values}"})
+            items = items.filter(status=state)
+        return Response([selectors.action_item_payload(i) for i in items.order_by("-created_at")[:200]])
+
+
+class ActionItemDecisionApi(APIView):
+    class Body(serializers.Serializer):
+        action = serializers.ChoiceField(choices=["approve", "edit", "reject"])
+        text = serializers.CharField(max_length=500, required=False)
+        owner = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+        due_date = serializers.DateField(required=False, allow_null=True)
+        note = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+    @extend_schema(request=Body, responses=serializers.DictField())
+    def post(self, request, item_id: int):
+        item = selectors.action_item_for_user(request.user, item_id)
+        if item is None:
+            raise NotFound("no such action item")
+        body = self.Body(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            item = services.action_item_decide(
+                item=item, user=request.user, action=data["action"], text=data.get("text"),
+                owner_id=data.get("owner"), clear_owner="owner" in data and data["owner"] is None,
+                due_date=data.get("due_date"), note=data.get("note", ""),
+            )
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except DjangoValidationError as exc:
+            code = status.HTTP_409_CONFLICT if "already" in "; ".join(exc.messages) else status.HTTP_400_BAD_REQUEST
+            return Response({"error": {"code": "conflict" if code == 409 else "invalid",
+                                       "message": "; ".join(exc.messages), "detail": exc.messages}}, status=code)
+        return Response(selectors.action_item_payload(item))
+
+
+class RoomDocumentsApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(responses=serializers.DictField())
+    def get(self, request, room_id: int):
+        if not rooms_visible_to(request.user).filter(pk=room_id).exists():
+            raise NotFound("no such room")
+        documents = selectors.documents_visible_to(request.user).filter(room_id=room_id)
+        return Response([selectors.document_payload(d) for d in documents[:200]])
+
+    @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
+        "file": {"type": "string", "format": "binary"}, "title": {"type": "string"}}}},
+        responses=serializers.DictField())
+    def post(self, request, room_id: int):
+        room = rooms_visible_to(request.user).filter(pk=room_id).first()
+        if room is None:
+            raise NotFound("no such room")
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationError({"file": "attach a file (txt, md or pdf)"})
+        if not allow(f"upload:{request.user.pk}", per_minute=10):
+            raise Throttled(detail="too many uploads; wait a minute")
+        try:
+            document, created = services.document_upload(
+                user=request.user, room=room, filename=upload.name,
+                content=upload.read(services_max_bytes() + 1), title=request.data.get("title", ""),
+            )
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc)) from exc
+        return Response(selectors.document_payload(document),
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def services_max_bytes() -> int:
+    from django.conf import settings
+
+    return settings.OFFICE_UPLOAD_MAX_BYTES
+
+
+class AssistantStatusApi(APIView):
+    """Whether each model tier answers (the sidebar shows "assistant unavailable" otherwise)."""
+
+    @extend_schema(responses=serializers.DictField())
+    def get(self, request):
+        from . import llm
+
+        tiers = {}
+        for tier in llm.TIERS:
+            endpoint = llm.endpoint_for(tier)
+            breaker = llm.breaker_for(endpoint)
+            tiers[tier] = {"model": endpoint.model, "available": breaker.current_state != "open",
+                           "external": endpoint.external}
+        return Response({"tiers": tiers})

@@ -1,0 +1,125 @@
+"""Turning what a room says and stores into knowledge chunks (run by Celery, `assistant.tasks`).
+
+Each source maps to stable chunk ids (`segment:<id>`, `message:<id>`, `document:<id>:p<n>:c<k>`), so
+indexing the same thing twice (a retried task, the sweep after a lost enqueue) stores it once.
+Only room chat is indexed: direct messages are private to their two people.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+
+from django.db.models import CharField, Exists, OuterRef, Value
+from django.db.models.functions import Cast, Concat
+
+from rooms.models import ChatMessage, ChatThread
+from rooms.selectors import display_name
+from transcription.models import TranscriptSegment
+
+from .models import Document, DocumentPage, KnowledgeChunk
+from .services import knowledge_chunks_add
+
+logger = logging.getLogger(__name__)
+
+DOC_CHUNK_CHARS = 1200
+
+
+def index_segments(segment_ids: list[int]) -> int:
+    segments = TranscriptSegment.objects.filter(pk__in=segment_ids).select_related("speaker__profile", "room")
+    items = [{
+        "room": s.room, "source_kind": "transcript", "source_id": f"segment:{s.pk}",
+        "locator": {"meeting": s.meeting_id, "seq": s.seq, "segment": s.pk, "speaker": display_name(s.speaker)},
+        "text": f"{display_name(s.speaker)}: {s.text}",
+    } for s in segments]
+    return len(knowledge_chunks_add(items))
+
+
+def index_chat_messages(message_ids: list[int]) -> int:
+    messages = ChatMessage.objects.filter(pk__in=message_ids, thread__kind=ChatThread.Kind.ROOM).select_related(
+        "thread__room", "author__profile")
+    items = [{
+        "room": m.thread.room, "source_kind": "chat", "source_id": f"message:{m.pk}",
+        "locator": {"thread": m.thread_id, "seq": m.seq, "message": m.pk, "author": display_name(m.author)},
+        "text": f"{display_name(m.author)}: {m.body}"[:8000],
+    } for m in messages]
+    return len(knowledge_chunks_add(items))
+
+
+def extract_pages(document: Document) -> list[tuple[str, bool]]:
+    """[(text, from_ocr)] per page. Text files are one page per form feed (or one page)."""
+    content = bytes(document.content)
+    if document.content_type != "application/pdf":
+        text = content.decode("utf-8")
+        return [(page, False) for page in text.split("\f")] or [("", False)]
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(content))
+    pages = []
+    for page in reader.pages:
+        text = (page.extract_text() or "").strip()
+        pages.append((text, False))
+    return pages
+
+
+def _split(text: str, limit: int = DOC_CHUNK_CHARS) -> list[str]:
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    chunks, current = [], ""
+    for para in paragraphs:
+        while len(para) > limit:  # a very long paragraph: cut at a sentence end near the limit
+            cut = para.rfind(". ", 0, limit)
+            cut = cut + 1 if cut > limit // 2 else limit
+            chunks.append(para[:cut].strip())
+            para = para[cut:].strip()
+        if current and len(current) + len(para) + 2 > limit:
+            chunks.append(current)
+            current = para
+        else:
+            current = f"{current}\n\n{para}" if current else para
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def index_document(document_id: int) -> int:
+    document = Document.objects.filter(pk=document_id).select_related("room").first()
+    if document is None:
+        return 0
+    try:
+        pages = extract_pages(document)
+    except Exception as exc:  # a broken PDF is the uploader's problem to fix, not a crash
+        logger.warning("document %s could not be read: %s", document_id, exc)
+        Document.objects.filter(pk=document_id).update(status=Document.Status.FAILED, error=f"could not read: {exc}"[:500])
+        return 0
+    items = []
+    for number, (text, ocr) in enumerate(pages, start=1):
+        DocumentPage.objects.update_or_create(document=document, number=number, defaults={"text": text, "ocr": ocr})
+        for k, chunk in enumerate(_split(text)):
+            items.append({
+                "room": document.room, "source_kind": "document", "source_id": f"document:{document.pk}:p{number}:c{k}",
+                "locator": {"document": document.pk, "page": number, "title": document.title},
+                "text": f"{document.title} (page {number}): {chunk}",
+            })
+    stored = knowledge_chunks_add(items)
+    empty = sum(1 for text, _ in pages if not text)
+    error = f"{empty} page(s) have no text layer (scanned); they are not searchable" if empty else ""
+    Document.objects.filter(pk=document_id).update(status=Document.Status.INDEXED, page_count=len(pages), error=error)
+    return len(stored)
+
+
+def _not_indexed(queryset, kind: str, prefix: str):
+    key = Concat(Value(prefix), Cast(OuterRef("pk"), CharField()))
+    return queryset.filter(~Exists(KnowledgeChunk.objects.filter(source_kind=kind, source_id=key)))
+
+
+def sweep_unindexed(limit: int = 500) -> dict:
+    """Index whatever a lost enqueue left behind: segments, room messages, pending documents."""
+    segment_ids = list(_not_indexed(TranscriptSegment.objects.all(), "transcript", "segment:")
+                       .order_by("-pk").values_list("pk", flat=True)[:limit])
+    message_ids = list(_not_indexed(ChatMessage.objects.filter(thread__kind=ChatThread.Kind.ROOM), "chat", "message:")
+                       .order_by("-pk").values_list("pk", flat=True)[:limit])
+    documents = list(Document.objects.filter(status=Document.Status.PENDING).values_list("pk", flat=True)[:20])
+    return {"segments": index_segments(segment_ids) if segment_ids else 0,
+            "messages": index_chat_messages(message_ids) if message_ids else 0,
+            "documents": sum(index_document(pk) for pk in documents)}

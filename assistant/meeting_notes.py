@@ -1,0 +1,343 @@
+"""Live meeting notes: rolling summaries and action-item proposals from a meeting's transcript.
+
+Both run in the background (Celery, `assistant.tasks`), read recorded segments, and store their
+result before announcing it to the room. When no model answers, a deterministic fallback keeps the
+notes going (marked `source="fallback"`) instead of leaving the sidebar empty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+
+from office.events import send_event_on_commit
+from rooms.selectors import display_name
+from rooms.services import SYSTEM_USERNAME
+from transcription.models import Meeting, TranscriptSegment
+from transcription.services import room_group
+
+from . import extract, llm
+from .models import ActionItem, MeetingSummary
+from .prompts import prompt
+from .selectors import action_item_payload, summary_payload
+
+logger = logging.getLogger(__name__)
+User = get_user_model()
+
+SUMMARY_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "summary": {"type": "string", "maxLength": 1200},
+        "decisions": {"type": "array", "items": {"type": "string", "maxLength": 300}, "maxItems": 10},
+        "open_questions": {"type": "array", "items": {"type": "string", "maxLength": 300}, "maxItems": 10},
+        "topics": {"type": "array", "items": {"type": "string", "maxLength": 60}, "maxItems": 8},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["summary", "decisions", "open_questions", "topics", "confidence"],
+    "additionalProperties": False,
+}
+
+ACTION_ITEMS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "items": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "task": {"type": "string", "minLength": 3, "maxLength": 200},
+                    "owner": {"type": "string", "maxLength": 80},
+                    "due": {"type": "string", "maxLength": 60},
+                    "lines": {"type": "array", "items": {"type": "integer"}, "maxItems": 6},
+                    "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                },
+                "required": ["task", "owner", "due", "lines", "confidence"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["items"],
+    "additionalProperties": False,
+}
+
+MIN_ITEM_CONFIDENCE = 0.5
+MODEL_ONLY_CONFIDENCE_CAP = 0.7
+LINES_PER_CALL = 40
+
+
+def people_for(meeting: Meeting) -> extract.People:
+    """Participants first (they win ambiguous first names), then the rest of the organisation."""
+    participants = [p.user for p in meeting.participants.select_related("user__profile").order_by("joined_at")]
+    others = User.objects.filter(is_active=True).exclude(username=SYSTEM_USERNAME).exclude(
+        pk__in=[u.pk for u in participants]).select_related("profile")
+    ordered = participants + list(others)
+    return extract.People([extract.Person(id=u.pk, display_name=display_name(u), username=u.get_username())
+                           for u in ordered])
+
+
+def _lines(segments: list[TranscriptSegment], people: extract.People) -> list[extract.Line]:
+    by_id = {p.id: p for p in people.people}
+    return [
+        extract.Line(number=i, segment_id=s.pk, speaker=by_id.get(s.speaker_id), text=s.text,
+                     spoken=s.spoken_at.date())
+        for i, s in enumerate(segments, start=1)
+    ]
+
+
+def _transcript_text(lines: list[extract.Line]) -> str:
+    return "\n".join(f"[{line.number}] {line.speaker.display_name if line.speaker else 'Someone'}: {line.text}"
+                     for line in lines)
+
+
+# --- summaries ---
+
+def summary_refresh(meeting: Meeting, *, client: llm.LLMClient | None = None) -> MeetingSummary | None:
+    """A rolling summary over the latest window, if anything was said since the last one."""
+    last = meeting.summaries.filter(kind=MeetingSummary.Kind.ROLLING).order_by("-created_at").first()
+    newest = TranscriptSegment.objects.filter(meeting=meeting).order_by("-seq").first()
+    if newest is None or (last is not None and last.through_seq >= newest.seq):
+        return None
+    window_start = newest.spoken_at - dt.timedelta(seconds=settings.OFFICE_SUMMARY_WINDOW_SECONDS)
+    segments = list(TranscriptSegment.objects.filter(meeting=meeting, spoken_at__gte=window_start)
+                    .select_related("speaker__profile").order_by("seq"))
+    people = people_for(meeting)
+    lines = _lines(segments, people)
+    previous = last.summary if last else "(none)"
+    fields = _summarise(
+        client, "summary", {"previous": previous, "transcript": _transcript_text(lines)},
+        meeting=meeting, segment_ids=[s.pk for s in segments], people=people,
+        fallback=lambda: _fallback_summary([s.text for s in segments]),
+    )
+    return _store_summary(meeting, MeetingSummary.Kind.ROLLING, fields, newest.seq, [s.pk for s in segments])
+
+
+def summary_finalize(meeting: Meeting, *, client: llm.LLMClient | None = None) -> MeetingSummary | None:
+    """Fold the rolling notes (and the tail after the last one) into the meeting's final summary."""
+    if meeting.summaries.filter(kind=MeetingSummary.Kind.FINAL).exists():
+        return meeting.summaries.get(kind=MeetingSummary.Kind.FINAL)
+    summary_refresh(meeting, client=client)  # the tail since the last rolling summary
+    rolling = list(meeting.summaries.filter(kind=MeetingSummary.Kind.ROLLING).order_by("created_at"))
+    if not rolling:
+        return None
+    notes = "\n".join(
+        f"- {r.summary} Decisions: {'; '.join(r.decisions) or 'none'}. Open: {'; '.join(r.open_questions) or 'none'}."
+        for r in rolling
+    )
+    segment_ids = sorted({sid for r in rolling for sid in r.segment_ids})
+    fields = _summarise(
+        client, "final_summary", {"notes": notes[-6000:]}, meeting=meeting, segment_ids=segment_ids,
+        people=people_for(meeting),
+        fallback=lambda: {
+            "summary": " ".join(r.summary for r in rolling[-3:])[:1200],
+            "decisions": _unique(d for r in rolling for d in r.decisions),
+            "open_questions": _unique(q for r in rolling for q in r.open_questions),
+            "topics": _unique(t for r in rolling for t in r.topics)[:8],
+        },
+    )
+    # Decisions and questions from every window stay, even if the fold dropped some.
+    fields["decisions"] = _unique([*fields["decisions"], *(d for r in rolling for d in r.decisions)])[:15]
+    fields["open_questions"] = _unique([*fields["open_questions"], *(q for r in rolling for q in r.open_questions)])[:15]
+    return _store_summary(meeting, MeetingSummary.Kind.FINAL, fields, rolling[-1].through_seq, segment_ids)
+
+
+def _summarise(client, prompt_name, variables, *, meeting, segment_ids, people, fallback) -> dict:
+    client = client or llm.get_client()
+    try:
+        result = client.chat_json(
+            prompt=prompt(prompt_name), variables=variables, schema=SUMMARY_SCHEMA, purpose=f"meeting.{prompt_name}",
+            tier="small", room=meeting.room, input_ids={"meeting": meeting.pk, "segments": segment_ids},
+            known_names=people.names(), max_tokens=350,
+        )
+    except (llm.LLMUnavailable, llm.LLMOutputInvalid) as exc:
+        logger.warning("summary for meeting %s from the fallback: %s", meeting.pk, exc)
+        return {**fallback(), "source": "fallback", "model_call": None}
+    data = result.data
+    return {
+        "summary": data["summary"].strip(), "decisions": _unique(data["decisions"]),
+        "open_questions": _unique(data["open_questions"]), "topics": _unique(data["topics"]),
+        "source": "model", "model_call": result.call,
+    }
+
+
+def _store_summary(meeting, kind, fields, through_seq, segment_ids) -> MeetingSummary:
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                summary = MeetingSummary.objects.create(meeting=meeting, kind=kind, through_seq=through_seq,
+                                                        segment_ids=segment_ids, **fields)
+        except IntegrityError:  # a concurrent finaliser won
+            return MeetingSummary.objects.get(meeting=meeting, kind=kind)
+        send_event_on_commit(room_group(meeting.room_id), {"type": "assistant.summary",
+                                                           "summary": summary_payload(summary)})
+    return summary
+
+
+def _unique(values) -> list[str]:
+    seen, out = set(), []
+    for value in values:
+        value = str(value).strip()
+        key = value.lower()
+        if value and key not in seen:
+            seen.add(key)
+            out.append(value)
+    return out
+
+
+_DECISION = re.compile(r"\b(?:we (?:decided|agreed|will go with|are going with)|decision is|let's go with|agreed)\b", re.I)
+
+
+def _fallback_summary(texts: list[str]) -> dict:
+    """Extractive notes: first sentences, decision phrases, questions, frequent words as topics."""
+    sentences = [s.strip() for t in texts for s in re.split(r"(?<=[.?!])\s+", t) if s.strip()]
+    words = re.findall(r"[a-z]{5,}", " ".join(texts).lower())
+    common = {"about", "there", "their", "would", "could", "should", "which", "think", "going", "really", "right"}
+    counts: dict[str, int] = {}
+    for w in words:
+        if w not in common:
+            counts[w] = counts.get(w, 0) + 1
+    return {
+        "summary": " ".join(sentences[:3])[:1200] or "Nothing was said yet.",
+        "decisions": _unique(s for s in sentences if _DECISION.search(s))[:5],
+        "open_questions": _unique(s for s in sentences if s.endswith("?"))[:5],
+        "topics": [w for w, _ in sorted(counts.items(), key=lambda kv: -kv[1])[:4]],
+    }
+
+
+# --- action items ---
+
+def action_items_propose(
+    meeting: Meeting, *, segments: list[TranscriptSegment] | None = None, client: llm.LLMClient | None = None,
+    use_model: bool = True,
+) -> list[ActionItem]:
+    """Propose action items from a meeting's transcript (all of it by default); returns new proposals.
+
+    Owners are only people we know (participants, then org members); nothing is done with a
+    proposal until a participant approves it.
+    """
+    if segments is None:
+        segments = list(TranscriptSegment.objects.filter(meeting=meeting).select_related("speaker__profile")
+                        .order_by("seq"))
+    if not segments:
+        return []
+    people = people_for(meeting)
+    lines = _lines(segments, people)
+    candidates, calls = extract_candidates(lines, people, meeting=meeting, client=client, use_model=use_model)
+    participants = {p.user_id for p in meeting.participants.all()}
+    created = []
+    with transaction.atomic():
+        for candidate in candidates:
+            if candidate.confidence < MIN_ITEM_CONFIDENCE:
+                continue
+            item = _store_item(meeting, candidate, lines, calls, participants, people)
+            if item is not None:
+                created.append(item)
+        for item in created:
+            send_event_on_commit(room_group(meeting.room_id), {"type": "assistant.action_item",
+                                                               "item": action_item_payload(item)})
+    return created
+
+
+def extract_candidates(lines, people, *, meeting=None, client=None, use_model=True):
+    """Rules + model proposals merged; returns (candidates, model calls made)."""
+    rules = extract.rule_candidates(lines, people)
+    model: list[extract.Candidate] = []
+    calls = []
+    if use_model:
+        client = client or llm.get_client()
+        for start in range(0, len(lines), LINES_PER_CALL):
+            window = lines[start:start + LINES_PER_CALL]
+            try:
+                result = client.chat_json(
+                    prompt=prompt("action_items"),
+                    variables={"people": ", ".join(people.names()), "transcript": _transcript_text(window)},
+                    schema=ACTION_ITEMS_SCHEMA, purpose="meeting.action_items", tier="large",
+                    room=meeting.room if meeting else None,
+                    input_ids={"meeting": meeting.pk if meeting else None, "segments": [ln.segment_id for ln in window]},
+                    known_names=people.names(), max_tokens=600,
+                )
+            except (llm.LLMUnavailable, llm.LLMOutputInvalid) as exc:
+                logger.warning("action items from rules only: %s", exc)
+                continue
+            calls.append(result.call)
+            model.extend(_model_candidates(result.data["items"], window, people))
+    return extract.merge_candidates(rules, model), calls
+
+
+def _model_candidates(items: list[dict], window: list[extract.Line], people: extract.People) -> list[extract.Candidate]:
+    by_number = {line.number: line for line in window}
+    out = []
+    for item in items:
+        lines = [n for n in item["lines"] if n in by_number]
+        if not lines:
+            continue  # no evidence in this transcript: not an item
+        evidence = " ".join(by_number[n].text for n in lines)
+        owner = people.resolve(item["owner"])
+        if owner is not None and owner not in people.mentioned_in(evidence) and \
+                all(by_number[n].speaker != owner for n in lines):
+            owner = None  # the model named someone the evidence does not: do not trust it
+        spoken = by_number[lines[0]].spoken
+        due = extract.due_words_to_date(item["due"], spoken) if item["due"] else None
+        due_text = item["due"] if due else ""
+        if due is None:
+            due, due_text = extract.parse_due(evidence, spoken)
+        out.append(extract.Candidate(
+            text=item["task"].strip()[:200], owner=owner, due=due, due_text=due_text, lines=lines,
+            confidence=min(float(item["confidence"]), MODEL_ONLY_CONFIDENCE_CAP), sources={"model"},
+        ))
+    return out
+
+
+def _store_item(meeting, candidate, lines, calls, participants, people) -> ActionItem | None:
+    by_number = {line.number: line for line in lines}
+    evidence = [by_number[n] for n in candidate.lines if n in by_number]
+    owner_id = candidate.owner.id if candidate.owner else None
+    suggested_id, reason = None, ""
+    if owner_id is None:
+        suggested_id, reason = _suggest_owner(participants, candidate.due)
+    elif candidate.owner.id in participants:
+        reason = f"{candidate.owner.display_name} took it on in the meeting"
+    else:
+        reason = f"{candidate.owner.display_name} was named in the meeting"
+    call = calls[-1] if ("model" in candidate.sources and calls) else None
+    key = extract.dedupe_key(candidate.text)
+    if ActionItem.objects.filter(room_id=meeting.room_id, meeting=meeting, dedupe_key=key).exists():
+        return None
+    try:
+        with transaction.atomic():
+            return ActionItem.objects.create(
+                room_id=meeting.room_id, meeting=meeting, text=candidate.text, owner_id=owner_id,
+                suggested_owner_id=suggested_id, owner_reason=reason, due_date=candidate.due,
+                due_text=candidate.due_text[:80], confidence=round(candidate.confidence, 3),
+                source_segment_ids=[ln.segment_id for ln in evidence],
+                speaker_id=evidence[0].speaker.id if evidence and evidence[0].speaker else None,
+                model_id=call.model_id if call else "rules",
+                prompt_version=f"{call.prompt_name}.{call.prompt_version}" if call else "rules.v1",
+                model_call=call, dedupe_key=key,
+            )
+    except IntegrityError:
+        return None
+
+
+def _suggest_owner(participant_ids: set[int], due) -> tuple[int | None, str]:
+    """Calendar-aware suggestion from the automation app when it is installed; else nobody."""
+    try:
+        from automation.selectors import owner_suggest
+    except ImportError:
+        return None, ""
+    candidates = list(User.objects.filter(pk__in=participant_ids, is_active=True))
+    if not candidates:
+        return None, ""
+    try:
+        from django.utils import timezone
+
+        user, reason = owner_suggest(candidates=candidates, due_date=due, now=timezone.now())
+    except Exception:  # a calendar problem must not lose the proposal
+        logger.exception("owner suggestion failed")
+        return None, ""
+    return (user.pk if user else None), reason or ""

@@ -1,0 +1,235 @@
+"""Questions answered from a room's knowledge with numbered citations, and "catch me up".
+
+Retrieval goes through `room_knowledge_search`, which only ever considers rooms the asker may read,
+so the model never sees (and cannot cite) anything the asker could not open. The model's citations
+are checked against the sources it was given; an answer without a valid citation is "not found".
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+
+import numpy as np
+from django.db.models import Max
+from django.utils import timezone
+
+from rooms.models import ChatMessage, ChatThread, Room, RoomVisit
+from rooms.selectors import display_name, rooms_visible_to, user_can_enter_room
+from transcription.models import Meeting
+
+from . import embeddings, llm
+from .models import ActionItem, Document, KnowledgeChunk, MeetingSummary
+from .prompts import prompt
+from .selectors import action_item_payload, citation_target, knowledge_search_by_vector, summary_payload
+
+logger = logging.getLogger(__name__)
+
+NOT_FOUND = "I could not find this in what this room knows."
+MAX_DISTANCE = 0.75  # cosine distance above which a chunk is not about the question at all
+SOURCES = 6
+MAX_QUESTION_CHARS = 500
+
+ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "answer": {"type": "string", "maxLength": 800},
+        "citations": {"type": "array", "items": {"type": "integer"}, "maxItems": 6},
+        "found": {"type": "boolean"},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["answer", "citations", "found", "confidence"],
+    "additionalProperties": False,
+}
+
+
+class SemanticCache:
+    """Answers to questions asked before over the same scope and the same knowledge.
+
+    A hit needs the same rooms, no new chunk since (the scope's newest chunk id), and a question
+    whose embedding is within `threshold` cosine similarity of the cached one.
+    """
+
+    def __init__(self, size: int = 256, threshold: float = 0.95):
+        self.size, self.threshold = size, threshold
+        self.entries: OrderedDict[tuple, list[tuple[np.ndarray, dict]]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, scope: tuple, vector: np.ndarray) -> dict | None:
+        with self.lock:
+            for cached_vector, answer in self.entries.get(scope, []):
+                if float(np.dot(cached_vector, vector)) >= self.threshold:
+                    self.entries.move_to_end(scope)
+                    return answer
+        return None
+
+    def put(self, scope: tuple, vector: np.ndarray, answer: dict) -> None:
+        with self.lock:
+            bucket = self.entries.setdefault(scope, [])
+            bucket.append((vector, answer))
+            del bucket[:-20]
+            self.entries.move_to_end(scope)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+answer_cache = SemanticCache()
+
+
+def answer_question(*, user, question: str, room_id: int | None = None, client: llm.LLMClient | None = None) -> dict:
+    """Answer from the knowledge of `room_id` (or every room the user may read) with citations."""
+    question = re.sub(r"\s+", " ", str(question or "")).strip()
+    if not question:
+        raise ValueError("ask a question")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ValueError(f"questions are at most {MAX_QUESTION_CHARS} characters")
+    rooms = rooms_visible_to(user)
+    if room_id is not None:
+        rooms = rooms.filter(pk=room_id)
+    scope_ids = sorted(set(rooms.values_list("id", flat=True)))
+    if not scope_ids:
+        raise LookupError("no such room")
+    vector = embeddings.embed([question])[0]
+    version = KnowledgeChunk.objects.filter(room_id__in=scope_ids).aggregate(v=Max("id"))["v"] or 0
+    scope_key = (tuple(scope_ids), version)
+    cached = answer_cache.get(scope_key, vector)
+    if cached is not None:
+        return {**cached, "cached": True}
+    hits = [(c, d) for c, d in knowledge_search_by_vector(vector=vector, room_ids=scope_ids, k=SOURCES)
+            if d <= MAX_DISTANCE]
+    if not hits:
+        result = _result(NOT_FOUND, found=False, citations=[], sources=[])
+        answer_cache.put(scope_key, vector, result)
+        return result
+    sources = [{"n": i, "chunk": c, "distance": d} for i, (c, d) in enumerate(hits, start=1)]
+    client = client or llm.get_client()
+    try:
+        response = client.chat_json_tiered(
+            prompt=prompt("answer"),
+            variables={"question": question,
+                       "sources": "\n".join(f"[{s['n']}] {s['chunk'].text[:1200]}" for s in sources)},
+            schema=ANSWER_SCHEMA, purpose="knowledge.answer",
+            room=Room.objects.filter(pk=room_id).first() if room_id else None,
+            input_ids={"chunks": [s["chunk"].pk for s in sources], "rooms": scope_ids},
+            known_names=[], max_tokens=250,
+        )
+    except (llm.LLMUnavailable, llm.LLMOutputInvalid) as exc:
+        logger.warning("answer from the extractive fallback: %s", exc)
+        best = sources[0]
+        return _result(
+            f"The assistant is unavailable right now; the closest passage is [1]: {best['chunk'].text[:300]}",
+            found=True, citations=[1], sources=sources, unavailable=True,
+        )
+    data = response.data
+    valid = [n for n in dict.fromkeys(data["citations"]) if 1 <= n <= len(sources)]
+    # Citations written inline ("[2]") count too; anything else is dropped.
+    valid += [int(n) for n in re.findall(r"\[(\d+)\]", data["answer"])
+              if 1 <= int(n) <= len(sources) and int(n) not in valid]
+    if not data["found"] or not valid:
+        result = _result(NOT_FOUND, found=False, citations=[], sources=[], model_call=response.call)
+    else:
+        answer = re.sub(r"\[(\d+)\]", lambda m: m.group() if int(m.group(1)) in valid else "", data["answer"]).strip()
+        result = _result(answer, found=True, citations=valid, sources=sources, model_call=response.call,
+                         confidence=data["confidence"])
+    answer_cache.put(scope_key, vector, result)
+    return result
+
+
+def _result(answer, *, found, citations, sources, model_call=None, confidence=None, unavailable=False) -> dict:
+    by_n = {s["n"]: s for s in sources}
+    return {
+        "answer": answer,
+        "found": found,
+        "unavailable": unavailable,
+        "confidence": confidence,
+        "citations": [
+            {"n": n, "kind": by_n[n]["chunk"].source_kind, "room": by_n[n]["chunk"].room_id,
+             "text": by_n[n]["chunk"].text[:400], "locator": by_n[n]["chunk"].locator,
+             **citation_target(by_n[n]["chunk"])}
+            for n in citations if n in by_n
+        ],
+        "model_call": model_call.pk if model_call else None,
+        "cached": False,
+    }
+
+
+# --- catch me up ---
+
+CATCH_UP_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "summary": {"type": "string", "maxLength": 1200},
+        "highlights": {"type": "array", "items": {"type": "integer"}, "maxItems": 8},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["summary", "highlights", "confidence"],
+    "additionalProperties": False,
+}
+
+
+def catch_up(*, user, room: Room, client: llm.LLMClient | None = None, use_model: bool = True) -> dict:
+    """What happened in a room since the user last left it: meetings, decisions, items, chat, files."""
+    if not user_can_enter_room(user, room):
+        raise PermissionError("you cannot enter this room")
+    last_visit = RoomVisit.objects.filter(user=user, room=room, left_at__isnull=False).order_by("-left_at").first()
+    since = last_visit.left_at if last_visit else timezone.now() - timezone.timedelta(days=7)
+    events: list[dict] = []
+    meetings = Meeting.objects.filter(room=room, started_at__gte=since).order_by("started_at")
+    for meeting in meetings:
+        summary = (meeting.summaries.filter(kind=MeetingSummary.Kind.FINAL).first()
+                   or meeting.summaries.filter(kind=MeetingSummary.Kind.ROLLING).order_by("-created_at").first())
+        events.append({"kind": "meeting", "at": meeting.started_at.isoformat(), "meeting": meeting.pk,
+                       "text": f"Meeting: {summary.summary}" if summary else "A meeting took place (no notes yet).",
+                       "summary": summary_payload(summary) if summary else None, "url": f"/meetings/{meeting.pk}/"})
+    for item in ActionItem.objects.filter(room=room, created_at__gte=since).select_related(
+            "owner__profile", "suggested_owner__profile", "speaker__profile", "decided_by__profile"):
+        owner = display_name(item.owner) if item.owner else "unassigned"
+        events.append({"kind": "action_item", "at": item.created_at.isoformat(), "item": action_item_payload(item),
+                       "text": f"Action item ({item.status}): {item.text} — {owner}"})
+    thread = ChatThread.objects.filter(kind=ChatThread.Kind.ROOM, room=room).first()
+    if thread is not None:
+        messages = list(ChatMessage.objects.filter(thread=thread, created_at__gte=since)
+                        .select_related("author__profile").order_by("-seq")[:30])[::-1]
+        for m in messages:
+            events.append({"kind": "chat", "at": m.created_at.isoformat(),
+                           "text": f"{display_name(m.author)} wrote: {m.body[:300]}",
+                           "url": f"/?room={room.pk}#chat-{thread.pk}-{m.seq}"})
+    for document in Document.objects.filter(room=room, created_at__gte=since).defer("content"):
+        events.append({"kind": "document", "at": document.created_at.isoformat(),
+                       "text": f"New document: {document.title}", "url": f"/documents/{document.pk}/"})
+    events.sort(key=lambda e: e["at"])
+    for n, event in enumerate(events, start=1):
+        event["n"] = n
+    result = {"room": room.pk, "since": since.isoformat(), "events": events, "summary": "", "highlights": [],
+              "source": "none", "unavailable": False}
+    if not events:
+        result["summary"] = "Nothing happened here since you were last in this room."
+        return result
+    if use_model:
+        try:
+            response = (client or llm.get_client()).chat_json(
+                prompt=prompt("catch_up"),
+                variables={"room": room.name, "since": since.strftime("%Y-%m-%d %H:%M UTC"),
+                           "events": "\n".join(f"[{e['n']}] {e['text']}" for e in events)[-6000:]},
+                schema=CATCH_UP_SCHEMA, purpose="room.catch_up", tier="small", room=room,
+                input_ids={"events": [[e["kind"], e.get("meeting") or e.get("item", {}).get("id")] for e in events]},
+                max_tokens=300,
+            )
+            result.update(summary=response.data["summary"], source="model",
+                          highlights=[n for n in response.data["highlights"] if 1 <= n <= len(events)])
+            return result
+        except (llm.LLMUnavailable, llm.LLMOutputInvalid) as exc:
+            logger.warning("catch-up from the fallback: %s", exc)
+            result["unavailable"] = True
+    counts = {kind: sum(1 for e in events if e["kind"] == kind) for kind in ("meeting", "action_item", "chat", "document")}
+    parts = [f"{counts['meeting']} meeting(s)", f"{counts['action_item']} action item(s)",
+             f"{counts['chat']} chat message(s)", f"{counts['document']} new document(s)"]
+    result.update(summary="Since you left: " + ", ".join(parts) + ".", source="fallback",
+                  highlights=[e["n"] for e in events if e["kind"] in ("meeting", "action_item")][:8])
+    return result

@@ -1,0 +1,25 @@
+"""A per-user fixed-window limit in Redis for expensive assistant calls (model time is scarce)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+def allow(key: str, *, per_minute: int) -> bool:
+    window = int(time.time() // 60)
+    try:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        name = f"office:ratelimit:{key}:{window}"
+        count = client.incr(name)
+        if count == 1:
+            client.expire(name, 120)
+        return count <= per_minute
+    except redis.RedisError:
+        logger.warning("rate limiter unavailable; allowing %s", key)
+        return True

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import api, views
+
+api_urlpatterns = [
+    path("assistant/ask/", api.AskApi.as_view(), name="api-assistant-ask"),
+    path("assistant/status/", api.AssistantStatusApi.as_view(), name="api-assistant-status"),
+    path("rooms/<int:room_id>/catch-up/", api.CatchUpApi.as_view(), name="api-room-catch-up"),
+    path("rooms/<int:room_id>/documents/", api.RoomDocumentsApi.as_view(), name="api-room-documents"),
+    path("meetings/<int:meeting_id>/notes/", api.MeetingNotesApi.as_view(), name="api-meeting-notes"),
+    path("action-items/", api.ActionItemListApi.as_view(), name="api-action-items"),
+    path("action-items/<int:item_id>/decision/", api.ActionItemDecisionApi.as_view(), name="api-action-item-decision"),
+]
+
+page_urlpatterns = [
+    path("documents/<int:document_id>/", views.document_page, name="document-page"),
+]
