@@ -272,13 +272,48 @@ LLM_CACHE_SIZE = env_int("LLM_CACHE_SIZE", 256, minimum=0)
 OFFICE_LLM_SMALL_PORT = env_int("OFFICE_LLM_SMALL_PORT", 8931, minimum=1)
 OFFICE_LLM_LARGE_PORT = env_int("OFFICE_LLM_LARGE_PORT", 8932, minimum=1)
 OFFICE_LLM_THREADS = env_int("OFFICE_LLM_THREADS", 2, minimum=1)
+# Where the packaged GGUF models are joined on first use (shared by test and bench stacks).
+OFFICE_MODEL_DIR = Path(env_str("OFFICE_MODEL_DIR", str(DATA_DIR / "models"))).resolve()
 OFFICE_SUMMARY_WINDOW_SECONDS = env_int("OFFICE_SUMMARY_WINDOW_SECONDS", 60, minimum=10)
 OFFICE_SUMMARY_REFRESH_SECONDS = env_int("OFFICE_SUMMARY_REFRESH_SECONDS", 30, minimum=5)
 OFFICE_UPLOAD_MAX_BYTES = env_int("OFFICE_UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 
 # --- automation (work kernel, workflows, connectors) ---
+# Reminders: OFFICE_TASK_REMINDER_LEAD_DAYS before the due date at OFFICE_TASK_REMINDER_HOUR (UTC);
+# a task due sooner than that is reminded OFFICE_TASK_REMINDER_SOON_MINUTES from now.
+OFFICE_TASK_REMINDER_LEAD_DAYS = env_int("OFFICE_TASK_REMINDER_LEAD_DAYS", 1, minimum=0)
+OFFICE_TASK_REMINDER_HOUR = env_int("OFFICE_TASK_REMINDER_HOUR", 9, minimum=0)
+OFFICE_TASK_REMINDER_SOON_MINUTES = env_int("OFFICE_TASK_REMINDER_SOON_MINUTES", 30, minimum=0)
+OFFICE_TASK_REMINDER_CHECK_SECONDS = env_int("OFFICE_TASK_REMINDER_CHECK_SECONDS", 60, minimum=5)
+# Daily digest: built and sent at OFFICE_DIGEST_HOUR (UTC); "due" looks OFFICE_DIGEST_DUE_DAYS ahead.
+OFFICE_DIGEST_HOUR = env_int("OFFICE_DIGEST_HOUR", 7, minimum=0)
+OFFICE_DIGEST_DUE_DAYS = env_int("OFFICE_DIGEST_DUE_DAYS", 3, minimum=0)
+OFFICE_DIGEST_ROOM_LOOKBACK_DAYS = env_int("OFFICE_DIGEST_ROOM_LOOKBACK_DAYS", 30, minimum=1)
+# Free/busy: working hours (UTC) for owner suggestions, how far ahead feeds are expanded, how often
+# http(s) feeds (set up by an admin) are fetched, and the fetch limits.
+OFFICE_CALENDAR_WORK_START_HOUR = env_int("OFFICE_CALENDAR_WORK_START_HOUR", 9, minimum=0)
+OFFICE_CALENDAR_WORK_END_HOUR = env_int("OFFICE_CALENDAR_WORK_END_HOUR", 17, minimum=1)
+OFFICE_CALENDAR_WORK_DAYS = [int(d) for d in env_list("OFFICE_CALENDAR_WORK_DAYS", ["0", "1", "2", "3", "4"])]
+OFFICE_CALENDAR_HORIZON_DAYS = env_int("OFFICE_CALENDAR_HORIZON_DAYS", 60, minimum=1)
+OFFICE_CALENDAR_IMPORT_MINUTES = env_int("OFFICE_CALENDAR_IMPORT_MINUTES", 30, minimum=1)
+OFFICE_CALENDAR_FETCH_TIMEOUT_SECONDS = env_int("OFFICE_CALENDAR_FETCH_TIMEOUT_SECONDS", 10, minimum=1)
+OFFICE_CALENDAR_MAX_BYTES = env_int("OFFICE_CALENDAR_MAX_BYTES", 2 * 1024 * 1024, minimum=1024)
 
 # --- iot (sensors, rules) ---
+# Sensors publish JSON on <prefix>/<device_id> (QoS 1); the ingester subscribes to <prefix>/+ with
+# a persistent session so readings sent while it restarts are delivered afterwards.
+OFFICE_IOT_TOPIC_PREFIX = env_str("OFFICE_IOT_TOPIC_PREFIX", "office/sensors")
+OFFICE_IOT_MQTT_CLIENT_ID = env_str("OFFICE_IOT_MQTT_CLIENT_ID", "office-iot-ingester")
+OFFICE_IOT_MQTT_USERNAME = env_str("OFFICE_IOT_MQTT_USERNAME", "")  # the ingester's own broker login, if any
+OFFICE_IOT_MQTT_PASSWORD = env_str("OFFICE_IOT_MQTT_PASSWORD", "")
+OFFICE_IOT_RECONNECT_MAX_SECONDS = env_int("OFFICE_IOT_RECONNECT_MAX_SECONDS", 30, minimum=1)
+OFFICE_IOT_MAX_PAYLOAD_BYTES = env_int("OFFICE_IOT_MAX_PAYLOAD_BYTES", 16 * 1024, minimum=256)
+# Signed webhooks: older than this (either way) are refused as stale; signatures are remembered this long.
+OFFICE_IOT_WEBHOOK_TOLERANCE_SECONDS = env_int("OFFICE_IOT_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=5)
+# Device HMAC secrets are encrypted at rest with this key; empty derives one from SECRET_KEY.
+OFFICE_IOT_SECRETS_KEY = env_str("OFFICE_IOT_SECRETS_KEY", "")
+# How often Celery beat fires rules whose timer ran out.
+OFFICE_IOT_RULE_TICK_SECONDS = env_int("OFFICE_IOT_RULE_TICK_SECONDS", 5, minimum=1)
 
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
