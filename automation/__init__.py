@@ -1,1 +1,1 @@
-"""Durable workflows, tasks, tickets, reminders and digests (not built yet)."""
+"""The work kernel: tasks, tickets, reminders, digests, free/busy calendars and their audit log."""
