@@ -187,9 +187,8 @@ _THIRD = re.compile(
     r"\b(?P<name>[A-Z][a-z]+)\s+(?:will|is going to|should|needs to|has to|can you)\s+(?P<task>[^.?!]+)",
 )
 _ASSIGN = re.compile(
-    r"\b(?:assign|give)\s+(?P<task>[^.?!]+?)\s+to\s+(?P<name>[A-Z][a-z]+)\b|"
-    r"\baction item(?: for (?P<name2>[A-Z][a-z]+))?\s*[:,-]?\s+(?P<task2>[^.?!]+)",
-    re.IGNORECASE,
+    r"\b(?i:assign|give)\s+(?P<task>[^.?!]+?)\s+(?i:to)\s+(?P<name>[A-Z][a-z]+)\b|"
+    r"\b(?i:action item)(?: (?i:for) (?P<name2>[A-Z][a-z]+))?\s*[:,-]?\s+(?P<task2>[^.?!]+)",
 )
 _WE = re.compile(r"\b(?:we need to|we should|we have to|someone needs to|someone should|somebody should)\s+(?P<task>[^.?!]+)",
                  re.IGNORECASE)
@@ -210,16 +209,45 @@ def _clean_task(task: str) -> str:
     return task[:1].upper() + task[1:] if task else task
 
 
+# Speech or text that tries to steer the assistant. Such a line yields no action item at all: the
+# proposal would be the attacker's words, and people approve what they are shown.
+STEERING = re.compile(
+    r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+)?(?:previous|prior|above|earlier|your)\s+"
+    r"(?:instructions|prompts?|rules)|\bsystem prompt\b|\byou are now\b|\bnew instructions\b",
+    re.IGNORECASE,
+)
+
+
+def is_steering(text: str) -> bool:
+    return bool(STEERING.search(text))
+
+
 def rule_candidates(lines: list[Line], people: People) -> list[Candidate]:
     """Explicit commitments and requests, one candidate per phrase, owners resolved against `people`."""
     found: list[Candidate] = []
     for line in lines:
         text = line.text.strip()
+        if is_steering(text):
+            continue
         for sentence in re.split(r"(?<=[.?!])\s+", text):
             candidate = _sentence_candidate(sentence, line, people)
-            if candidate is not None:
-                found.append(candidate)
+            if candidate is None:
+                continue
+            if _ANAPHORIC.match(candidate.text):
+                # "Sure, I'll fix it by Wednesday": a confirmation of a recent request to this speaker.
+                earlier = next((c for c in reversed(found) if c.owner == candidate.owner
+                                and line.number - c.lines[-1] <= 2), None)
+                if earlier is not None:
+                    earlier.lines.append(line.number)
+                    earlier.confidence = min(0.95, earlier.confidence + 0.1)
+                    if earlier.due is None:
+                        earlier.due, earlier.due_text = candidate.due, candidate.due_text
+                continue  # on its own, "fix it" is nothing anyone could act on
+            found.append(candidate)
     return found
+
+
+_ANAPHORIC = re.compile(r"^\w+(?:\s+\w+)?\s+(?:it|that|this|them|those|one)$", re.IGNORECASE)
 
 
 def _sentence_candidate(sentence: str, line: Line, people: People) -> Candidate | None:
@@ -235,10 +263,6 @@ def _sentence_candidate(sentence: str, line: Line, people: People) -> Candidate 
         task = groups.get("task") or groups.get("task2") or ""
         if not task or _NOT_WORK.match(task.strip()) or len(task.split()) < 2:
             continue
-        if pattern is _SELF and re.match(r"^(?:do that|do it|do this|take it|take that|handle it|handle that)\b",
-                                         task.strip(), re.IGNORECASE):
-            # "I'll do that" refers to the previous request: the request itself is the item.
-            return None
         owner = None
         if owner_from == "speaker":
             owner = line.speaker

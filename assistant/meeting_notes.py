@@ -273,9 +273,9 @@ def _model_candidates(items: list[dict], window: list[extract.Line], people: ext
     by_number = {line.number: line for line in window}
     out = []
     for item in items:
-        lines = [n for n in item["lines"] if n in by_number]
+        lines = [n for n in item["lines"] if n in by_number and not extract.is_steering(by_number[n].text)]
         if not lines:
-            continue  # no evidence in this transcript: not an item
+            continue  # no evidence in this transcript (or only lines trying to steer us): not an item
         evidence = " ".join(by_number[n].text for n in lines)
         owner = people.resolve(item["owner"])
         if owner is not None and owner not in people.mentioned_in(evidence) and \

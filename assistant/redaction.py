@@ -85,6 +85,8 @@ class Redactor:
 
         def phone(m: re.Match) -> str:
             digits = re.sub(r"\D", "", m.group())
+            if digits == m.group() and len(digits) != 10:
+                return m.group()  # a bare run of digits is an id or an amount, unless it is 10 long
             return self._placeholder("PHONE", m.group()) if 7 <= len(digits) <= 15 else m.group()
 
         text = PHONE.sub(phone, text)

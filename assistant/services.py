@@ -209,3 +209,10 @@ def document_upload(*, user, room, filename: str, content: bytes, title: str = "
 
         transaction.on_commit(enqueue)
     return document, True
+
+
+def meeting_action_items_propose(meeting, *, llm=None, use_model: bool = True):
+    """Propose action items from a recorded meeting (rules + model; `llm` is an LLMClient, e.g. a scripted one)."""
+    from . import meeting_notes
+
+    return meeting_notes.action_items_propose(meeting, client=llm, use_model=use_model)

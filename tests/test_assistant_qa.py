@@ -1,0 +1,221 @@
+"""Q&A with citations, permission-aware retrieval through the API, documents, catch-up."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from assistant import indexing, llm, qa
+from assistant.models import Document, KnowledgeChunk
+from assistant.services import document_upload, knowledge_chunks_add
+from assistant.testing import ScriptedTransport, by_purpose
+from rooms import services as room_services
+from tests.conftest import client_for
+
+VAULT_TEXT = "The acquisition of Northwind closes on March 3 at a price of 40 million."
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    llm.reset_breakers()
+    qa.answer_cache.clear()
+    yield
+    llm.set_client(None)
+    qa.answer_cache.clear()
+
+
+@pytest.fixture
+def knowledge(office):
+    return knowledge_chunks_add([
+        {"room": office["atlas"], "source_kind": "transcript", "source_id": "segment:1",
+         "locator": {"meeting": 1, "seq": 4, "speaker": "Carol Chen"},
+         "text": "Carol Chen: the mobile app release ships on Friday after QA signs off."},
+        {"room": office["atlas"], "source_kind": "chat", "source_id": "message:1",
+         "locator": {"thread": 1, "seq": 2, "author": "Bob Baker"},
+         "text": "Bob Baker: lunch is pizza in the kitchen at noon."},
+        {"room": office["vault"], "source_kind": "document", "source_id": "document:9:p1:c0",
+         "locator": {"document": 9, "page": 1, "title": "Deal memo"}, "text": VAULT_TEXT},
+    ])
+
+
+def install(responder) -> ScriptedTransport:
+    transport = ScriptedTransport(responder)
+    llm.set_client(llm.LLMClient(transport))
+    return transport
+
+
+@pytest.mark.django_db
+def test_answer_cites_the_exact_segment(people, knowledge):
+    def answer(endpoint, body):
+        sources = body["messages"][-1]["content"]
+        n = next(line[1] for line in sources.splitlines() if "ships on Friday" in line)
+        return {"answer": f"It ships on Friday [{n}].", "citations": [int(n)], "found": True, "confidence": 0.9}
+
+    install(by_purpose(knowledge_answer=answer))
+    r = client_for(people["bob"]).post("/api/assistant/ask/", {"question": "When does the mobile app ship?"},
+                                       content_type="application/json")
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["found"] and "Friday" in body["answer"]
+    [citation] = body["citations"]
+    assert citation["kind"] == "transcript" and citation["url"] == "/meetings/1/#seg-4"
+    assert "ships on Friday" in citation["text"]
+
+
+@pytest.mark.django_db
+def test_out_of_range_citations_are_dropped_and_no_citation_means_not_found(people, knowledge):
+    install(by_purpose(knowledge_answer={"answer": "Probably Tuesday [7].", "citations": [7], "found": True,
+                                         "confidence": 0.9}))
+    r = client_for(people["bob"]).post("/api/assistant/ask/", {"question": "When does the app ship?"},
+                                       content_type="application/json")
+    assert r.json()["found"] is False and r.json()["answer"] == qa.NOT_FOUND and r.json()["citations"] == []
+
+
+@pytest.mark.django_db
+def test_bob_never_gets_the_vault_even_by_asking_for_it(people, office, knowledge):
+    transport = install(by_purpose(knowledge_answer={"answer": "No idea.", "citations": [], "found": False,
+                                                     "confidence": 0.9}))
+    bob = client_for(people["bob"])
+    r = bob.post("/api/assistant/ask/", {"question": "When does the Northwind acquisition close and at what price?"},
+                 content_type="application/json")
+    assert r.status_code == 200 and "40 million" not in str(r.json()) and "March 3" not in str(r.json())
+    assert all("40 million" not in p for p in transport.prompts())  # the model never saw it either
+    r = bob.post("/api/assistant/ask/", {"question": "Northwind acquisition", "room": office["vault"].pk},
+                 content_type="application/json")
+    assert r.status_code == 404
+    # alice is a Vault member: she gets it, with a citation to the page.
+    transport = install(by_purpose(knowledge_answer={"answer": "March 3 [1].", "citations": [1], "found": True,
+                                                     "confidence": 0.9}))
+    r = client_for(people["alice"]).post("/api/assistant/ask/", {"question": "When does Northwind close?",
+                                                                 "room": office["vault"].pk},
+                                         content_type="application/json")
+    assert r.json()["found"] and r.json()["citations"][0]["url"] == "/documents/9/?page=1#page-1"
+
+
+@pytest.mark.django_db
+def test_unknown_topics_are_not_found_without_a_model_call(people, knowledge):
+    transport = install(by_purpose())
+    r = client_for(people["bob"]).post("/api/assistant/ask/", {"question": "xylophone quantum zebra migration"},
+                                       content_type="application/json")
+    assert r.json()["found"] is False and r.json()["answer"] == qa.NOT_FOUND
+    assert transport.requests == []  # nothing near enough to ask a model about
+
+
+@pytest.mark.django_db
+def test_model_down_gives_a_clear_degraded_answer_and_repeat_hits_the_cache(people, knowledge):
+    transport = install(by_purpose())  # every call fails
+    bob = client_for(people["bob"])
+    r = bob.post("/api/assistant/ask/", {"question": "When does the mobile app ship?"}, content_type="application/json")
+    assert r.status_code == 200 and r.json()["unavailable"] is True and r.json()["citations"]
+    install(by_purpose(knowledge_answer={"answer": "Friday [1].", "citations": [1], "found": True, "confidence": 0.9}))
+    first = bob.post("/api/assistant/ask/", {"question": "When will the mobile app ship?"}, content_type="application/json")
+    again = bob.post("/api/assistant/ask/", {"question": "When will the mobile app ship ?"}, content_type="application/json")
+    assert first.json()["cached"] is False and again.json()["cached"] is True
+    assert len(transport.requests) >= 1
+
+
+@pytest.mark.django_db
+def test_bad_questions_are_400(people):
+    bob = client_for(people["bob"])
+    assert bob.post("/api/assistant/ask/", {"question": ""}, content_type="application/json").status_code == 400
+    assert bob.post("/api/assistant/ask/", {"question": "x" * 600}, content_type="application/json").status_code == 400
+    assert client_for(people["bob"]).post("/api/assistant/ask/", "{", content_type="application/json").status_code == 400
+
+
+def _pdf(pages: list[str]) -> bytes:
+    """A minimal text PDF (one font, one text line per page) written by hand."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for text in pages:
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET"
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+        content_id = len(objects)
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
+                       "/Resources << /Font << /F1 3 0 R >> >> >>")
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for i, obj in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{i} 0 obj\n{obj}\nendobj\n".encode())
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for offset in offsets:
+        out.write(f"{offset:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_documents_upload_index_and_cite_the_page(people, office):
+    alice = client_for(people["alice"])
+    pdf = _pdf(["Welcome to the handbook.", "Expense reports are due on the fifth of each month."])
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    r = alice.post(f"/api/rooms/{office['atlas'].pk}/documents/",
+                   {"file": SimpleUploadedFile("handbook.pdf", pdf, content_type="application/pdf")})
+    assert r.status_code == 201, r.content
+    document = Document.objects.get(pk=r.json()["id"])
+    assert indexing.index_document(document.pk) == 2
+    document.refresh_from_db()
+    assert document.status == "indexed" and document.page_count == 2
+    chunk = KnowledgeChunk.objects.get(source_id=f"document:{document.pk}:p2:c0")
+    assert "Expense reports" in chunk.text and chunk.locator["page"] == 2
+    page = alice.get(f"/documents/{document.pk}/?page=2")
+    assert page.status_code == 200 and b"Expense reports" in page.content
+    assert client_for(people["bob"]).get(f"/documents/{document.pk}/").status_code == 200  # Atlas is open
+    # Same file again: the same document, not a second copy.
+    r = alice.post(f"/api/rooms/{office['atlas'].pk}/documents/",
+                   {"file": SimpleUploadedFile("again.pdf", pdf, content_type="application/pdf")})
+    assert r.status_code == 200 and r.json()["id"] == document.pk
+
+
+@pytest.mark.django_db
+def test_bad_uploads_are_refused_clearly(people, office):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    bob = client_for(people["bob"])
+    url = f"/api/rooms/{office['atlas'].pk}/documents/"
+    r = bob.post(url, {"file": SimpleUploadedFile("run.exe", b"MZ...", content_type="application/octet-stream")})
+    assert r.status_code == 400 and "txt" in r.json()["error"]["message"]
+    r = bob.post(url, {"file": SimpleUploadedFile("fake.pdf", b"hello", content_type="application/pdf")})
+    assert r.status_code == 400 and "not a PDF" in r.json()["error"]["message"]
+    r = bob.post(url, {})
+    assert r.status_code == 400
+    r = bob.post(f"/api/rooms/{office['vault'].pk}/documents/",
+                 {"file": SimpleUploadedFile("a.txt", b"secret", content_type="text/plain")})
+    assert r.status_code == 404
+    with pytest.raises(Exception, match="UTF-8"):
+        document_upload(user=people["bob"], room=office["atlas"], filename="bad.txt", content=b"\xff\xfe\x00")
+
+
+@pytest.mark.django_db
+def test_chat_and_transcripts_are_indexed_by_the_sweep(people, office):
+    message, _ = room_services.chat_message_send(
+        user=people["bob"], thread_id=room_services.system_message_send(room=office["atlas"], body="hi")[0].thread_id,
+        body="The printer on floor two needs toner.")
+    counts = indexing.sweep_unindexed()
+    assert counts["messages"] >= 2
+    chunk = KnowledgeChunk.objects.get(source_id=f"message:{message.pk}")
+    assert chunk.room == office["atlas"] and chunk.text.startswith("Bob Baker: ")
+    assert indexing.sweep_unindexed()["messages"] == 0  # nothing twice
+
+
+@pytest.mark.django_db
+def test_catch_up_lists_what_happened_since_i_left(people, office):
+    from django.utils import timezone
+
+    from rooms.models import RoomVisit
+
+    RoomVisit.objects.create(user=people["bob"], room=office["atlas"], entered_at=timezone.now() - timezone.timedelta(hours=2),
+                             left_at=timezone.now() - timezone.timedelta(hours=1))
+    room_services.system_message_send(room=office["atlas"], body="Projector fixed.")
+    install(by_purpose(room_catch_up={"summary": "The projector was fixed.", "highlights": [1, 9], "confidence": 0.8}))
+    r = client_for(people["bob"]).get(f"/api/rooms/{office['atlas'].pk}/catch-up/")
+    body = r.json()
+    assert r.status_code == 200 and body["summary"] == "The projector was fixed." and body["highlights"] == [1]
+    assert any("Projector fixed." in e["text"] for e in body["events"])
+    assert client_for(people["bob"]).get(f"/api/rooms/{office['vault'].pk}/catch-up/").status_code == 404
