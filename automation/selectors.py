@@ -132,9 +132,11 @@ def task_for_user(user, task_id: int) -> Task:
 
 
 def tasks_for_tab(user, *, tab: str, room_id: int | None = None, include_closed: bool = False) -> QuerySet[Task]:
-    """The tasks page's tabs: mine, my team (rooms I am a member of), or one room I may enter."""
+    """The tasks page's tabs: all I may see, mine, my team (rooms I am a member of), or one room I may enter."""
     tasks = tasks_visible_to(user)
-    if tab == "mine":
+    if tab == "all":
+        pass
+    elif tab == "mine":
         tasks = tasks.filter(owner=user)
     elif tab == "team":
         team_rooms = RoomMembership.objects.filter(user=user).values("room_id")

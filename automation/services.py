@@ -91,6 +91,20 @@ def _clean_title(title) -> str:
     return title if len(title) <= 200 else title[:199] + "…"
 
 
+def _clean_due_date(value) -> dt.date | None:
+    """A date, an ISO "YYYY-MM-DD" string (forms), or nothing."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ValidationError("due_date must be a date (YYYY-MM-DD)") from exc
+
+
 def _check_owner(owner) -> None:
     if owner is not None and (not getattr(owner, "is_active", False) or owner.get_username() == SYSTEM_USERNAME):
         raise ValidationError("the owner must be an active member")
@@ -117,6 +131,7 @@ def task_create(
 ) -> Task:
     """Create a task (and its reminder when it has an owner and a due date)."""
     title = _clean_title(title)
+    due_date = _clean_due_date(due_date)
     _check_owner(owner)
     if source_kind not in Task.SourceKind.values:
         raise ValidationError(f"source_kind must be one of {', '.join(Task.SourceKind.values)}")
@@ -147,6 +162,8 @@ def task_update(task: Task, *, actor, reason: str = "", **changes) -> Task:
         raise ValidationError(f"status must be one of {', '.join(Task.Status.values)}")
     if "owner" in changes:
         _check_owner(changes["owner"])
+    if "due_date" in changes:
+        changes["due_date"] = _clean_due_date(changes["due_date"])
     _actor(actor)
     with transaction.atomic():
         locked = Task.objects.select_for_update().get(pk=task.pk)

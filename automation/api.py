@@ -1,0 +1,317 @@
+"""REST API for tasks, tickets, digests and calendars. Views parse, authorise and call one service;
+anything a member may not see answers 404, the same as anything that does not exist."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from rooms import selectors as room_selectors
+from rooms.services import SYSTEM_USERNAME
+
+from . import selectors, services
+from .models import CalendarFeed, Digest, Task, Ticket
+
+User = get_user_model()
+LIST_LIMIT = 500
+
+
+def _run(service, *args, **kwargs):
+    """Call a service, turning its domain errors into 400/404 answers with a message."""
+    try:
+        return service(*args, **kwargs)
+    except DjangoValidationError as exc:
+        raise ValidationError({"detail": exc.messages}) from exc
+    except room_selectors.NotFound as exc:
+        raise NotFound(str(exc)) from exc
+
+
+def _member(user_id: int | None):
+    if user_id is None:
+        return None
+    user = User.objects.filter(pk=user_id, is_active=True).exclude(username=SYSTEM_USERNAME).first()
+    if user is None:
+        raise ValidationError({"owner": ["no such member"]})
+    return user
+
+
+def _visible_room(user, room_id: int | None):
+    if room_id is None:
+        return None
+    room = room_selectors.rooms_visible_to(user).filter(pk=room_id).first()
+    if room is None:
+        raise NotFound("no such room")
+    return room
+
+
+class TaskOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    owner = serializers.IntegerField(allow_null=True)
+    owner_name = serializers.CharField(allow_null=True)
+    due_date = serializers.DateField(allow_null=True)
+    status = serializers.CharField()
+    room = serializers.IntegerField(allow_null=True)
+    room_name = serializers.CharField(allow_null=True)
+    source_kind = serializers.CharField()
+    source_id = serializers.CharField()
+    provenance = serializers.DictField()
+    created_by = serializers.IntegerField(allow_null=True)
+    created_by_label = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class TaskListApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=200)
+        description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+        owner = serializers.IntegerField(required=False, allow_null=True)
+        due_date = serializers.DateField(required=False, allow_null=True)
+        room = serializers.IntegerField(required=False, allow_null=True)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("tab", str, enum=["all", "mine", "team", "room"]),
+            OpenApiParameter("room", int),
+            OpenApiParameter("closed", bool, description="include done and cancelled tasks"),
+        ],
+        responses=TaskOut(many=True),
+    )
+    def get(self, request):
+        tab = request.query_params.get("tab", "all")
+        room_id = request.query_params.get("room")
+        try:
+            room_id = int(room_id) if room_id not in (None, "") else None
+        except ValueError as exc:
+            raise NotFound("no such room") from exc
+        closed = request.query_params.get("closed") in ("1", "true", "yes")
+        tasks = _run(selectors.tasks_for_tab, request.user, tab=tab, room_id=room_id, include_closed=closed)
+        return Response([selectors.task_payload(t) for t in tasks[:LIST_LIMIT]])
+
+    @extend_schema(request=InputSerializer, responses={201: TaskOut})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        task = _run(
+            services.task_create, title=values["title"], description=values.get("description", ""),
+            owner=_member(values.get("owner")), due_date=values.get("due_date"),
+            room=_visible_room(request.user, values.get("room")), actor=request.user,
+        )
+        return Response(selectors.task_payload(task), status=status.HTTP_201_CREATED)
+
+
+class TaskDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=200, required=False)
+        description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+        owner = serializers.IntegerField(required=False, allow_null=True)
+        due_date = serializers.DateField(required=False, allow_null=True)
+        status = serializers.ChoiceField(choices=Task.Status.choices, required=False)
+        room = serializers.IntegerField(required=False, allow_null=True)
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+
+    @extend_schema(responses=TaskOut)
+    def get(self, request, task_id: int):
+        return Response(selectors.task_payload(_run(selectors.task_for_user, request.user, task_id)))
+
+    @extend_schema(request=InputSerializer, responses=TaskOut)
+    def patch(self, request, task_id: int):
+        task = _run(selectors.task_for_user, request.user, task_id)
+        data = self.InputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        reason = changes.pop("reason", "")
+        if "owner" in changes:
+            changes["owner"] = _member(changes["owner"])
+        if "room" in changes:
+            changes["room"] = _visible_room(request.user, changes["room"])
+        task = _run(services.task_update, task, actor=request.user, reason=reason, **changes)
+        return Response(selectors.task_payload(selectors.task_for_user(request.user, task.pk)))
+
+
+class AuditOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    action = serializers.CharField()
+    actor = serializers.IntegerField(allow_null=True)
+    actor_label = serializers.CharField()
+    reason = serializers.CharField()
+    before = serializers.DictField()
+    after = serializers.DictField()
+    at = serializers.DateTimeField()
+
+
+class TaskHistoryApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=AuditOut(many=True))
+    def get(self, request, task_id: int):
+        task = _run(selectors.task_for_user, request.user, task_id)
+        return Response([selectors.audit_payload(e) for e in selectors.audit_trail("task", task.pk)])
+
+
+class TicketOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    room = serializers.IntegerField(allow_null=True)
+    room_name = serializers.CharField(allow_null=True)
+    severity = serializers.CharField()
+    title = serializers.CharField()
+    detail = serializers.CharField()
+    status = serializers.CharField()
+    dedupe_key = serializers.CharField()
+    source = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+
+class TicketListApi(APIView):
+    """Members report problems; facilities (admins) see every ticket, members those of rooms they may enter."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=Ticket.Kind.choices)
+        room = serializers.IntegerField(required=False, allow_null=True)
+        severity = serializers.ChoiceField(choices=Ticket.Severity.choices, default=Ticket.Severity.MEDIUM)
+        title = serializers.CharField(max_length=200)
+        detail = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=Ticket.Status.values)],
+                   responses=TicketOut(many=True))
+    def get(self, request):
+        tickets = selectors.tickets_visible_to(request.user)
+        wanted = request.query_params.get("status")
+        if wanted:
+            tickets = tickets.filter(status=wanted)
+        return Response([selectors.ticket_payload(t) for t in tickets.order_by("-created_at")[:LIST_LIMIT]])
+
+    @extend_schema(request=InputSerializer, responses={201: TicketOut})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        label = request.user.get_username()
+        ticket, _ = _run(
+            services.ticket_open, kind=values["kind"], room=_visible_room(request.user, values.get("room")),
+            severity=values["severity"], title=values["title"], detail=values.get("detail", ""),
+            source=f"member:{label}", dedupe_key="", actor_label=label, actor=request.user,
+        )
+        return Response(selectors.ticket_payload(ticket), status=status.HTTP_201_CREATED)
+
+
+class TicketDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
+        severity = serializers.ChoiceField(choices=Ticket.Severity.choices, required=False)
+        title = serializers.CharField(max_length=200, required=False)
+        detail = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+        reason = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+
+    @extend_schema(responses=TicketOut)
+    def get(self, request, ticket_id: int):
+        return Response(selectors.ticket_payload(_run(selectors.ticket_for_user, request.user, ticket_id)))
+
+    @extend_schema(request=InputSerializer, responses=TicketOut)
+    def patch(self, request, ticket_id: int):
+        ticket = _run(selectors.ticket_for_user, request.user, ticket_id)
+        if not request.user.is_staff:
+            raise PermissionDenied("only facilities staff (admins) change tickets")
+        data = self.InputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        reason = changes.pop("reason", "")
+        ticket = _run(services.ticket_update, ticket, actor=request.user, reason=reason, **changes)
+        return Response(selectors.ticket_payload(ticket))
+
+
+class DigestOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    date = serializers.DateField()
+    content = serializers.DictField()
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+
+
+class DigestListApi(APIView):
+    """A member's own digests, newest first."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=DigestOut(many=True))
+    def get(self, request):
+        digests = Digest.objects.filter(user=request.user).order_by("-date")[:60]
+        return Response([selectors.digest_payload(d) for d in digests])
+
+
+class DigestDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=DigestOut)
+    def get(self, request, date: str):
+        try:
+            day = dt.date.fromisoformat(date)
+        except ValueError as exc:
+            raise NotFound("no digest for that day") from exc
+        return Response(selectors.digest_payload(_run(selectors.digest_for_user, request.user, day)))
+
+
+class CalendarFeedApi(APIView):
+    """Upload your calendar (ICS text), or, as an admin, set up a member's http(s) feed."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+        content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+        url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+        user = serializers.IntegerField(required=False, help_text="admins only: whose calendar")
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        user = serializers.IntegerField(source="user_id")
+        name = serializers.CharField()
+        url = serializers.CharField()
+        last_imported_at = serializers.DateTimeField(allow_null=True)
+        last_error = serializers.CharField()
+        busy_intervals = serializers.IntegerField()
+
+    def _out(self, feed: CalendarFeed) -> dict:
+        feed.busy_intervals = feed.intervals.count()
+        return self.OutputSerializer(feed).data
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request):
+        return Response([self._out(f) for f in CalendarFeed.objects.filter(user=request.user).order_by("id")])
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        owner = request.user
+        if values.get("user") not in (None, request.user.pk):
+            if not request.user.is_staff:
+                raise PermissionDenied("only admins set up other members' calendars")
+            owner = _member(values["user"])
+        feed = _run(services.calendar_feed_add, user=owner, actor=request.user, name=values.get("name", ""),
+                    url=values.get("url", ""), content=values.get("content", ""))
+        return Response(self._out(feed), status=status.HTTP_201_CREATED)

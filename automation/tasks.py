@@ -1,0 +1,22 @@
+"""Celery entry points run by beat: thin adapters over the services (no logic here)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="automation.reminders_send_due")
+def reminders_send_due() -> int:
+    return services.reminders_send_due()
+
+
+@shared_task(name="automation.digests_send_daily")
+def digests_send_daily() -> int:
+    return services.digests_send_daily()
+
+
+@shared_task(name="automation.calendars_import")
+def calendars_import() -> dict:
+    return services.calendar_import_all()

@@ -1,0 +1,140 @@
+"""Pages: the tasks board and the facilities tickets list. Changes are plain form POSTs (with CSRF)
+that call one service and come back to the page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from rooms import selectors as room_selectors
+from rooms.models import RoomMembership
+from rooms.services import SYSTEM_USERNAME
+
+from . import selectors, services
+from .models import Task, Ticket
+
+User = get_user_model()
+TABS = (("mine", "Mine"), ("team", "My team"), ("all", "Everything I can see"))
+
+
+def _back(request, fallback: str):
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(fallback)
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def tasks_page(request):
+    tab = request.GET.get("tab", "mine")
+    room_id = _int(request.GET.get("room"))
+    if room_id is not None:
+        tab = "room"
+    try:
+        tasks = list(selectors.tasks_for_tab(request.user, tab=tab, room_id=room_id,
+                                             include_closed=request.GET.get("closed") == "1"))
+    except selectors.NotFound as exc:
+        raise Http404(str(exc)) from exc
+    rooms = room_selectors.rooms_visible_to(request.user).order_by("name")
+    team_room_ids = set(RoomMembership.objects.filter(user=request.user).values_list("room_id", flat=True))
+    return render(request, "automation/tasks.html", {
+        "tasks": tasks,
+        "tab": tab,
+        "tabs": TABS,
+        "room_id": room_id,
+        "rooms": rooms,
+        "team_room_ids": team_room_ids,
+        "members": User.objects.filter(is_active=True).exclude(username=SYSTEM_USERNAME).select_related("profile")
+        .order_by("username"),
+        "statuses": Task.Status.choices,
+        "show_closed": request.GET.get("closed") == "1",
+    })
+
+
+@require_POST
+def task_create_view(request):
+    room_id, owner_id = _int(request.POST.get("room")), _int(request.POST.get("owner"))
+    room = room_selectors.rooms_visible_to(request.user).filter(pk=room_id).first() if room_id else None
+    owner = User.objects.filter(pk=owner_id, is_active=True).first() if owner_id else None
+    try:
+        services.task_create(
+            title=request.POST.get("title", ""), description=request.POST.get("description", ""),
+            owner=owner, room=room, due_date=request.POST.get("due_date") or None, actor=request.user,
+        )
+        messages.success(request, "Task created.")
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    return _back(request, "automation-tasks")
+
+
+@require_POST
+def task_status_view(request, task_id: int):
+    try:
+        task = selectors.task_for_user(request.user, task_id)
+    except selectors.NotFound as exc:
+        raise Http404(str(exc)) from exc
+    try:
+        services.task_update(task, actor=request.user, reason=request.POST.get("reason", ""),
+                             status=request.POST.get("status", ""))
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    return _back(request, "automation-tasks")
+
+
+def tickets_page(request):
+    show = request.GET.get("show", "open")
+    tickets = selectors.tickets_visible_to(request.user)
+    if show == "open":
+        tickets = tickets.filter(status__in=Ticket.OPEN_STATUSES)
+    return render(request, "automation/tickets.html", {
+        "tickets": list(tickets.order_by("-created_at")[:500]),
+        "show": show,
+        "rooms": room_selectors.rooms_visible_to(request.user).order_by("name"),
+        "kinds": Ticket.Kind.choices,
+        "severities": Ticket.Severity.choices,
+        "transitions": {k: sorted(v) for k, v in services.TICKET_TRANSITIONS.items()},
+    })
+
+
+@require_POST
+def ticket_report_view(request):
+    room_id = _int(request.POST.get("room"))
+    room = room_selectors.rooms_visible_to(request.user).filter(pk=room_id).first() if room_id else None
+    label = request.user.get_username()
+    try:
+        services.ticket_open(
+            kind=request.POST.get("kind", ""), room=room, severity=request.POST.get("severity", "medium"),
+            title=request.POST.get("title", ""), detail=request.POST.get("detail", ""), source=f"member:{label}",
+            dedupe_key="", actor_label=label, actor=request.user,
+        )
+        messages.success(request, "Thanks, the problem is reported.")
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    return _back(request, "automation-tickets")
+
+
+@require_POST
+def ticket_status_view(request, ticket_id: int):
+    try:
+        ticket = selectors.ticket_for_user(request.user, ticket_id)
+    except selectors.NotFound as exc:
+        raise Http404(str(exc)) from exc
+    if not request.user.is_staff:
+        raise PermissionDenied("only facilities staff (admins) change tickets")
+    try:
+        services.ticket_update(ticket, actor=request.user, reason=request.POST.get("reason", ""),
+                               status=request.POST.get("status", ""))
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    return _back(request, "automation-tickets")
