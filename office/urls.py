@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from assistant import urls as assistant_urls
+from automation import urls as automation_urls
 from rooms.urls import api_urlpatterns, page_urlpatterns
 from transcription import urls as transcription_urls
 
@@ -21,7 +22,9 @@ urlpatterns = [
     path("api/", include(api_urlpatterns)),
     path("api/", include(transcription_urls.api_urlpatterns)),
     path("api/", include(assistant_urls.api_urlpatterns)),
+    path("api/", include(automation_urls.api_urlpatterns)),
     path("", include(page_urlpatterns)),
     path("", include(transcription_urls.page_urlpatterns)),
     path("", include(assistant_urls.page_urlpatterns)),
+    path("", include(automation_urls.page_urlpatterns)),
 ]
