@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "transcription",
     "assistant",
     "automation",
+    "automation.workflows",
     "iot",
 ]
 
@@ -279,6 +280,27 @@ OFFICE_SUMMARY_REFRESH_SECONDS = env_int("OFFICE_SUMMARY_REFRESH_SECONDS", 30, m
 OFFICE_UPLOAD_MAX_BYTES = env_int("OFFICE_UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 
 # --- automation (work kernel, workflows, connectors) ---
+# Workflows: a step attempt holds its claim for the lease, then counts as lost (well below the
+# broker's visibility timeout); the tick relays the outbox and re-enqueues work stalled this long.
+OFFICE_WORKFLOW_TICK_SECONDS = env_int("OFFICE_WORKFLOW_TICK_SECONDS", 2, minimum=1)
+OFFICE_WORKFLOW_STEP_LEASE_SECONDS = env_int("OFFICE_WORKFLOW_STEP_LEASE_SECONDS", 300, minimum=1)
+OFFICE_WORKFLOW_REQUEUE_AFTER_SECONDS = env_int("OFFICE_WORKFLOW_REQUEUE_AFTER_SECONDS", 30, minimum=1)
+OFFICE_WORKFLOW_BREAKER_FAILURES = env_int("OFFICE_WORKFLOW_BREAKER_FAILURES", 5, minimum=1)
+OFFICE_WORKFLOW_BREAKER_RESET_SECONDS = env_int("OFFICE_WORKFLOW_BREAKER_RESET_SECONDS", 60, minimum=1)
+OFFICE_WORKFLOW_BREAKER_PREFIX = env_str("OFFICE_WORKFLOW_BREAKER_PREFIX", "office:breaker")
+OFFICE_WORKFLOW_MODULES = env_list("OFFICE_WORKFLOW_MODULES", [])  # extra modules that register workflows
+OFFICE_WORKFLOW_ORG_EMAIL_DOMAINS = env_list("OFFICE_WORKFLOW_ORG_EMAIL_DOMAINS", [])
+OFFICE_WEBHOOK_TIMEOUT_SECONDS = env_int("OFFICE_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# E-mail: written to files under DATA_DIR/mail unless a real backend is configured (tests: locmem).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+EMAIL_FROM = env_str("EMAIL_FROM", "office@localhost")
 # Reminders: OFFICE_TASK_REMINDER_LEAD_DAYS before the due date at OFFICE_TASK_REMINDER_HOUR (UTC);
 # a task due sooner than that is reminded OFFICE_TASK_REMINDER_SOON_MINUTES from now.
 OFFICE_TASK_REMINDER_LEAD_DAYS = env_int("OFFICE_TASK_REMINDER_LEAD_DAYS", 1, minimum=0)
