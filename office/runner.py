@@ -80,6 +80,7 @@ def main() -> int:
             "celery-worker": [str(bin_dir / "celery"), "--quiet", "-A", "office", "worker", "-l", "WARNING",
                               "--concurrency", "1", "-n", "worker@%h"],
             "transcription-worker": [sys.executable, str(BASE_DIR / "manage.py"), "transcription_worker"],
+            "iot-ingester": [sys.executable, str(BASE_DIR / "manage.py"), "iot_ingester"],
             # Model calls are slow: their own worker, so indexing and automation never wait behind them.
             "assistant-worker": [str(bin_dir / "celery"), "--quiet", "-A", "office", "worker", "-l", "WARNING",
                                  "--concurrency", "1", "-Q", "assistant", "-n", "assistant@%h"],

@@ -167,6 +167,8 @@ export class MapView {
     this.dpr = 1;
     this.tile = 28;
     this.cam = { x: 0, y: 0 };
+    this.occupancy = new Map(); // room id -> {count, present, at} from sensors (iot)
+    this._watchOccupancy();
     this._bindInput();
     this._observeSize();
     this.moveTimer = setInterval(() => this._movementTick(), 40);
@@ -645,6 +647,7 @@ export class MapView {
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(this.staticLayer, ox, oy, geo.width * tile, geo.height * tile);
     ctx.imageSmoothingEnabled = true;
+    this._drawOccupancy(ctx, ox, oy);
 
     // hover tile
     if (this.hover) {
@@ -691,6 +694,54 @@ export class MapView {
     const mePerson = this.state.presence.get(this.state.me.id) || this.state.me;
     this._drawAvatar(ctx, ox, oy, me.x, me.y, { ...mePerson, name: this.state.me.name, color: this.state.me.color, status: this.state.me.status }, true);
     this.lastDrawn = drawn.map((d) => d.user);
+  }
+
+  // --- live room occupancy from sensors ---
+
+  /** Badges come from /api/iot/occupancy/ after each hello, then from `room.occupancy` frames. */
+  _watchOccupancy() {
+    this.socket.on("hello", () => {
+      fetch(`/api/iot/occupancy/?map=${this.state.mapId}`, { credentials: "same-origin" })
+        .then((r) => (r.ok ? r.json() : { rooms: [] }))
+        .then((data) => {
+          this.occupancy = new Map((data.rooms || []).map((o) => [o.room, o]));
+        })
+        .catch(() => {});
+    });
+    this.socket.on("room.occupancy", (f) => this.occupancy.set(f.room, f));
+  }
+
+  _drawOccupancy(ctx, ox, oy) {
+    if (!this.occupancy.size) return;
+    const tile = this.tile;
+    for (const [roomId, o] of this.occupancy) {
+      const room = this.geo.roomById.get(roomId);
+      if (!room) continue;
+      const count = Number(o.count) || 0;
+      const over = room.capacity != null && count > room.capacity;
+      const label = room.capacity != null ? `${count}/${room.capacity}` : String(count);
+      ctx.font = `700 ${Math.max(10, Math.round(tile * 0.4))}px system-ui, sans-serif`;
+      const w = ctx.measureText(label).width + tile * 0.9;
+      const h = Math.max(16, tile * 0.62);
+      const x = ox + (room.x + room.width) * tile - w - tile * 0.25;
+      const y = oy + room.y * tile + tile * 0.25;
+      ctx.fillStyle = over ? "#dc2626" : count > 0 ? "#16a34a" : "rgba(100, 116, 139, 0.85)";
+      roundRect(ctx, x, y, w, h, h / 2);
+      ctx.fill();
+      // a small person glyph, then the count
+      const gx = x + tile * 0.35;
+      const gy = y + h / 2;
+      ctx.fillStyle = "#ffffff";
+      ctx.beginPath();
+      ctx.arc(gx, gy - h * 0.16, h * 0.14, 0, Math.PI * 2);
+      ctx.fill();
+      ctx.beginPath();
+      ctx.arc(gx, gy + h * 0.3, h * 0.26, Math.PI, 0);
+      ctx.fill();
+      ctx.textAlign = "left";
+      ctx.textBaseline = "middle";
+      ctx.fillText(label, gx + tile * 0.25, gy + 0.5);
+    }
   }
 
   _drawAvatar(ctx, ox, oy, x, y, person, isMe) {

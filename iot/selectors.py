@@ -1,0 +1,195 @@
+"""Reads for sensors, readings, bookings and occupancy; who may see what is decided here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Q
+
+from rooms import selectors as room_selectors
+from rooms.models import Room
+
+from .models import RoomBooking, Rule, RuleFiring, Sensor, SensorReading
+
+
+class NotFound(Exception):
+    """No such object, or the user may not know it exists (same answer for both)."""
+
+
+def default_topic(device_id: str) -> str:
+    return f"{settings.OFFICE_IOT_TOPIC_PREFIX}/{device_id}"
+
+
+def sensors_visible_to(user):
+    """Admins see every sensor; members those in rooms they may enter."""
+    sensors = Sensor.objects.select_related("room")
+    if user.is_staff:
+        return sensors
+    return sensors.filter(room__in=room_selectors.rooms_visible_to(user))
+
+
+def sensor_for_user(user, sensor_id: int) -> Sensor:
+    sensor = sensors_visible_to(user).filter(pk=sensor_id).first()
+    if sensor is None:
+        raise NotFound("no such sensor")
+    return sensor
+
+
+def sensor_by_device_id(device_id: str) -> Sensor | None:
+    return Sensor.objects.select_related("room").filter(device_id=device_id).first()
+
+
+def sensor_by_topic(topic: str) -> Sensor | None:
+    """The sensor a topic belongs to: its own topic, else the default <prefix>/<device_id>."""
+    sensor = Sensor.objects.select_related("room").filter(mqtt_topic=topic).first()
+    if sensor is not None:
+        return sensor
+    prefix = settings.OFFICE_IOT_TOPIC_PREFIX + "/"
+    if topic.startswith(prefix):
+        return Sensor.objects.select_related("room").filter(mqtt_topic="", device_id=topic[len(prefix):]).first()
+    return None
+
+
+def sensor_topic(sensor: Sensor) -> str:
+    return sensor.mqtt_topic or default_topic(sensor.device_id)
+
+
+def readings_recent(sensor: Sensor, limit: int = 120) -> list[SensorReading]:
+    """Newest last, for charts."""
+    return list(reversed(SensorReading.objects.filter(sensor=sensor).order_by("-received_at", "-id")[:limit]))
+
+
+def rules_for_sensor(sensor: Sensor) -> list[Rule]:
+    """Enabled rules that watch this sensor (by itself, by its room and kind, or by kind)."""
+    scope = Q(scope=Rule.Scope.SENSOR, sensor=sensor) | Q(scope=Rule.Scope.KIND, sensor_kind=sensor.kind)
+    if sensor.room_id is not None:
+        scope |= Q(scope=Rule.Scope.ROOM, room_id=sensor.room_id, sensor_kind=sensor.kind)
+    return list(Rule.objects.filter(scope, enabled=True).select_related("room"))
+
+
+def sensor_payload(sensor: Sensor) -> dict:
+    return {
+        "id": sensor.id,
+        "name": sensor.name,
+        "kind": sensor.kind,
+        "device_id": sensor.device_id,
+        "room": sensor.room_id,
+        "room_name": sensor.room.name if sensor.room_id else None,
+        "mqtt_topic": sensor_topic(sensor),
+        "mqtt_username": sensor.mqtt_username,
+        "enabled": sensor.enabled,
+        "last_state": sensor.last_state,
+        "last_seen_at": sensor.last_seen_at.isoformat() if sensor.last_seen_at else None,
+    }
+
+
+def reading_payload(reading: SensorReading) -> dict:
+    return {
+        "id": reading.id,
+        "value": reading.value,
+        "received_at": reading.received_at.isoformat(),
+        "measured_at": reading.measured_at.isoformat() if reading.measured_at else None,
+        "source": reading.source,
+    }
+
+
+# --- occupancy and bookings ---
+
+def occupancy_of_rooms(room_ids: list[int] | None = None) -> dict[int, dict]:
+    """room id -> {"count", "present", "at"} from the latest state of each room's occupancy sensors
+    (several sensors in one room add up)."""
+    sensors = Sensor.objects.filter(kind=Sensor.Kind.OCCUPANCY, enabled=True, room__isnull=False,
+                                    last_state__isnull=False)
+    if room_ids is not None:
+        sensors = sensors.filter(room_id__in=room_ids)
+    result: dict[int, dict] = {}
+    for sensor in sensors:
+        entry = result.setdefault(sensor.room_id, {"room": sensor.room_id, "count": 0, "present": False, "at": None})
+        state = sensor.last_state or {}
+        count = state.get("count")
+        if count is None:
+            count = 1 if state.get("present") else 0
+        entry["count"] += count
+        entry["present"] = entry["present"] or count > 0
+        seen = sensor.last_seen_at.isoformat() if sensor.last_seen_at else None
+        entry["at"] = max(filter(None, [entry["at"], seen]), default=None)
+    return result
+
+
+def occupancy_for_map(map_id: int) -> list[dict]:
+    room_ids = list(Room.objects.filter(office_map_id=map_id).values_list("id", flat=True))
+    return sorted(occupancy_of_rooms(room_ids).values(), key=lambda e: e["room"])
+
+
+def booking_active(room_id: int, at: datetime) -> RoomBooking | None:
+    return RoomBooking.objects.filter(room_id=room_id, start__lte=at, end__gt=at).order_by("start").first()
+
+
+def booking_next(room_id: int, after: datetime) -> RoomBooking | None:
+    return RoomBooking.objects.filter(room_id=room_id, start__gt=after).order_by("start").first()
+
+
+def bookings_visible_to(user, *, room_id: int | None = None):
+    bookings = RoomBooking.objects.select_related("room", "organizer")
+    if not user.is_staff:
+        bookings = bookings.filter(room__in=room_selectors.rooms_visible_to(user))
+    if room_id is not None:
+        bookings = bookings.filter(room_id=room_id)
+    return bookings
+
+
+def booking_payload(booking: RoomBooking) -> dict:
+    return {
+        "id": booking.id,
+        "room": booking.room_id,
+        "room_name": booking.room.name,
+        "title": booking.title,
+        "organizer": booking.organizer_id,
+        "organizer_name": room_selectors.display_name(booking.organizer),
+        "start": booking.start.isoformat(),
+        "end": booking.end.isoformat(),
+    }
+
+
+def free_room_for(room: Room, *, needed: int, start: datetime, end: datetime) -> Room | None:
+    """A meeting room on the same map, not booked in [start, end), that nobody is in now (as far as
+    its sensors say) and that holds `needed` people; the smallest that fits."""
+    busy = RoomBooking.objects.filter(start__lt=end, end__gt=start).values_list("room_id", flat=True)
+    candidates = (
+        Room.objects.filter(office_map_id=room.office_map_id, kind=Room.Kind.MEETING)
+        .exclude(pk=room.pk).exclude(pk__in=busy)
+        .filter(Q(capacity__isnull=True) | Q(capacity__gte=max(needed, 1)))
+    )
+    occupied = {rid for rid, o in occupancy_of_rooms([c.id for c in candidates]).items() if o["count"] > 0}
+    free = [c for c in candidates if c.id not in occupied]
+    free.sort(key=lambda c: (c.capacity is None, c.capacity or 0, c.id))
+    return free[0] if free else None
+
+
+def suggestions_recent(user, limit: int = 20) -> list[dict]:
+    """Recent free-room suggestions for rooms the user may see (shown on the sensors page)."""
+    firings = RuleFiring.objects.filter(rule__action=Rule.Action.SUGGEST_ROOM).select_related(
+        "room", "suggested_room", "rule")
+    if not user.is_staff:
+        firings = firings.filter(room__in=room_selectors.rooms_visible_to(user))
+    return [
+        {
+            "id": f.id,
+            "rule": f.rule.name,
+            "room": f.room_id,
+            "room_name": f.room.name if f.room_id else None,
+            "suggested_room": f.suggested_room_id,
+            "suggested_room_name": f.suggested_room.name if f.suggested_room_id else None,
+            "outcome": f.outcome,
+            "fired_at": f.fired_at.isoformat(),
+        }
+        for f in firings[:limit]
+    ]
+
+
+def firings_recent(user, limit: int = 20) -> list[RuleFiring]:
+    firings = RuleFiring.objects.select_related("room", "rule", "sensor")
+    if not user.is_staff:
+        firings = firings.filter(room__in=room_selectors.rooms_visible_to(user))
+    return list(firings[:limit])
