@@ -1,23 +1,23 @@
-"""The one way reminders and digests leave the work kernel.
+"""The one way reminders and digests leave the work kernel: a durable workflow run.
 
-Called inside the transaction that claims a send, so the claim and the hand-over commit together.
-Until the durable workflow engine routes these (in-app inbox, e-mail, chat, with retries), the
-member gets a live event after commit.
+Called inside the transaction that claims a send, so the claim and the run (with its outbox row)
+commit together: a crash cannot lose a claimed reminder, and the run's idempotency key means a
+repeat cannot start a second one. The workflow's steps deliver (in-app inbox, e-mail) with retries.
 """
 
 from __future__ import annotations
 
-import logging
+from automation.workflows.services import workflow_start
 
-from office.events import send_event_on_commit, user_group
-
-logger = logging.getLogger(__name__)
+WORKFLOW_FOR_KIND = {"task.reminder": "task.remind", "digest.ready": "digest.send"}
 
 
-def member_notify(*, user_id: int, kind: str, title: str, body: str, data: dict, idempotency_key: str) -> None:
-    """Tell a member something (`kind` is "task.reminder" or "digest.ready"); at most once per key."""
-    send_event_on_commit(
-        user_group(user_id),
-        {"type": "notification", "kind": kind, "title": title, "body": body, "data": data, "key": idempotency_key},
+def member_notify(*, user_id: int, kind: str, title: str, body: str, data: dict, idempotency_key: str,
+                  url: str = "") -> int:
+    """Tell a member something (`kind` is "task.reminder" or "digest.ready"); returns the run id."""
+    run = workflow_start(
+        WORKFLOW_FOR_KIND[kind],
+        {"user_id": user_id, "kind": kind, "title": title, "body": body, "url": url, "data": data},
+        idempotency_key=idempotency_key,
     )
-    logger.info("notification %s for user %s queued", idempotency_key, user_id)
+    return run.pk

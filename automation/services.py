@@ -448,7 +448,7 @@ def reminders_send_due(now: dt.datetime | None = None, *, batch_size: int = 100)
                     title=f"Due {task.due_date:%a %d %b}: {task.title}",
                     body=f"{task.title}{where} is due on {task.due_date:%A %d %B}.",
                     data={"task": task.pk, "reminder": reminder.pk, "due_date": task.due_date.isoformat()},
-                    idempotency_key=f"reminder:{reminder.pk}",
+                    idempotency_key=f"reminder:{reminder.pk}", url="/tasks/",
                 )
                 sent += 1
 
@@ -505,7 +505,7 @@ def digest_send(digest: Digest, *, now: dt.datetime | None = None) -> bool:
         member_notify(
             user_id=digest.user_id, kind="digest.ready", title=f"Your digest for {digest.date:%a %d %b}",
             body=digest.text, data={"digest": digest.pk, "date": digest.date.isoformat(), **counts},
-            idempotency_key=f"digest:{digest.pk}",
+            idempotency_key=f"digest:{digest.pk}", url="/tasks/",
         )
     return True
 

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 
 from automation import services
 from automation.models import AuditEntry, Digest, Reminder, Task, Ticket
+from automation.workflows.models import Notification, WorkflowRun
 from office.events import user_group
 from rooms import services as room_services
 from rooms.models import RoomVisit
@@ -213,14 +214,13 @@ def test_reminder_follows_owner_and_due_date_and_is_cancelled_when_done(people):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_reminders_send_due_sends_each_once(people, sent_events):
+def test_reminders_send_due_sends_each_once(people):
     # given two tasks due soon, one reminder not yet due
     bob = people["bob"]
     soon = services.task_create(title="Send invoice", owner=bob, due_date=dt.date.today(), actor=people["alice"])
     later = services.task_create(title="Quarterly plan", owner=bob, due_date=dt.date.today() + dt.timedelta(days=30),
                                  actor=people["alice"])
     reminder = Reminder.objects.get(task=soon, status="scheduled")
-    sent_events.clear()
 
     # when the beat runs twice after the reminder's time
     at = reminder.remind_at + dt.timedelta(seconds=1)
@@ -232,10 +232,10 @@ def test_reminders_send_due_sends_each_once(people, sent_events):
     reminder.refresh_from_db()
     assert reminder.status == "sent" and reminder.sent_at == at
     assert Reminder.objects.get(task=later).status == "scheduled"
-    notes = [e for g, e in sent_events if e["type"] == "notification" and g == user_group(bob.id)]
-    assert [n["kind"] for n in notes] == ["task.reminder"]
-    assert notes[0]["data"]["task"] == soon.id
-    assert "Send invoice" in notes[0]["title"]
+    [run] = WorkflowRun.objects.filter(name="task.remind")
+    assert run.idempotency_key == f"reminder:{reminder.id}"
+    assert run.input["user_id"] == bob.id and run.input["data"]["task"] == soon.id
+    assert "Send invoice" in run.input["title"]
     [sent_entry] = AuditEntry.objects.filter(subject_type="reminder", subject_id=reminder.id, action="sent")
     assert sent_entry.actor_label == "schedule:reminders"
 
@@ -305,3 +305,37 @@ def test_digest_since_last_one_and_nothing_for_idle_people(people):
     assert "bob" not in built
     assert "dana" not in built
     assert Digest.objects.filter(user=bob, date=yesterday).exists()
+
+
+@pytest.fixture
+def eager_workflows():
+    """Celery runs workflow steps in-process, so delivery happens within the test."""
+    from office.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+    app.conf.task_eager_propagates = False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reminder_reaches_the_inbox_and_mail_once(people, settings, eager_workflows, mailoutbox):
+    # given bob has an e-mail address and a task due today
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    bob = people["bob"]
+    bob.email = "bob@office.test"
+    bob.save(update_fields=["email"])
+    task = services.task_create(title="Call the caterer", owner=bob, due_date=dt.date.today(), actor=people["alice"])
+    reminder = Reminder.objects.get(task=task)
+
+    # when the beat fires twice
+    services.reminders_send_due(reminder.remind_at)
+    services.reminders_send_due(reminder.remind_at)
+
+    # then one inbox entry and one e-mail
+    [note] = Notification.objects.filter(user=bob)
+    assert "Call the caterer" in note.title and note.url == "/tasks/"
+    assert [m.to for m in mailoutbox] == [["bob@office.test"]]
+    assert "Call the caterer" in mailoutbox[0].subject
+    assert WorkflowRun.objects.get(idempotency_key=f"reminder:{reminder.id}").status == "succeeded"
