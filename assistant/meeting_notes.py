@@ -227,7 +227,8 @@ def action_items_propose(
         return []
     people = people_for(meeting)
     lines = _lines(segments, people)
-    candidates, calls = extract_candidates(lines, people, meeting=meeting, client=client, use_model=use_model)
+    candidates, calls, _model_only = extract_candidates(lines, people, meeting=meeting, client=client,
+                                                        use_model=use_model)
     participants = {p.user_id for p in meeting.participants.all()}
     created = []
     with transaction.atomic():
@@ -244,7 +245,7 @@ def action_items_propose(
 
 
 def extract_candidates(lines, people, *, meeting=None, client=None, use_model=True):
-    """Rules + model proposals merged; returns (candidates, model calls made)."""
+    """Rules + model proposals merged; returns (merged candidates, model calls made, the model's own)."""
     rules = extract.rule_candidates(lines, people)
     model: list[extract.Candidate] = []
     calls = []
@@ -266,7 +267,7 @@ def extract_candidates(lines, people, *, meeting=None, client=None, use_model=Tr
                 continue
             calls.append(result.call)
             model.extend(_model_candidates(result.data["items"], window, people))
-    return extract.merge_candidates(rules, model), calls
+    return extract.merge_candidates(rules, model), calls, model
 
 
 def _model_candidates(items: list[dict], window: list[extract.Line], people: extract.People) -> list[extract.Candidate]:
