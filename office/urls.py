@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from assistant import urls as assistant_urls
 from automation import urls as automation_urls
+from automation.workflows import urls as workflow_urls
 from iot import urls as iot_urls
 from rooms.urls import api_urlpatterns, page_urlpatterns
 from transcription import urls as transcription_urls
@@ -24,10 +25,12 @@ urlpatterns = [
     path("api/", include(transcription_urls.api_urlpatterns)),
     path("api/", include(assistant_urls.api_urlpatterns)),
     path("api/", include(automation_urls.api_urlpatterns)),
+    path("api/", include(workflow_urls.api_urlpatterns)),
     path("api/", include(iot_urls.api_urlpatterns)),
     path("", include(page_urlpatterns)),
     path("", include(iot_urls.page_urlpatterns)),
     path("", include(transcription_urls.page_urlpatterns)),
     path("", include(assistant_urls.page_urlpatterns)),
     path("", include(automation_urls.page_urlpatterns)),
+    path("", include(workflow_urls.page_urlpatterns)),
 ]

@@ -1,0 +1,226 @@
+"""REST for the run history (admins), the approvals inbox and the notification inbox (members).
+Views parse, authorise and call one service or selector."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import selectors, services
+from .models import Approval, WorkflowRun
+
+
+def _run(service, *args, **kwargs):
+    """Call a service, turning its domain errors into 400/403/404 answers with a message."""
+    try:
+        return service(*args, **kwargs)
+    except DjangoValidationError as exc:
+        raise ValidationError(exc.messages) from exc
+    except DjangoPermissionDenied as exc:
+        raise PermissionDenied(str(exc)) from exc
+    except selectors.NotFound as exc:
+        raise NotFound(str(exc)) from exc
+
+
+class RunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    status = serializers.CharField()
+    error = serializers.CharField()
+    input = serializers.JSONField()
+    started_by = serializers.CharField(source="started_by.username", default=None)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+
+
+class AttemptSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    kind = serializers.CharField()
+    outcome = serializers.CharField()
+    error = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+
+
+class StepSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    next_retry_at = serializers.DateTimeField()
+    last_error = serializers.CharField()
+    result = serializers.JSONField()
+    attempt_log = AttemptSerializer(many=True)
+
+
+class EventSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    step = serializers.CharField(source="step.name", default=None)
+    actor = serializers.CharField(source="actor.username", default=None)
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ApprovalSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    run_id = serializers.IntegerField()
+    workflow = serializers.CharField(source="run.name")
+    step = serializers.CharField(source="step.name")
+    summary = serializers.CharField()
+    assignee = serializers.CharField(source="assignee.username", default=None)
+    requested_at = serializers.DateTimeField()
+    decision = serializers.CharField()
+    decided_by = serializers.CharField(source="decided_by.username", default=None)
+    decided_at = serializers.DateTimeField()
+    note = serializers.CharField()
+
+
+class RunListApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses=RunSerializer(many=True))
+    def get(self, request):
+        status = request.query_params.get("status") or None
+        if status and status not in WorkflowRun.Status.values:
+            raise ValidationError({"status": [f"one of {', '.join(WorkflowRun.Status.values)}"]})
+        runs = selectors.runs_list(status=status, name=request.query_params.get("name") or None)
+        return Response(RunSerializer(runs, many=True).data)
+
+
+class RunDetailApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    class OutputSerializer(RunSerializer):
+        steps = StepSerializer(many=True)
+        events = EventSerializer(many=True)
+        approvals = ApprovalSerializer(many=True)
+        actions = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, run_id: int):
+        run = _run(selectors.run_get, run_id)
+        detail = selectors.run_detail(run)
+        data = RunSerializer(run).data
+        data.update(
+            steps=StepSerializer(detail["steps"], many=True).data,
+            events=EventSerializer(detail["events"], many=True).data,
+            approvals=ApprovalSerializer(detail["approvals"], many=True).data,
+            actions=detail["actions"],
+        )
+        return Response(data)
+
+
+RUN_ACTIONS = {"retry": services.run_retry, "skip": services.run_skip_step, "cancel": services.run_cancel}
+
+
+class RunActionApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    class InputSerializer(serializers.Serializer):
+        note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses=RunSerializer)
+    def post(self, request, run_id: int, action: str):
+        if action not in RUN_ACTIONS:
+            raise NotFound(f"no action {action!r}; use retry, skip or cancel")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = _run(selectors.run_get, run_id)
+        if action == "cancel":
+            run = _run(services.run_cancel, run, request.user, note=data.validated_data.get("note", ""))
+        else:
+            run = _run(RUN_ACTIONS[action], run, request.user)
+        run.refresh_from_db()
+        return Response(RunSerializer(run).data)
+
+
+class ApprovalListApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=ApprovalSerializer(many=True))
+    def get(self, request):
+        decision = request.query_params.get("decision", Approval.Decision.PENDING)
+        if decision == "all":
+            decision = None
+        elif decision not in Approval.Decision.values:
+            raise ValidationError({"decision": [f"one of all, {', '.join(Approval.Decision.values)}"]})
+        return Response(ApprovalSerializer(selectors.approvals_for(request.user, decision=decision), many=True).data)
+
+
+class ApprovalDecideApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        approve = serializers.BooleanField()
+        note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses=ApprovalSerializer)
+    def post(self, request, approval_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        approval = _run(selectors.approval_get_for, request.user, approval_id)
+        approval = _run(services.approval_decide, approval, request.user, data.validated_data["approve"],
+                        data.validated_data.get("note", ""))
+        return Response(ApprovalSerializer(approval).data)
+
+
+class NotificationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    body = serializers.CharField()
+    url = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    read = serializers.SerializerMethodField()
+
+    def get_read(self, obj) -> bool:
+        return obj.read_at is not None
+
+
+class NotificationListApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class OutputSerializer(serializers.Serializer):
+        unread = serializers.IntegerField()
+        notifications = NotificationSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request):
+        unread_only = request.query_params.get("unread") in ("1", "true")
+        return Response({
+            "unread": selectors.notifications_unread_count(request.user),
+            "notifications": NotificationSerializer(
+                selectors.notifications_for(request.user, unread_only=unread_only), many=True).data,
+        })
+
+
+class NotificationReadApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=500)
+        all = serializers.BooleanField(required=False, default=False)
+
+        def validate(self, attrs):
+            if not attrs.get("all") and not attrs.get("ids"):
+                raise serializers.ValidationError("give ids, or all: true")
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        marked = serializers.IntegerField()
+        unread = serializers.IntegerField()
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ids = None if data.validated_data.get("all") else data.validated_data["ids"]
+        marked = services.notification_mark_read(user=request.user, notification_ids=ids)
+        return Response({"marked": marked, "unread": selectors.notifications_unread_count(request.user)})
