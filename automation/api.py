@@ -74,7 +74,7 @@ class TaskOut(serializers.Serializer):
 class TaskListApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    class InputSerializer(serializers.Serializer):
+    class TaskCreateInputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
         owner = serializers.IntegerField(required=False, allow_null=True)
@@ -100,9 +100,9 @@ class TaskListApi(APIView):
         tasks = _run(selectors.tasks_for_tab, request.user, tab=tab, room_id=room_id, include_closed=closed)
         return Response([selectors.task_payload(t) for t in tasks[:LIST_LIMIT]])
 
-    @extend_schema(request=InputSerializer, responses={201: TaskOut})
+    @extend_schema(request=TaskCreateInputSerializer, responses={201: TaskOut})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.TaskCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         task = _run(
@@ -116,7 +116,7 @@ class TaskListApi(APIView):
 class TaskDetailApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    class InputSerializer(serializers.Serializer):
+    class TaskUpdateInputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
         owner = serializers.IntegerField(required=False, allow_null=True)
@@ -129,10 +129,10 @@ class TaskDetailApi(APIView):
     def get(self, request, task_id: int):
         return Response(selectors.task_payload(_run(selectors.task_for_user, request.user, task_id)))
 
-    @extend_schema(request=InputSerializer, responses=TaskOut)
+    @extend_schema(request=TaskUpdateInputSerializer, responses=TaskOut)
     def patch(self, request, task_id: int):
         task = _run(selectors.task_for_user, request.user, task_id)
-        data = self.InputSerializer(data=request.data, partial=True)
+        data = self.TaskUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         reason = changes.pop("reason", "")
@@ -185,7 +185,7 @@ class TicketListApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    class InputSerializer(serializers.Serializer):
+    class TicketReportInputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=Ticket.Kind.choices)
         room = serializers.IntegerField(required=False, allow_null=True)
         severity = serializers.ChoiceField(choices=Ticket.Severity.choices, default=Ticket.Severity.MEDIUM)
@@ -201,9 +201,9 @@ class TicketListApi(APIView):
             tickets = tickets.filter(status=wanted)
         return Response([selectors.ticket_payload(t) for t in tickets.order_by("-created_at")[:LIST_LIMIT]])
 
-    @extend_schema(request=InputSerializer, responses={201: TicketOut})
+    @extend_schema(request=TicketReportInputSerializer, responses={201: TicketOut})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.TicketReportInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         label = request.user.get_username()
@@ -218,7 +218,7 @@ class TicketListApi(APIView):
 class TicketDetailApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    class InputSerializer(serializers.Serializer):
+    class TicketUpdateInputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False)
         severity = serializers.ChoiceField(choices=Ticket.Severity.choices, required=False)
         title = serializers.CharField(max_length=200, required=False)
@@ -229,12 +229,12 @@ class TicketDetailApi(APIView):
     def get(self, request, ticket_id: int):
         return Response(selectors.ticket_payload(_run(selectors.ticket_for_user, request.user, ticket_id)))
 
-    @extend_schema(request=InputSerializer, responses=TicketOut)
+    @extend_schema(request=TicketUpdateInputSerializer, responses=TicketOut)
     def patch(self, request, ticket_id: int):
         ticket = _run(selectors.ticket_for_user, request.user, ticket_id)
         if not request.user.is_staff:
             raise PermissionDenied("only facilities staff (admins) change tickets")
-        data = self.InputSerializer(data=request.data, partial=True)
+        data = self.TicketUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         reason = changes.pop("reason", "")
@@ -279,13 +279,13 @@ class CalendarFeedApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    class InputSerializer(serializers.Serializer):
+    class CalendarFeedInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=120, required=False, allow_blank=True)
         content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
         url = serializers.URLField(max_length=500, required=False, allow_blank=True)
         user = serializers.IntegerField(required=False, help_text="admins only: whose calendar")
 
-    class OutputSerializer(serializers.Serializer):
+    class CalendarFeedOutSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         user = serializers.IntegerField(source="user_id")
         name = serializers.CharField()
@@ -296,15 +296,15 @@ class CalendarFeedApi(APIView):
 
     def _out(self, feed: CalendarFeed) -> dict:
         feed.busy_intervals = feed.intervals.count()
-        return self.OutputSerializer(feed).data
+        return self.CalendarFeedOutSerializer(feed).data
 
-    @extend_schema(responses=OutputSerializer(many=True))
+    @extend_schema(responses=CalendarFeedOutSerializer(many=True))
     def get(self, request):
         return Response([self._out(f) for f in CalendarFeed.objects.filter(user=request.user).order_by("id")])
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    @extend_schema(request=CalendarFeedInputSerializer, responses={201: CalendarFeedOutSerializer})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.CalendarFeedInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         owner = request.user
