@@ -73,6 +73,9 @@ def main() -> int:
                "DJANGO_SETTINGS_MODULE": "office.settings", **services.start()}
         manage("migrate", "--noinput", "-v", "0", env=env)
         manage("load_demo_office", env=env)
+        # Periodic work (reminders, digests, workflow sweeps, rule timers) is stored in the database.
+        for command in ("automation_schedules", "workflow_schedules", "iot_schedules"):
+            manage(command, env=env)
         bin_dir = Path(sys.executable).parent
         commands = {
             "daphne": [str(bin_dir / "daphne"), "-b", host, "-p", str(port), "--proxy-headers",
@@ -85,7 +88,7 @@ def main() -> int:
             "assistant-worker": [str(bin_dir / "celery"), "--quiet", "-A", "office", "worker", "-l", "WARNING",
                                  "--concurrency", "1", "-Q", "assistant", "-n", "assistant@%h"],
             "celery-beat": [str(bin_dir / "celery"), "--quiet", "-A", "office", "beat", "-l", "WARNING",
-                            "-s", str(data_dir / "celerybeat-schedule")],
+                            "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
         }
         if not os.environ.get("LLM_BASE_URL"):
             commands["llm-small"] = [sys.executable, str(BASE_DIR / "manage.py"), "llm_server", "--tier", "small"]
