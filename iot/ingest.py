@@ -25,6 +25,8 @@ from . import services
 from .metrics import INGESTER_CONNECTS, READINGS_REJECTED
 
 logger = logging.getLogger(__name__)
+# amqtt's session state machine logs every transition at INFO.
+logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
 def broker_uri() -> str:
