@@ -346,3 +346,36 @@ def test_only_admins_register_sensors_and_rules(office, people, client_of):
     assert created.status_code == 403 and created.json()["error"]["code"]
     assert bob.get("/api/iot/rules/").status_code == 403
     assert client_of(people["dana"]).get("/api/iot/rules/").status_code == 200
+
+
+def test_the_beat_entry_is_registered_once_and_its_task_fires_due_rules(projector, office):
+    from django_celery_beat.models import PeriodicTask
+
+    from iot.schedules import periodic_tasks_ensure
+    from iot.tasks import rules_fire_due
+
+    # given the tick registered twice (the ingester does it at every start)
+    periodic_tasks_ensure()
+    periodic_tasks_ensure()
+    entry = PeriodicTask.objects.get(task="iot.tasks.rules_fire_due")
+    assert entry.enabled and entry.interval.every == 5
+    # when a projector has been offline past the rule's duration and the task runs
+    reading_at(projector["id"], {"state": "offline"}, 300)
+    assert rules_fire_due.apply().get() == 1
+    # then the ticket is open
+    assert Ticket.objects.filter(room=office["atlas"]).count() == 1
+
+
+def test_admin_registers_a_sensor_in_the_admin_and_sees_the_credentials_once(office, people, client_of):
+    dana = client_of(people["dana"])
+    response = dana.post("/admin/iot/sensor/add/", {
+        "room": office["atlas"].id, "kind": "door", "name": "Atlas door", "device_id": "atlas-door",
+        "mqtt_topic": "", "enabled": "on"}, follow=True)
+    assert response.status_code == 200
+    shown = " ".join(str(m) for m in response.context["messages"])
+    assert "webhook secret" in shown and "office/sensors/atlas-door" in shown
+    from iot.models import Sensor
+
+    sensor = Sensor.objects.get(device_id="atlas-door")
+    assert sensor.mqtt_password_hash and sensor.webhook_secret_encrypted
+    assert dana.get(f"/admin/iot/sensor/{sensor.id}/change/").status_code == 200
