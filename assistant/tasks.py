@@ -40,7 +40,7 @@ def _once(key: str, seconds: int) -> bool:
     return bool(client.set(f"office:assistant:{key}", "1", nx=True, ex=seconds))
 
 
-@shared_task(name="assistant.meeting_refresh", queue="assistant")
+@shared_task(name="assistant.meeting_refresh")
 def meeting_refresh(meeting_id: int) -> None:
     meeting = Meeting.objects.filter(pk=meeting_id).select_related("room").first()
     if meeting is None or not _once(f"refresh:{meeting_id}", settings.OFFICE_SUMMARY_REFRESH_SECONDS):
@@ -54,7 +54,7 @@ def meeting_refresh(meeting_id: int) -> None:
         meeting_notes.action_items_propose(meeting, segments=new_segments)
 
 
-@shared_task(name="assistant.meeting_finalize", queue="assistant")
+@shared_task(name="assistant.meeting_finalize")
 def meeting_finalize(meeting_id: int) -> None:
     meeting = Meeting.objects.filter(pk=meeting_id, ended_at__isnull=False).select_related("room").first()
     if meeting is None or not _once(f"final:{meeting_id}", 600):

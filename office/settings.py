@@ -182,6 +182,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
+# Model calls are slow: they have their own queue (and worker) so indexing and automation never wait.
+CELERY_TASK_ROUTES = {"assistant.meeting_refresh": {"queue": "assistant"}, "assistant.meeting_finalize": {"queue": "assistant"}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # Single sign-on: leave OIDC_ENABLED off until an identity provider is configured (see README).
