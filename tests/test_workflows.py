@@ -408,3 +408,26 @@ def test_beat_schedule_is_stored_once(db):
     services.workflow_schedules_ensure()
     task = PeriodicTask.objects.get(task="workflows.tick")
     assert task.enabled and task.interval.every == 2
+
+
+def test_a_backlog_is_not_mistaken_for_lost_messages(people, settings):
+    from automation.workflows import tasks
+    from office.celery import app
+
+    settings.OFFICE_WORKFLOW_REQUEUE_AFTER_SECONDS = 30
+    # given a step whose message waits in a long queue (workers busy elsewhere)
+    app.conf.task_always_eager = False
+    run = services.workflow_start("test.order", {"item": "cup"}, idempotency_key="order-8")
+    WorkflowStep.objects.filter(run=run, index=0).update(next_retry_at=timezone.now() - timedelta(seconds=120))
+
+    # then the tick does not re-enqueue it while the queue is not empty and has not moved past it
+    assert services.workflow_tick()["requeued"] == 0
+
+    # when the queue is empty (the message was taken by a worker that died), it is re-enqueued
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge(app.conf.task_default_queue)
+    app.conf.task_always_eager = True
+    assert services.workflow_tick()["requeued"] == 1
+    run.refresh_from_db()
+    assert run.status == "succeeded" and JOURNAL == ["reserve", "charge", "ship"]
+    assert tasks.step_execute_task.name == "workflows.step_execute"

@@ -109,6 +109,9 @@ class WorkflowStepAttempt(models.Model):
     number = models.PositiveIntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.ACTION)
     claim = models.UUIDField()
+    # When the message that started this attempt was sent (the step's due or re-enqueue time). The
+    # newest of these tells the tick how far the FIFO queue has been consumed.
+    sent_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.RUNNING)
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(auto_now_add=True)

@@ -20,7 +20,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from office.events import send_event_on_commit, user_group
@@ -146,20 +147,25 @@ def steps_requeue_stalled(*, now: datetime | None = None, limit: int = 500) -> i
     from .tasks import step_execute_task
 
     now = now or timezone.now()
-    grace = now - timedelta(seconds=settings.OFFICE_WORKFLOW_REQUEUE_AFTER_SECONDS)
-    not_recent = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=grace)
-    # Due for longer than the grace period and still not claimed: its message went missing.
+    grace = timedelta(seconds=settings.OFFICE_WORKFLOW_REQUEUE_AFTER_SECONDS)
+    # A step's message counts as missing only when the queue has moved past it: a worker started
+    # an attempt from a message sent well after this step's (the queue is FIFO), or the queue is
+    # empty. A merely slow queue (a backlog) is left alone, so re-enqueues cannot snowball.
+    frontier = (WorkflowStepAttempt.objects.filter(started_at__gte=now - timedelta(minutes=10))
+                .aggregate(newest=Max("sent_at"))["newest"])
+    passed = now - grace if _queue_is_empty() else min(now - grace, (frontier or now - grace * 1000) - grace)
     due = (
-        Q(status=Step.PENDING, run__status=Run.RUNNING, next_retry_at__lt=grace)
-        | (Q(status=Step.COMPENSATING, run__status=Run.COMPENSATING, next_retry_at__lt=grace)
+        Q(status=Step.PENDING, run__status=Run.RUNNING)
+        | (Q(status=Step.COMPENSATING, run__status=Run.COMPENSATING)
            & (Q(lease_until__isnull=True) | Q(lease_until__lt=now)))
     )
     lost = Q(status__in=[Step.RUNNING, Step.COMPENSATING], lease_until__lt=now)
     with transaction.atomic():
         stalled = list(
             WorkflowStep.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter((due & not_recent) | (lost & not_recent))
-            .values_list("pk", flat=True)[:limit]
+            .annotate(sent=Greatest("next_retry_at", "enqueued_at"))
+            .filter(due | lost, next_retry_at__isnull=False, sent__lt=passed)
+            .order_by("sent").values_list("pk", flat=True)[:limit]
         )
         if stalled:
             WorkflowStep.objects.filter(pk__in=stalled).update(enqueued_at=now)
@@ -170,6 +176,21 @@ def steps_requeue_stalled(*, now: datetime | None = None, limit: int = 500) -> i
             logger.exception("could not re-enqueue step %s; the next tick tries again", step_id)
             WorkflowStep.objects.filter(pk=step_id).update(enqueued_at=None)
     return len(stalled)
+
+
+def _queue_is_empty() -> bool:
+    """Whether the step queue has no waiting messages (False when the broker cannot be asked)."""
+    from .tasks import step_execute_task
+
+    try:
+        with step_execute_task.app.connection_for_read() as connection:
+            queue = step_execute_task.app.conf.task_default_queue
+            return connection.default_channel.queue_declare(queue=queue, passive=True).message_count == 0
+    except Exception as exc:
+        if getattr(exc, "reply_code", None) == 404 or "NOT_FOUND" in str(exc):
+            return True  # nobody declared the queue yet: nothing waits in it
+        logger.warning("could not read the queue length (%s); re-enqueueing only behind the queue's frontier", exc)
+        return False
 
 
 def workflow_tick(*, now: datetime | None = None) -> dict:
@@ -201,12 +222,15 @@ def _context(run: WorkflowRun, step: WorkflowStep, *, compensating: bool) -> Ste
 def _claim(step_id: int):
     """Claim the step if it is due and nobody holds it. Returns (mode, step, run, spec, claim) or None."""
     now = timezone.now()
+    run_id = WorkflowStep.objects.filter(pk=step_id).values_list("run_id", flat=True).first()
+    if run_id is None:
+        return None
     with transaction.atomic():
-        step = (WorkflowStep.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("run").filter(pk=step_id).first())
+        # Locks are always taken run first, then step (as the operator actions do): no deadlocks.
+        run = WorkflowRun.objects.select_for_update().get(pk=run_id)
+        step = WorkflowStep.objects.select_for_update(skip_locked=True).filter(pk=step_id).first()
         if step is None:
-            return None  # another worker holds it (or it is gone)
-        run = WorkflowRun.objects.select_for_update().get(pk=step.run_id)
+            return None  # another worker holds it
         lease_over = step.lease_until is None or step.lease_until < now
         if step.status == Step.RUNNING and lease_over:
             # The attempt in flight was lost with its worker.
@@ -253,8 +277,9 @@ def _claim(step_id: int):
         if mode == "action":
             step.status = Step.RUNNING
         step.save(update_fields=["attempts", "claim", "lease_until", "started_at", "status", "updated_at"])
+        sent = [t for t in (step.next_retry_at, step.enqueued_at) if t is not None]
         WorkflowStepAttempt.objects.create(
-            step=step, number=step.attempts, claim=claim,
+            step=step, number=step.attempts, claim=claim, sent_at=max(sent) if sent else None,
             kind=WorkflowStepAttempt.Kind.ACTION if mode == "action" else WorkflowStepAttempt.Kind.COMPENSATION,
         )
     return mode, step, run, spec, claim
@@ -291,7 +316,9 @@ def _describe(exc: Exception) -> str:
 def _record_outcome(step_id, claim, spec, compensating, outcome, result, error, retry_in) -> str:
     now = timezone.now()
     Outcome = WorkflowStepAttempt.Outcome
+    run_id = WorkflowStep.objects.filter(pk=step_id).values_list("run_id", flat=True).get()
     with transaction.atomic():
+        run = WorkflowRun.objects.select_for_update().get(pk=run_id)
         step = WorkflowStep.objects.select_for_update().get(pk=step_id)
         attempt = WorkflowStepAttempt.objects.filter(step=step, claim=claim).first()
         if step.claim != claim:
@@ -300,7 +327,6 @@ def _record_outcome(step_id, claim, spec, compensating, outcome, result, error, 
                 attempt.outcome, attempt.finished_at = Outcome.SUPERSEDED, now
                 attempt.save(update_fields=["outcome", "finished_at"])
             return "superseded"
-        run = WorkflowRun.objects.select_for_update().get(pk=step.run_id)
         step.claim, step.lease_until = None, None
         fields = ["claim", "lease_until", "status", "attempts", "last_error", "result", "finished_at",
                   "next_retry_at", "updated_at"]
