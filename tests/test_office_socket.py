@@ -284,3 +284,18 @@ async def test_resume_in_the_handshake_sends_the_gap_before_anything_live(office
     await bob.send({"type": "chat.resume", "thread": thread, "after": 1})
     again = await bob.wait_for("chat.backlog")
     assert [m["seq"] for m in again["messages"]] == []
+
+
+async def test_personal_events_reach_the_open_socket(office, people, sockets):
+    """Notifications, task and ticket changes sent to a user's group are forwarded, not a crash."""
+    from channels.layers import get_channel_layer
+
+    from office.events import user_group
+
+    alice = await sockets(people["alice"], office["map"].id)
+    layer = get_channel_layer()
+    for event in ({"type": "notification.new", "notification": {"id": 1, "title": "Reminder"}},
+                  {"type": "task.changed", "task": {"id": 7}}, {"type": "ticket.changed", "ticket": {"id": 3}}):
+        await layer.group_send(user_group(people["alice"].pk), event)
+        frame = await alice.wait_for(event["type"])
+        assert frame == event
