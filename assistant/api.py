@@ -3,19 +3,19 @@ Every read goes through selectors that only see rooms the caller may read."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied, Throttled, ValidationError
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from office.api import call_service
 from rooms.selectors import rooms_visible_to
 from transcription.selectors import meeting_for_user
 
-from . import qa, selectors, services
+from . import llm, qa, selectors, services
 from .models import ActionItem
 from .ratelimit import allow
 
@@ -97,18 +97,12 @@ class ActionItemDecisionApi(APIView):
         body = self.Body(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        try:
-            item = services.action_item_decide(
-                item=item, user=request.user, action=data["action"], text=data.get("text"),
-                owner_id=data.get("owner"), clear_owner="owner" in data and data["owner"] is None,
-                due_date=data.get("due_date"), note=data.get("note", ""),
-            )
-        except DjangoPermissionDenied as exc:
-            raise PermissionDenied(str(exc)) from exc
-        except DjangoValidationError as exc:
-            code = status.HTTP_409_CONFLICT if "already" in "; ".join(exc.messages) else status.HTTP_400_BAD_REQUEST
-            return Response({"error": {"code": "conflict" if code == 409 else "invalid",
-                                       "message": "; ".join(exc.messages), "detail": exc.messages}}, status=code)
+        item = call_service(
+            services.action_item_decide,
+            item=item, user=request.user, action=data["action"], text=data.get("text"),
+            owner_id=data.get("owner"), clear_owner="owner" in data and data["owner"] is None,
+            due_date=data.get("due_date"), note=data.get("note", ""),
+        )
         return Response(selectors.action_item_payload(item))
 
 
@@ -134,21 +128,12 @@ class RoomDocumentsApi(APIView):
             raise ValidationError({"file": "attach a file (txt, md or pdf)"})
         if not allow(f"upload:{request.user.pk}", per_minute=10):
             raise Throttled(detail="too many uploads; wait a minute")
-        try:
-            document, created = services.document_upload(
-                user=request.user, room=room, filename=upload.name,
-                content=upload.read(services_max_bytes() + 1), title=request.data.get("title", ""),
-            )
-        except DjangoPermissionDenied as exc:
-            raise PermissionDenied(str(exc)) from exc
+        document, created = call_service(
+            services.document_upload, user=request.user, room=room, filename=upload.name,
+            content=upload.read(settings.OFFICE_UPLOAD_MAX_BYTES + 1), title=request.data.get("title", ""),
+        )
         return Response(selectors.document_payload(document),
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
-
-
-def services_max_bytes() -> int:
-    from django.conf import settings
-
-    return settings.OFFICE_UPLOAD_MAX_BYTES
 
 
 class AssistantStatusApi(APIView):
@@ -156,8 +141,6 @@ class AssistantStatusApi(APIView):
 
     @extend_schema(responses=serializers.DictField())
     def get(self, request):
-        from . import llm
-
         tiers = {}
         for tier in llm.TIERS:
             endpoint = llm.endpoint_for(tier)

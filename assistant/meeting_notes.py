@@ -14,7 +14,9 @@ import re
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from automation.selectors import owner_suggest
 from office.events import send_event_on_commit
 from rooms.selectors import display_name
 from rooms.services import SYSTEM_USERNAME
@@ -95,6 +97,24 @@ def _transcript_text(lines: list[extract.Line]) -> str:
                      for line in lines)
 
 
+# --- the background passes ---
+
+def meeting_refresh(meeting: Meeting, *, client: llm.LLMClient | None = None) -> None:
+    """While a meeting runs: a new rolling summary, and proposals from what was said since the last one."""
+    last = meeting.summaries.filter(kind=MeetingSummary.Kind.ROLLING).order_by("-created_at").first()
+    new_segments = list(TranscriptSegment.objects.filter(meeting=meeting, seq__gt=last.through_seq if last else 0)
+                        .select_related("speaker__profile").order_by("seq"))
+    summary_refresh(meeting, client=client)
+    if new_segments:
+        action_items_propose(meeting, segments=new_segments, client=client)
+
+
+def meeting_finalize(meeting: Meeting, *, client: llm.LLMClient | None = None) -> None:
+    """After a meeting: the final summary, and proposals over the whole transcript (known ones are not repeated)."""
+    summary_finalize(meeting, client=client)
+    action_items_propose(meeting, client=client)
+
+
 # --- summaries ---
 
 def summary_refresh(meeting: Meeting, *, client: llm.LLMClient | None = None) -> MeetingSummary | None:
@@ -166,15 +186,14 @@ def _summarise(client, prompt_name, variables, *, meeting, segment_ids, people, 
 
 
 def _store_summary(meeting, kind, fields, through_seq, segment_ids) -> MeetingSummary:
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                summary = MeetingSummary.objects.create(meeting=meeting, kind=kind, through_seq=through_seq,
-                                                        segment_ids=segment_ids, **fields)
-        except IntegrityError:  # a concurrent finaliser won
-            return MeetingSummary.objects.get(meeting=meeting, kind=kind)
-        send_event_on_commit(room_group(meeting.room_id), {"type": "assistant.summary",
-                                                           "summary": summary_payload(summary)})
+    try:
+        with transaction.atomic():
+            summary = MeetingSummary.objects.create(meeting=meeting, kind=kind, through_seq=through_seq,
+                                                    segment_ids=segment_ids, **fields)
+            send_event_on_commit(room_group(meeting.room_id), {"type": "assistant.summary",
+                                                               "summary": summary_payload(summary)})
+    except IntegrityError:  # a concurrent finaliser won
+        return MeetingSummary.objects.get(meeting=meeting, kind=kind)
     return summary
 
 
@@ -326,17 +345,11 @@ def _store_item(meeting, candidate, lines, calls, participants, people) -> Actio
 
 
 def _suggest_owner(participant_ids: set[int], due) -> tuple[int | None, str]:
-    """Calendar-aware suggestion from the automation app when it is installed; else nobody."""
-    try:
-        from automation.selectors import owner_suggest
-    except ImportError:
-        return None, ""
+    """The participant the calendars say is free before the due date (automation's free/busy)."""
     candidates = list(User.objects.filter(pk__in=participant_ids, is_active=True))
     if not candidates:
         return None, ""
     try:
-        from django.utils import timezone
-
         user, reason = owner_suggest(candidates=candidates, due_date=due, now=timezone.now())
     except Exception:  # a calendar problem must not lose the proposal
         logger.exception("owner suggestion failed")

@@ -7,6 +7,7 @@ are checked against the sources it was given; an answer without a valid citation
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import threading
@@ -178,7 +179,7 @@ def catch_up(*, user, room: Room, client: llm.LLMClient | None = None, use_model
     if not user_can_enter_room(user, room):
         raise PermissionError("you cannot enter this room")
     last_visit = RoomVisit.objects.filter(user=user, room=room, left_at__isnull=False).order_by("-left_at").first()
-    since = last_visit.left_at if last_visit else timezone.now() - timezone.timedelta(days=7)
+    since = last_visit.left_at if last_visit else timezone.now() - dt.timedelta(days=7)
     events: list[dict] = []
     meetings = Meeting.objects.filter(room=room, started_at__gte=since).order_by("started_at")
     for meeting in meetings:

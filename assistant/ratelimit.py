@@ -6,7 +6,8 @@ import logging
 import time
 
 import redis
-from django.conf import settings
+
+from office.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -14,7 +15,7 @@ logger = logging.getLogger(__name__)
 def allow(key: str, *, per_minute: int) -> bool:
     window = int(time.time() // 60)
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL)
+        client = redis_client()
         name = f"office:ratelimit:{key}:{window}"
         count = client.incr(name)
         if count == 1:

@@ -11,14 +11,20 @@ the approximate index altogether for an exact scan over the scope's rows (via th
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
 from pgvector.django import CosineDistance
 
-from rooms.selectors import rooms_visible_to
+from rooms.selectors import display_name, rooms_visible_to
+from transcription.models import Meeting
 
 from . import embeddings
-from .models import KnowledgeChunk
+from .models import ActionItem, Document, KnowledgeChunk, MeetingSummary
 
 EXACT_SCAN_MAX_CHUNKS = 2000  # scopes up to this many chunks are searched exactly
 EF_SEARCH = 100
@@ -63,9 +69,9 @@ def knowledge_search_by_vector(*, vector: np.ndarray, room_ids: list[int], k: in
     if exact:
         # No (HNSW) index scan: the planner reads the scope's rows through the room index
         # (bitmap scan) and sorts them by exact distance.
-        settings = {"enable_indexscan": "off"}
+        session = {"enable_indexscan": "off"}
     else:
-        settings = {
+        session = {
             "hnsw.iterative_scan": "relaxed_order",
             "hnsw.ef_search": str(int(max(EF_SEARCH, min(k * 2, 1000)))),
             "hnsw.max_scan_tuples": str(int(HNSW_MAX_SCAN_TUPLES)),
@@ -74,10 +80,10 @@ def knowledge_search_by_vector(*, vector: np.ndarray, room_ids: list[int], k: in
     with transaction.atomic(), connection.cursor() as cursor:
         previous = {}
         if nested:  # SET LOCAL would outlive this search in the caller's transaction: restore after
-            for name in settings:
+            for name in session:
                 cursor.execute("SELECT current_setting(%s, true)", [name])
                 previous[name] = cursor.fetchone()[0]
-        for name, value in settings.items():
+        for name, value in session.items():
             cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
         rows = list(ranked)
         for name, value in previous.items():
@@ -95,8 +101,6 @@ def knowledge_search_by_vector(*, vector: np.ndarray, room_ids: list[int], k: in
 # --- meeting notes, action items, documents ---
 
 def _person(user) -> dict | None:
-    from rooms.selectors import display_name
-
     return {"id": user.pk, "name": display_name(user)} if user is not None else None
 
 
@@ -141,8 +145,6 @@ def action_item_payload(item) -> dict:
 
 
 def action_items_visible_to(user):
-    from .models import ActionItem
-
     return ActionItem.objects.filter(room__in=rooms_visible_to(user)).select_related(
         "owner__profile", "suggested_owner__profile", "speaker__profile", "decided_by__profile")
 
@@ -151,18 +153,34 @@ def action_item_for_user(user, item_id: int):
     return action_items_visible_to(user).filter(pk=item_id).first()
 
 
+def meetings_due_for_refresh() -> list[int]:
+    """Running meetings with something said since their last rolling summary, which is older than
+    the refresh period (or missing)."""
+    due = timezone.now() - dt.timedelta(seconds=settings.OFFICE_SUMMARY_REFRESH_SECONDS)
+    rolling = Q(summaries__kind="rolling")
+    meetings = (Meeting.objects.filter(ended_at__isnull=True, room__assistant_enabled=True, last_seq__gt=0)
+                .annotate(summarised_at=Max("summaries__created_at", filter=rolling),
+                          summarised_seq=Max("summaries__through_seq", filter=rolling)))
+    return list(meetings.filter(Q(summarised_at__isnull=True)
+                                | (Q(summarised_at__lt=due) & Q(summarised_seq__lt=F("last_seq"))))
+                .values_list("pk", flat=True))
+
+
+def meetings_to_finalize(days: int = 2) -> list[int]:
+    """Meetings that ended recently with words said and no final summary yet."""
+    recent = timezone.now() - dt.timedelta(days=days)
+    return list(Meeting.objects.filter(ended_at__gte=recent, last_seq__gt=0).exclude(summaries__kind="final")
+                .values_list("pk", flat=True))
+
+
 def meeting_summaries(meeting) -> dict:
     """The latest rolling summary and the final one (if the meeting ended)."""
-    from .models import MeetingSummary
-
     rolling = meeting.summaries.filter(kind=MeetingSummary.Kind.ROLLING).order_by("-created_at").first()
     final = meeting.summaries.filter(kind=MeetingSummary.Kind.FINAL).first()
     return {"rolling": summary_payload(rolling) if rolling else None, "final": summary_payload(final) if final else None}
 
 
 def documents_visible_to(user):
-    from .models import Document
-
     return Document.objects.filter(room__in=rooms_visible_to(user)).defer("content")
 
 

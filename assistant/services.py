@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import logging
 from collections.abc import Iterable
+from pathlib import PurePath
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from . import embeddings
-from .models import KnowledgeChunk
+from office.events import send_event_on_commit
+from rooms.selectors import user_can_enter_room
+from transcription.services import room_group
+
+from . import embeddings, meeting_notes
+from .models import ActionItem, ActionItemDecision, Document, KnowledgeChunk
+from .selectors import action_item_payload
+from .signals import action_item_approved
 
 logger = logging.getLogger(__name__)
 
@@ -86,19 +99,6 @@ def action_item_decide(*, item, user, action: str, text: str | None = None, owne
     Approval sends `action_item_approved` inside this transaction, so the task it turns into is
     written (or not) together with the approval.
     """
-    import datetime as dt
-
-    from django.contrib.auth import get_user_model
-    from django.core.exceptions import PermissionDenied, ValidationError
-    from django.utils import timezone
-
-    from office.events import send_event_on_commit
-    from transcription.services import room_group
-
-    from .models import ActionItem, ActionItemDecision
-    from .selectors import action_item_payload
-    from .signals import action_item_approved
-
     if action not in ActionItemDecision.Action.values:
         raise ValidationError(f"action must be one of {ActionItemDecision.Action.values}")
     if not may_decide(user, item):
@@ -106,7 +106,7 @@ def action_item_decide(*, item, user, action: str, text: str | None = None, owne
     with transaction.atomic():
         item = ActionItem.objects.select_for_update().get(pk=item.pk)
         if item.status != ActionItem.Status.PROPOSED:
-            raise ValidationError(f"this action item was already {item.status}")
+            raise ValidationError(f"this action item was already {item.status}", code="conflict")
         before = _item_state(item)
         if action in ("edit", "approve"):
             if text is not None:
@@ -146,8 +146,6 @@ def action_item_decide(*, item, user, action: str, text: str | None = None, owne
 
 def may_decide(user, item) -> bool:
     """Participants of the item's meeting (or, without a meeting, anyone who may enter the room), and admins."""
-    from rooms.selectors import user_can_enter_room
-
     if user.is_staff:
         return True
     if item.meeting_id is not None:
@@ -162,16 +160,6 @@ ALLOWED_DOCUMENTS = {".txt": "text/plain", ".md": "text/markdown", ".pdf": "appl
 
 def document_upload(*, user, room, filename: str, content: bytes, title: str = ""):
     """Store an uploaded file in a room's knowledge and queue it for indexing (after commit)."""
-    import hashlib
-    from pathlib import PurePath
-
-    from django.conf import settings
-    from django.core.exceptions import PermissionDenied, ValidationError
-
-    from rooms.selectors import user_can_enter_room
-
-    from .models import Document
-
     if not user_can_enter_room(user, room):
         raise PermissionDenied("you cannot add documents to this room")
     filename = PurePath(str(filename or "")).name[:200]
@@ -200,7 +188,7 @@ def document_upload(*, user, room, filename: str, content: bytes, title: str = "
         )
 
         def enqueue():
-            from .tasks import index_document
+            from .tasks import index_document  # tasks → indexing → services: imported when used
 
             try:
                 index_document.delay(document.pk)
@@ -213,6 +201,4 @@ def document_upload(*, user, room, filename: str, content: bytes, title: str = "
 
 def meeting_action_items_propose(meeting, *, llm=None, use_model: bool = True):
     """Propose action items from a recorded meeting (rules + model; `llm` is an LLMClient, e.g. a scripted one)."""
-    from . import meeting_notes
-
     return meeting_notes.action_items_propose(meeting, client=llm, use_model=use_model)

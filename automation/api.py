@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -14,6 +13,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from office.api import call_service
 from rooms import selectors as room_selectors
 from rooms.services import SYSTEM_USERNAME
 
@@ -24,14 +24,6 @@ User = get_user_model()
 LIST_LIMIT = 500
 
 
-def _run(service, *args, **kwargs):
-    """Call a service, turning its domain errors into 400/404 answers with a message."""
-    try:
-        return service(*args, **kwargs)
-    except DjangoValidationError as exc:
-        raise ValidationError({"detail": exc.messages}) from exc
-    except room_selectors.NotFound as exc:
-        raise NotFound(str(exc)) from exc
 
 
 def _member(user_id: int | None):
@@ -97,7 +89,7 @@ class TaskListApi(APIView):
         except ValueError as exc:
             raise NotFound("no such room") from exc
         closed = request.query_params.get("closed") in ("1", "true", "yes")
-        tasks = _run(selectors.tasks_for_tab, request.user, tab=tab, room_id=room_id, include_closed=closed)
+        tasks = call_service(selectors.tasks_for_tab, request.user, tab=tab, room_id=room_id, include_closed=closed)
         return Response([selectors.task_payload(t) for t in tasks[:LIST_LIMIT]])
 
     @extend_schema(request=TaskCreateInputSerializer, responses={201: TaskOut})
@@ -105,7 +97,7 @@ class TaskListApi(APIView):
         data = self.TaskCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        task = _run(
+        task = call_service(
             services.task_create, title=values["title"], description=values.get("description", ""),
             owner=_member(values.get("owner")), due_date=values.get("due_date"),
             room=_visible_room(request.user, values.get("room")), actor=request.user,
@@ -127,11 +119,11 @@ class TaskDetailApi(APIView):
 
     @extend_schema(responses=TaskOut)
     def get(self, request, task_id: int):
-        return Response(selectors.task_payload(_run(selectors.task_for_user, request.user, task_id)))
+        return Response(selectors.task_payload(call_service(selectors.task_for_user, request.user, task_id)))
 
     @extend_schema(request=TaskUpdateInputSerializer, responses=TaskOut)
     def patch(self, request, task_id: int):
-        task = _run(selectors.task_for_user, request.user, task_id)
+        task = call_service(selectors.task_for_user, request.user, task_id)
         data = self.TaskUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
@@ -140,7 +132,7 @@ class TaskDetailApi(APIView):
             changes["owner"] = _member(changes["owner"])
         if "room" in changes:
             changes["room"] = _visible_room(request.user, changes["room"])
-        task = _run(services.task_update, task, actor=request.user, reason=reason, **changes)
+        task = call_service(services.task_update, task, actor=request.user, reason=reason, **changes)
         return Response(selectors.task_payload(selectors.task_for_user(request.user, task.pk)))
 
 
@@ -160,7 +152,7 @@ class TaskHistoryApi(APIView):
 
     @extend_schema(responses=AuditOut(many=True))
     def get(self, request, task_id: int):
-        task = _run(selectors.task_for_user, request.user, task_id)
+        task = call_service(selectors.task_for_user, request.user, task_id)
         return Response([selectors.audit_payload(e) for e in selectors.audit_trail("task", task.pk)])
 
 
@@ -207,7 +199,7 @@ class TicketListApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         label = request.user.get_username()
-        ticket, _ = _run(
+        ticket, _ = call_service(
             services.ticket_open, kind=values["kind"], room=_visible_room(request.user, values.get("room")),
             severity=values["severity"], title=values["title"], detail=values.get("detail", ""),
             source=f"member:{label}", dedupe_key="", actor_label=label, actor=request.user,
@@ -227,18 +219,18 @@ class TicketDetailApi(APIView):
 
     @extend_schema(responses=TicketOut)
     def get(self, request, ticket_id: int):
-        return Response(selectors.ticket_payload(_run(selectors.ticket_for_user, request.user, ticket_id)))
+        return Response(selectors.ticket_payload(call_service(selectors.ticket_for_user, request.user, ticket_id)))
 
     @extend_schema(request=TicketUpdateInputSerializer, responses=TicketOut)
     def patch(self, request, ticket_id: int):
-        ticket = _run(selectors.ticket_for_user, request.user, ticket_id)
+        ticket = call_service(selectors.ticket_for_user, request.user, ticket_id)
         if not request.user.is_staff:
             raise PermissionDenied("only facilities staff (admins) change tickets")
         data = self.TicketUpdateInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         reason = changes.pop("reason", "")
-        ticket = _run(services.ticket_update, ticket, actor=request.user, reason=reason, **changes)
+        ticket = call_service(services.ticket_update, ticket, actor=request.user, reason=reason, **changes)
         return Response(selectors.ticket_payload(ticket))
 
 
@@ -271,7 +263,7 @@ class DigestDetailApi(APIView):
             day = dt.date.fromisoformat(date)
         except ValueError as exc:
             raise NotFound("no digest for that day") from exc
-        return Response(selectors.digest_payload(_run(selectors.digest_for_user, request.user, day)))
+        return Response(selectors.digest_payload(call_service(selectors.digest_for_user, request.user, day)))
 
 
 class CalendarFeedApi(APIView):
@@ -312,6 +304,6 @@ class CalendarFeedApi(APIView):
             if not request.user.is_staff:
                 raise PermissionDenied("only admins set up other members' calendars")
             owner = _member(values["user"])
-        feed = _run(services.calendar_feed_add, user=owner, actor=request.user, name=values.get("name", ""),
+        feed = call_service(services.calendar_feed_add, user=owner, actor=request.user, name=values.get("name", ""),
                     url=values.get("url", ""), content=values.get("content", ""))
         return Response(self._out(feed), status=status.HTTP_201_CREATED)

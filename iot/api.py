@@ -8,7 +8,6 @@ CSRF; the device's HMAC signature is its authentication.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
@@ -20,21 +19,13 @@ from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from office.api import call_service
 from rooms import selectors as room_selectors
 from rooms.models import Room
 
 from . import selectors, services
 from .credentials import DeviceCredentials
 from .models import Rule, Sensor
-
-
-def _run(service, *args, **kwargs):
-    try:
-        return service(*args, **kwargs)
-    except DjangoValidationError as exc:
-        raise ValidationError({"detail": exc.messages}) from exc
-    except selectors.NotFound as exc:
-        raise NotFound(str(exc)) from exc
 
 
 def _room_or_400(room_id):
@@ -87,7 +78,7 @@ class SensorListApi(AdminWritePermissions, APIView):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         fields["room"] = _room_or_400(fields.get("room"))
-        sensor, creds = _run(services.sensor_create, **fields)
+        sensor, creds = call_service(services.sensor_create, **fields)
         return Response({**selectors.sensor_payload(sensor), "credentials": _credentials_payload(creds)},
                         status=status.HTTP_201_CREATED)
 
@@ -101,7 +92,7 @@ class SensorDetailApi(AdminWritePermissions, APIView):
 
     @extend_schema(responses=serializers.DictField())
     def get(self, request, sensor_id: int):
-        sensor = _run(selectors.sensor_for_user, request.user, sensor_id)
+        sensor = call_service(selectors.sensor_for_user, request.user, sensor_id)
         return Response(selectors.sensor_payload(sensor))
 
     @extend_schema(request=InputSerializer, responses=serializers.DictField())
@@ -112,11 +103,11 @@ class SensorDetailApi(AdminWritePermissions, APIView):
         fields = dict(data.validated_data)
         if "room" in fields:
             fields["room"] = _room_or_400(fields["room"])
-        sensor = _run(services.sensor_update, sensor=sensor, **fields)
+        sensor = call_service(services.sensor_update, sensor=sensor, **fields)
         return Response(selectors.sensor_payload(Sensor.objects.select_related("room").get(pk=sensor.pk)))
 
     def delete(self, request, sensor_id: int):
-        _run(services.sensor_delete, sensor=get_object_or_404(Sensor, pk=sensor_id))
+        call_service(services.sensor_delete, sensor=get_object_or_404(Sensor, pk=sensor_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -125,14 +116,14 @@ class SensorRotateApi(APIView):
 
     @extend_schema(request=None, responses=serializers.DictField())
     def post(self, request, sensor_id: int):
-        creds = _run(services.sensor_credentials_rotate, sensor=get_object_or_404(Sensor, pk=sensor_id))
+        creds = call_service(services.sensor_credentials_rotate, sensor=get_object_or_404(Sensor, pk=sensor_id))
         return Response({"credentials": _credentials_payload(creds)})
 
 
 class SensorReadingsApi(APIView):
     @extend_schema(responses=serializers.DictField())
     def get(self, request, sensor_id: int):
-        sensor = _run(selectors.sensor_for_user, request.user, sensor_id)
+        sensor = call_service(selectors.sensor_for_user, request.user, sensor_id)
         raw = request.query_params.get("limit", "120")
         limit = min(int(raw), 1000) if raw.isdigit() and int(raw) > 0 else 120
         return Response({"sensor": sensor.id, "readings": [selectors.reading_payload(r)
@@ -190,7 +181,7 @@ class RuleListApi(APIView):
     def post(self, request):
         data = RuleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        rule = _run(services.rule_create, **_rule_fields(data.validated_data))
+        rule = call_service(services.rule_create, **_rule_fields(data.validated_data))
         return Response(rule_payload(rule), status=status.HTTP_201_CREATED)
 
 
@@ -206,11 +197,11 @@ class RuleDetailApi(APIView):
         rule = get_object_or_404(Rule, pk=rule_id)
         data = RuleSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        rule = _run(services.rule_update, rule=rule, **_rule_fields(data.validated_data))
+        rule = call_service(services.rule_update, rule=rule, **_rule_fields(data.validated_data))
         return Response(rule_payload(rule))
 
     def delete(self, request, rule_id: int):
-        _run(services.rule_delete, rule=get_object_or_404(Rule, pk=rule_id))
+        call_service(services.rule_delete, rule=get_object_or_404(Rule, pk=rule_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -236,7 +227,7 @@ class BookingListApi(APIView):
         room = Room.objects.filter(pk=fields.pop("room")).first()
         if room is None or not (request.user.is_staff or room_selectors.user_can_enter_room(request.user, room)):
             raise NotFound("no such room")
-        booking = _run(services.booking_create, user=request.user, room=room, **fields)
+        booking = call_service(services.booking_create, user=request.user, room=room, **fields)
         return Response(selectors.booking_payload(booking), status=status.HTTP_201_CREATED)
 
 
@@ -245,7 +236,7 @@ class BookingDetailApi(APIView):
         booking = selectors.bookings_visible_to(request.user).filter(pk=booking_id).first()
         if booking is None:
             raise NotFound("no such booking")
-        _run(services.booking_delete, user=request.user, booking=booking)
+        call_service(services.booking_delete, user=request.user, booking=booking)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q
 
 from rooms import selectors as room_selectors
@@ -13,7 +14,7 @@ from rooms.models import Room
 from .models import RoomBooking, Rule, RuleFiring, Sensor, SensorReading
 
 
-class NotFound(Exception):
+class NotFound(ObjectDoesNotExist):
     """No such object, or the user may not know it exists (same answer for both)."""
 
 

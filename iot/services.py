@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from office.events import map_group, send_event_on_commit
+from office.redis_client import redis_client
 from rooms.models import Room
 from rooms.selectors import user_can_enter_room
 
@@ -209,13 +210,7 @@ def _announce_reading(sensor: Sensor, reading: SensorReading) -> None:
 # --- webhooks ---
 
 def _replay_client() -> redis.Redis:
-    global _REPLAY_CLIENT
-    if _REPLAY_CLIENT is None:
-        _REPLAY_CLIENT = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    return _REPLAY_CLIENT
-
-
-_REPLAY_CLIENT: redis.Redis | None = None
+    return redis_client()
 
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:

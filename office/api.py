@@ -22,6 +22,34 @@ class SafeJSONParser(JSONParser):
             raise exceptions.ParseError("JSON parse error - nesting too deep") from exc
 
 
+class Conflict(exceptions.APIException):
+    status_code = 409
+    default_detail = "the request conflicts with the current state"
+    default_code = "conflict"
+
+
+def call_service(service, *args, **kwargs):
+    """Call a service from a view, turning its domain errors into 400/403/404 answers with a message.
+
+    Every app's "not found or not yours" error subclasses ObjectDoesNotExist, so one mapping serves all;
+    a ValidationError raised with code="conflict" (the state changed under the caller) is a 409.
+    """
+    from django.core.exceptions import ObjectDoesNotExist
+    from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    try:
+        return service(*args, **kwargs)
+    except DjangoValidationError as exc:
+        if getattr(exc, "code", None) == "conflict":
+            raise Conflict("; ".join(exc.messages)) from exc
+        raise exceptions.ValidationError({"detail": exc.messages}) from exc
+    except DjangoPermissionDenied as exc:
+        raise exceptions.PermissionDenied(str(exc)) from exc
+    except ObjectDoesNotExist as exc:
+        raise exceptions.NotFound(str(exc) or "not found") from exc
+
+
 def exception_handler(exc, context):
     """DRF errors as {"error": {"code", "message", "detail"}}; anything unexpected is logged, then a clean 400/500."""
     response = drf_exception_handler(exc, context)
@@ -36,8 +64,10 @@ def exception_handler(exc, context):
         return None
     detail = response.data
     if isinstance(detail, dict) and "detail" in detail and len(detail) == 1:
-        message = str(detail["detail"])
-        code = getattr(detail["detail"], "code", "error")
+        inner = detail["detail"]
+        first = inner[0] if isinstance(inner, list) and inner else inner
+        message = _summarise(inner)  # a list of messages reads "a; b", not as a Python list
+        code = getattr(first, "code", "error")
     else:
         message = _summarise(detail) or "Invalid request"
         code = "invalid" if response.status_code == 400 else "error"

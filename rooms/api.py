@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -12,18 +11,10 @@ from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from office.api import call_service
+
 from . import selectors, services
 from .models import OfficeMap, Profile, Room
-
-
-def _run(service, *args, **kwargs):
-    """Call a service, turning its domain errors into 400/404 answers with a message."""
-    try:
-        return service(*args, **kwargs)
-    except DjangoValidationError as exc:
-        raise ValidationError({"detail": exc.messages}) from exc
-    except selectors.NotFound as exc:
-        raise NotFound(str(exc)) from exc
 
 
 class MeApi(APIView):
@@ -54,9 +45,9 @@ class MeApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if "status" in data.validated_data:
-            _run(services.profile_set_status, user=request.user, status=data.validated_data["status"])
+            call_service(services.profile_set_status, user=request.user, status=data.validated_data["status"])
         if "display_name" in data.validated_data:
-            _run(services.profile_set_display_name, user=request.user, display_name=data.validated_data["display_name"])
+            call_service(services.profile_set_display_name, user=request.user, display_name=data.validated_data["display_name"])
         return Response(self._out(request.user))
 
 
@@ -93,7 +84,7 @@ class MapListApi(APIView):
     def post(self, request):
         data = MapInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        office_map = _run(services.office_map_create, **data.validated_data)
+        office_map = call_service(services.office_map_create, **data.validated_data)
         return Response(selectors.map_layout_payload(office_map), status=status.HTTP_201_CREATED)
 
 
@@ -110,7 +101,7 @@ class MapDetailApi(APIView):
         office_map = get_object_or_404(OfficeMap, pk=map_id)
         data = MapInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        office_map = _run(services.office_map_update, office_map=office_map, **data.validated_data)
+        office_map = call_service(services.office_map_update, office_map=office_map, **data.validated_data)
         return Response(selectors.map_layout_payload(office_map))
 
 
@@ -154,7 +145,7 @@ class RoomListApi(APIView):
     def post(self, request):
         data = RoomSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        room = _run(services.room_create, **data.validated_data)
+        room = call_service(services.room_create, **data.validated_data)
         return Response(RoomSerializer(room).data, status=status.HTTP_201_CREATED)
 
 
@@ -179,11 +170,11 @@ class RoomDetailApi(APIView):
         data = RoomSerializer(room, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         fields = {k: v for k, v in data.validated_data.items() if k != "office_map"}
-        room = _run(services.room_update, room=room, **fields)
+        room = call_service(services.room_update, room=room, **fields)
         return Response(RoomSerializer(room).data)
 
     def delete(self, request, room_id: int):
-        _run(services.room_delete, room=self._room(request, room_id))
+        call_service(services.room_delete, room=self._room(request, room_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -209,7 +200,7 @@ class RoomMembersApi(APIView):
         room = self._room(request, room_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response({"users": _run(services.room_set_members, room=room, user_ids=data.validated_data["users"])})
+        return Response({"users": call_service(services.room_set_members, room=room, user_ids=data.validated_data["users"])})
 
 
 class ThreadListApi(APIView):
@@ -230,7 +221,7 @@ class ThreadMessagesApi(APIView):
 
     @extend_schema(parameters=[PageSerializer], responses=serializers.DictField())
     def get(self, request, thread_id: int):
-        thread = _run(selectors.thread_for_user, request.user, thread_id)
+        thread = call_service(selectors.thread_for_user, request.user, thread_id)
         page = self.PageSerializer(data=request.query_params)
         page.is_valid(raise_exception=True)
         limit = page.validated_data.get("limit", settings.OFFICE_CHAT_PAGE_SIZE)
@@ -251,7 +242,7 @@ class ThreadMessagesApi(APIView):
     def post(self, request, thread_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        message, created = _run(services.chat_message_send, user=request.user, thread_id=thread_id, **data.validated_data)
+        message, created = call_service(services.chat_message_send, user=request.user, thread_id=thread_id, **data.validated_data)
         return Response(selectors.chat_message_payload(message),
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -264,7 +255,7 @@ class ThreadReadApi(APIView):
     def post(self, request, thread_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        unread = _run(services.chat_thread_mark_read, user=request.user, thread_id=thread_id,
+        unread = call_service(services.chat_thread_mark_read, user=request.user, thread_id=thread_id,
                       seq=data.validated_data["seq"])
         return Response({"thread": thread_id, "unread": unread})
 
@@ -277,6 +268,6 @@ class DirectThreadApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        thread, created = _run(services.direct_thread_open, user=request.user, other_user_id=data.validated_data["user"])
+        thread, created = call_service(services.direct_thread_open, user=request.user, other_user_id=data.validated_data["user"])
         summary = next(s for s in selectors.thread_summaries_for(request.user) if s.id == thread.id)
         return Response(summary.as_dict(), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

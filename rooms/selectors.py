@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -18,7 +19,7 @@ from .models import ChatMessage, ChatReadState, ChatThread, Desk, OfficeMap, Pro
 User = get_user_model()
 
 
-class NotFound(Exception):
+class NotFound(ObjectDoesNotExist):
     """The object does not exist or the user may not know it exists (same answer for both)."""
 
 

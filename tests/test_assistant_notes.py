@@ -145,7 +145,7 @@ def test_rolling_summary_then_final_fold(office, people):
     first = meeting_notes.summary_refresh(meeting, client=client)
     assert first.kind == "rolling" and first.source == "model" and first.through_seq == meeting.last_seq
     assert first.model_call.prompt_name == "summary"
-    assert "December 2" in client.transport.prompts("meeting_summary")[0] or True
+    assert "December 2" in client.transport.prompts("meeting_summary")[0]  # the window went to the model
     assert meeting_notes.summary_refresh(meeting, client=client) is None  # nothing new said
     done = meeting_notes.summary_finalize(meeting, client=client)
     assert done.kind == "final" and done.summary.startswith("Launch review")

@@ -3,29 +3,17 @@ Views parse, authorise and call one service or selector."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from office.api import call_service
+
 from . import selectors, services
 from .models import Approval, WorkflowRun
-
-
-def _run(service, *args, **kwargs):
-    """Call a service, turning its domain errors into 400/403/404 answers with a message."""
-    try:
-        return service(*args, **kwargs)
-    except DjangoValidationError as exc:
-        raise ValidationError(exc.messages) from exc
-    except DjangoPermissionDenied as exc:
-        raise PermissionDenied(str(exc)) from exc
-    except selectors.NotFound as exc:
-        raise NotFound(str(exc)) from exc
 
 
 class RunSerializer(serializers.Serializer):
@@ -106,7 +94,7 @@ class RunDetailApi(APIView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, run_id: int):
-        run = _run(selectors.run_get, run_id)
+        run = call_service(selectors.run_get, run_id)
         detail = selectors.run_detail(run)
         data = RunSerializer(run).data
         data.update(
@@ -133,11 +121,11 @@ class RunActionApi(APIView):
             raise NotFound(f"no action {action!r}; use retry, skip or cancel")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        run = _run(selectors.run_get, run_id)
+        run = call_service(selectors.run_get, run_id)
         if action == "cancel":
-            run = _run(services.run_cancel, run, request.user, note=data.validated_data.get("note", ""))
+            run = call_service(services.run_cancel, run, request.user, note=data.validated_data.get("note", ""))
         else:
-            run = _run(RUN_ACTIONS[action], run, request.user)
+            run = call_service(RUN_ACTIONS[action], run, request.user)
         run.refresh_from_db()
         return Response(RunSerializer(run).data)
 
@@ -166,8 +154,8 @@ class ApprovalDecideApi(APIView):
     def post(self, request, approval_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        approval = _run(selectors.approval_get_for, request.user, approval_id)
-        approval = _run(services.approval_decide, approval, request.user, data.validated_data["approve"],
+        approval = call_service(selectors.approval_get_for, request.user, approval_id)
+        approval = call_service(services.approval_decide, approval, request.user, data.validated_data["approve"],
                         data.validated_data.get("note", ""))
         return Response(ApprovalSerializer(approval).data)
 

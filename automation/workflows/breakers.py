@@ -10,19 +10,17 @@ import pybreaker
 import redis
 from django.conf import settings
 
+from office.redis_client import redis_client
+
 from .errors import PermanentError
 
 logger = logging.getLogger(__name__)
 _breakers: dict[str, pybreaker.CircuitBreaker] = {}
-_redis: redis.Redis | None = None
 
 
 def _redis_client() -> redis.Redis:
-    global _redis
-    if _redis is None:
-        # pybreaker's storage decodes bytes itself: no decode_responses here.
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    return _redis
+    # pybreaker's storage decodes bytes itself: the shared bytes client fits.
+    return redis_client()
 
 
 def breaker_for(name: str) -> pybreaker.CircuitBreaker:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Prefetch
 
 from .models import (
@@ -15,7 +16,7 @@ from .models import (
 )
 
 
-class NotFound(Exception):
+class NotFound(ObjectDoesNotExist):
     pass
 
 
