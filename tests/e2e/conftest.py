@@ -60,6 +60,49 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(5)
 
 
+def _wait_until_settled(timeout: float = 20.0) -> None:
+    """Wait until Daphne and the transcription worker have finished what closing the pages set off.
+
+    Closing a browser context closes its socket, and Daphne then writes (room visits, meeting
+    participants) and the worker stores the last segment. Flushing the test database while one of
+    those transactions runs can deadlock the flush's TRUNCATE, so the test waits for: nobody left
+    on any map (the hubs' presence in Redis), no audio stream still claimed, and no other session
+    on the test database busy for half a second."""
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    try:
+        while time.monotonic() < deadline:
+            present = sum(client.hlen(key) for key in client.scan_iter("office:presence:*"))
+            streams = client.scard("office:audio:streams")
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND state IS NOT NULL AND state <> 'idle'"
+                )
+                busy = cursor.fetchone()[0]
+            if present or streams or busy:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= 0.5:
+                return
+            time.sleep(0.05)
+    finally:
+        client.close()
+
+
+@pytest.fixture(autouse=True)
+def settled_before_flush(_django_db_helper):
+    """Torn down after the test's pages are closed and before pytest-django flushes the database."""
+    yield
+    _wait_until_settled()
+
+
 @pytest.fixture(scope="session")
 def live_office(django_db_setup, django_db_blocker):
     """Daphne in a subprocess on the test database; data must be committed (transactional tests)."""
