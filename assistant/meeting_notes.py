@@ -44,6 +44,19 @@ SUMMARY_SCHEMA = {
     "additionalProperties": False,
 }
 
+# The live notes are short by design: a tight schema bounds what a small model may generate on CPU
+# (every character it may write costs time), so the refresh stays well inside its window.
+ROLLING_SUMMARY_SCHEMA = {
+    **SUMMARY_SCHEMA,
+    "properties": {
+        "summary": {"type": "string", "maxLength": 480},
+        "decisions": {"type": "array", "items": {"type": "string", "maxLength": 140}, "maxItems": 4},
+        "open_questions": {"type": "array", "items": {"type": "string", "maxLength": 140}, "maxItems": 4},
+        "topics": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 5},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+}
+
 ACTION_ITEMS_SCHEMA = {
     "type": "object",
     "properties": {
@@ -170,9 +183,11 @@ def _summarise(client, prompt_name, variables, *, meeting, segment_ids, people, 
     client = client or llm.get_client()
     try:
         result = client.chat_json(
-            prompt=prompt(prompt_name), variables=variables, schema=SUMMARY_SCHEMA, purpose=f"meeting.{prompt_name}",
-            tier="small", room=meeting.room, input_ids={"meeting": meeting.pk, "segments": segment_ids},
-            known_names=people.names(), max_tokens=350,
+            prompt=prompt(prompt_name), variables=variables,
+            schema=ROLLING_SUMMARY_SCHEMA if prompt_name == "summary" else SUMMARY_SCHEMA,
+            purpose=f"meeting.{prompt_name}", tier="small", room=meeting.room,
+            input_ids={"meeting": meeting.pk, "segments": segment_ids},
+            known_names=people.names(), max_tokens=260 if prompt_name == "summary" else 450,
         )
     except (llm.LLMUnavailable, llm.LLMOutputInvalid) as exc:
         logger.warning("summary for meeting %s from the fallback: %s", meeting.pk, exc)

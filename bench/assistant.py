@@ -159,9 +159,14 @@ def run(args, skip: set[str]) -> dict:
             summary = meeting_notes.summary_refresh(meeting, client=client)
             latencies.append(time.monotonic() - t)
             sources.append(summary.source)
+            calls = list(ModelCall.objects.filter(input_ids__meeting=meeting.pk, purpose__startswith="meeting.summary")
+                         .order_by("created_at").values("status", "latency_ms", "prompt_tokens", "completion_tokens"))
             out["details"].setdefault("summaries", []).append({"meeting": spec["name"], "summary": summary.summary,
-                                                              "decisions": summary.decisions, "source": summary.source})
-            log(f"summary {spec['name']}: {latencies[-1]:.1f}s ({summary.source})")
+                                                              "decisions": summary.decisions, "source": summary.source,
+                                                              "seconds": round(latencies[-1], 2), "calls": calls})
+            log(f"summary {spec['name']}: {latencies[-1]:.1f}s ({summary.source}) "
+                + ", ".join(f"{c['status']} {c['prompt_tokens']}+{c['completion_tokens']} tok {c['latency_ms']} ms"
+                            for c in calls))
         out["summary_refresh_s"] = {**latency_summary(latencies), "windows": len(latencies),
                                     "window_seconds": 60, "from_model": sources.count("model"),
                                     "target_p95_s": 15.0}
