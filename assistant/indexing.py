@@ -11,6 +11,7 @@ import io
 import logging
 import re
 
+from django.conf import settings
 from django.db.models import CharField, Exists, OuterRef, Value
 from django.db.models.functions import Cast, Concat
 
@@ -18,6 +19,7 @@ from rooms.models import ChatMessage, ChatThread
 from rooms.selectors import display_name
 from transcription.models import TranscriptSegment
 
+from . import ocr
 from .models import Document, DocumentPage, KnowledgeChunk
 from .services import knowledge_chunks_add
 
@@ -57,9 +59,15 @@ def extract_pages(document: Document) -> list[tuple[str, bool]]:
 
     reader = PdfReader(io.BytesIO(content))
     pages = []
+    ocr_budget = settings.OFFICE_OCR_MAX_PAGES
     for page in reader.pages:
         text = (page.extract_text() or "").strip()
-        pages.append((text, False))
+        if text or ocr_budget <= 0:
+            pages.append((text, False))
+            continue
+        ocr_budget -= 1  # a scanned page: read its images
+        text = ocr.page_text(page).strip()
+        pages.append((text, bool(text)))
     return pages
 
 
@@ -93,8 +101,8 @@ def index_document(document_id: int) -> int:
         Document.objects.filter(pk=document_id).update(status=Document.Status.FAILED, error=f"could not read: {exc}"[:500])
         return 0
     items = []
-    for number, (text, ocr) in enumerate(pages, start=1):
-        DocumentPage.objects.update_or_create(document=document, number=number, defaults={"text": text, "ocr": ocr})
+    for number, (text, from_ocr) in enumerate(pages, start=1):
+        DocumentPage.objects.update_or_create(document=document, number=number, defaults={"text": text, "ocr": from_ocr})
         for k, chunk in enumerate(_split(text)):
             items.append({
                 "room": document.room, "source_kind": "document", "source_id": f"document:{document.pk}:p{number}:c{k}",
@@ -103,7 +111,7 @@ def index_document(document_id: int) -> int:
             })
     stored = knowledge_chunks_add(items)
     empty = sum(1 for text, _ in pages if not text)
-    error = f"{empty} page(s) have no text layer (scanned); they are not searchable" if empty else ""
+    error = f"{empty} page(s) have no readable text (no text layer, nothing legible by OCR)" if empty else ""
     Document.objects.filter(pk=document_id).update(status=Document.Status.INDEXED, page_count=len(pages), error=error)
     return len(stored)
 

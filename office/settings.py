@@ -280,6 +280,8 @@ OFFICE_MODEL_DIR = Path(env_str("OFFICE_MODEL_DIR", str(DATA_DIR / "models"))).r
 OFFICE_SUMMARY_WINDOW_SECONDS = env_int("OFFICE_SUMMARY_WINDOW_SECONDS", 60, minimum=10)
 OFFICE_SUMMARY_REFRESH_SECONDS = env_int("OFFICE_SUMMARY_REFRESH_SECONDS", 30, minimum=5)
 OFFICE_UPLOAD_MAX_BYTES = env_int("OFFICE_UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+# Scanned PDF pages read by OCR per document (~0.6 s a page on 2 cores); later scanned pages stay unsearchable.
+OFFICE_OCR_MAX_PAGES = env_int("OFFICE_OCR_MAX_PAGES", 50, minimum=0)
 
 # --- automation (work kernel, workflows, connectors) ---
 # Workflows: a step attempt holds its claim for the lease, then counts as lost (well below the

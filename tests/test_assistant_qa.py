@@ -173,6 +173,64 @@ def test_documents_upload_index_and_cite_the_page(people, office):
     assert r.status_code == 200 and r.json()["id"] == document.pk
 
 
+def _scanned_pdf(pages: list[list[str]]) -> bytes:
+    """A PDF whose pages are only pictures of text (what a scanner produces): no text layer."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    images = []
+    for lines in pages:
+        image = Image.new("RGB", (1240, 700), "white")
+        draw = ImageDraw.Draw(image)
+        try:
+            font = ImageFont.truetype("DejaVuSans.ttf", 26)  # small print
+        except OSError:
+            font = ImageFont.load_default(size=34)
+        for i, line in enumerate(lines):
+            draw.text((60, 80 + i * 90), line, fill="black", font=font)
+        images.append(image)
+    out = io.BytesIO()
+    images[0].save(out, format="PDF", save_all=True, append_images=images[1:], resolution=150)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_scanned_pages_are_read_by_ocr_and_cited(people, office):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    pdf = _scanned_pdf([["Storage vendor contract"], ["The storage vendor contract renews on March 3.",
+                                                      "Notice must be given sixty days before."]])
+    from pypdf import PdfReader
+
+    assert not any((p.extract_text() or "").strip() for p in PdfReader(io.BytesIO(pdf)).pages)  # really no text
+    alice = client_for(people["alice"])
+    r = alice.post(f"/api/rooms/{office['atlas'].pk}/documents/",
+                   {"file": SimpleUploadedFile("contract-scan.pdf", pdf, content_type="application/pdf")})
+    assert r.status_code == 201, r.content
+    document = Document.objects.get(pk=r.json()["id"])
+    assert indexing.index_document(document.pk) == 2
+    document.refresh_from_db()
+    assert document.status == "indexed" and document.error == ""
+    page = document.pages.get(number=2)
+    assert page.ocr is True
+    assert "renews on March 3" in page.text and "sixty days" in page.text
+    # The OCR'd page answers a question, cited to its page.
+    def answer(endpoint, body):
+        sources = body["messages"][-1]["content"]
+        n = next(line[1] for line in sources.splitlines() if "renews on March 3" in line)
+        return {"answer": f"It renews on March 3 [{n}].", "citations": [int(n)], "found": True, "confidence": 0.9}
+
+    install(by_purpose(knowledge_answer=answer))
+    result = alice.post("/api/assistant/ask/", {"question": "When does the storage vendor contract renew?",
+                                                "room": office["atlas"].pk}, content_type="application/json").json()
+    assert result["found"] and result["citations"][0]["url"] == f"/documents/{document.pk}/?page=2#page-2", result
+
+
+def test_an_undecodable_image_yields_no_text_rather_than_an_error():
+    from assistant import ocr
+
+    assert ocr.image_text(b"not an image at all") == ""
+
+
 @pytest.mark.django_db
 def test_bad_uploads_are_refused_clearly(people, office):
     from django.core.files.uploadedfile import SimpleUploadedFile
