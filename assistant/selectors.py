@@ -21,7 +21,7 @@ from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from rooms.selectors import display_name, rooms_visible_to
-from transcription.models import Meeting
+from transcription.models import Meeting, TranscriptSegment
 
 from . import embeddings
 from .models import ActionItem, Document, KnowledgeChunk, MeetingSummary
@@ -119,6 +119,14 @@ def summary_payload(summary) -> dict:
     }
 
 
+def _segment_seqs(segment_ids) -> list[int]:
+    """The transcript positions of an item's source segments: links go to /meetings/<id>/#seg-<seq>."""
+    ids = [int(i) for i in segment_ids or [] if isinstance(i, int | str) and str(i).isdigit()]
+    if not ids:
+        return []
+    return list(TranscriptSegment.objects.filter(pk__in=ids).order_by("seq").values_list("seq", flat=True))
+
+
 def action_item_payload(item) -> dict:
     return {
         "id": item.pk,
@@ -134,6 +142,7 @@ def action_item_payload(item) -> dict:
         "status": item.status,
         "provenance": {
             "segments": item.source_segment_ids,
+            "segment_seqs": _segment_seqs(item.source_segment_ids),
             "speaker": _person(item.speaker),
             "model_id": item.model_id,
             "prompt_version": item.prompt_version,

@@ -6,6 +6,7 @@ import { ChatPanel } from "./chat.js";
 import { Sidebar } from "./sidebar.js";
 import { AudioHub, ProximityVoice } from "./voice.js";
 import { MeetingPanel } from "./meeting.js";
+import { AssistantPanel } from "./assistant.js";
 
 const app = document.getElementById("office-app");
 const mapId = Number(app.dataset.mapId);
@@ -78,6 +79,7 @@ let chat = null;
 let sidebar = null;
 let meeting = null;
 let voice = null;
+let assistant = null;
 
 const map = new MapView({
   canvas: document.getElementById("office-canvas"),
@@ -91,6 +93,7 @@ const map = new MapView({
       if (chat) chat.onRoomChanged(room);
       if (sidebar) sidebar.scheduleWho(true);
       if (meeting) meeting.onRoomChanged(room);
+      if (assistant) assistant.onRoomChanged(room);
     } else if (sidebar) {
       sidebar.scheduleWho();
     }
@@ -103,6 +106,7 @@ sidebar = new Sidebar({ socket, state, notice });
 const audio = new AudioHub({ notice });
 meeting = new MeetingPanel({ socket, state, audio, notice });
 voice = new ProximityVoice({ socket, state, audio, notice });
+assistant = new AssistantPanel({ socket, state, notice });
 
 // --- protocol ---
 
@@ -129,6 +133,7 @@ socket.on("hello", (f) => {
   chat.onHello(f);
   refreshMemberRooms();
   sidebar.renderAll();
+  assistant.onHello();
 });
 
 socket.on("moves", (f) => {
@@ -175,6 +180,7 @@ socket.on("map.changed", (f) => {
     state.you.room = roomId;
     chat.onRoomChanged(roomId);
     meeting.onRoomChanged(roomId);
+    assistant.onRoomChanged(roomId);
   }
   renderRoomLabel();
   sidebar.scheduleWho(true);
@@ -216,6 +222,7 @@ window.officeClient = {
   audio,
   meeting,
   voice,
+  assistant,
   notice,
   joinAudio: () => audio.start(),
   moveTo: (x, y) => map.walkTo(x, y),

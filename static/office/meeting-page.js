@@ -1,5 +1,9 @@
 // The meeting page (/meetings/<id>/): participants, the whole transcript, search through `?q=`
 // (server side) with the matches highlighted; new segments of a running meeting appear as they are stored.
+// The notes (summary, decisions, open questions, action items with links to their transcript lines)
+// come from the assistant's REST API and are decided here as in the office sidebar.
+
+import { ActionItemList, apiRequest, assistantStatus, pickSummary, renderNotes } from "./assistant.js";
 
 const PAGE = 1000;
 const POLL_MS = 4000;
@@ -11,6 +15,10 @@ const listEl = document.getElementById("segments");
 const searchEl = document.getElementById("transcript-search");
 const countEl = document.getElementById("transcript-count");
 const peopleEl = document.getElementById("meeting-participants");
+const notesSummaryEl = document.getElementById("notes-summary");
+const notesUnavailableEl = document.getElementById("notes-unavailable");
+const notesAnnounceEl = document.getElementById("notes-announce");
+const NOTES_EVERY_POLLS = 3; // the notes change about once a minute: every third transcript poll
 
 let segments = []; // all segments, in seq order (without a search)
 let query = "";
@@ -68,6 +76,7 @@ function highlighted(text, q) {
 
 function segmentNode(seg, q) {
   const li = el("li", "segment");
+  li.id = `seg-${seg.seq}`;
   li.dataset.seq = String(seg.seq);
   li.dataset.speaker = String(seg.speaker ? seg.speaker.id : "");
   const time = el("time", "segment-time", timeOf(seg));
@@ -131,6 +140,66 @@ async function loadDetail() {
   }
 }
 
+// --- notes ---
+
+let members = [];
+let notesSummary = null;
+let pollCount = 0;
+
+const items = new ActionItemList({
+  listEl: document.getElementById("notes-items"),
+  countEl: document.getElementById("notes-items-count"),
+  members: () => members,
+  segmentHref: (item, seq) => `#seg-${Number(seq)}`,
+  meetingHref: () => "#segments",
+  reload: () => loadNotes(),
+  onFailure: () => checkAvailability(),
+  announce: (text) => { notesAnnounceEl.textContent = text; },
+});
+
+async function loadMembers() {
+  const r = await apiRequest("/api/members/");
+  if (r.ok && Array.isArray(r.data)) members = r.data;
+}
+
+async function checkAvailability() {
+  const status = await assistantStatus();
+  if (status) notesUnavailableEl.hidden = !status.all;
+}
+
+async function loadNotes() {
+  const r = await apiRequest(`/api/meetings/${meetingId}/notes/`);
+  if (!r.ok) {
+    if (!notesSummary) renderNotes(notesSummaryEl, null, "The notes could not be loaded.");
+    if (r.status === 0 || r.status >= 500) checkAvailability();
+    return;
+  }
+  const data = r.data || {};
+  notesSummary = pickSummary(pickSummary(null, data.rolling), data.final);
+  renderNotes(notesSummaryEl, notesSummary, ended
+    ? "No notes were written for this meeting."
+    : "No notes yet: they appear a minute or so after people start talking.");
+  items.setAll(Array.isArray(data.action_items) ? data.action_items : []);
+}
+
+/** Bring the segment named by the address (#seg-<seq>) into view, leaving a search that hides it. */
+async function showTarget() {
+  const match = /^#seg-(\d+)$/.exec(location.hash);
+  if (!match) return;
+  let node = document.getElementById(`seg-${match[1]}`);
+  if (!node && query) {
+    searchEl.value = "";
+    await search("");
+    node = document.getElementById(`seg-${match[1]}`);
+  }
+  if (!node) return;
+  for (const other of listEl.querySelectorAll(".segment.is-target")) other.classList.remove("is-target");
+  node.classList.add("is-target");
+  node.scrollIntoView({ block: "center" });
+}
+
+window.addEventListener("hashchange", () => { showTarget(); });
+
 async function search(q) {
   const gen = ++searchGen;
   query = q;
@@ -161,6 +230,8 @@ async function poll() {
       if (!query) render(segments, "");
     }
     await loadDetail();
+    pollCount += 1;
+    if (pollCount % NOTES_EVERY_POLLS === 0 || ended) await loadNotes();
   } catch (err) {
     /* try again later */
   }
@@ -183,6 +254,8 @@ async function init() {
   const initial = new URLSearchParams(location.search).get("q") || "";
   searchEl.value = initial;
   await loadDetail();
+  loadMembers().then(loadNotes).catch(() => {});
+  checkAvailability().catch(() => {});
   try {
     segments = await loadAfter(0);
   } catch (err) {
@@ -191,8 +264,9 @@ async function init() {
   }
   if (initial) await search(initial);
   else render(segments, "");
+  await showTarget();
   if (!ended) setTimeout(poll, POLL_MS);
 }
 
-window.meetingPage = { search, get segments() { return segments; }, get started() { return started; } };
+window.meetingPage = { search, items, loadNotes, get segments() { return segments; }, get started() { return started; } };
 init();
