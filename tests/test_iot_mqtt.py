@@ -20,7 +20,7 @@ from prometheus_client import REGISTRY
 
 from automation.models import Ticket
 from iot import services
-from iot.ingest import Ingester
+from iot.ingest import Ingester, broker_uri
 from iot.models import Rule, RuleFiring, SensorReading
 from rooms.models import ChatMessage
 
@@ -40,7 +40,7 @@ class RunningIngester:
 
     async def start(self) -> None:
         self.stop_event = asyncio.Event()
-        self.ingester = Ingester(client_id=self.client_id, uri=settings.MQTT_URL)
+        self.ingester = Ingester(client_id=self.client_id)
         self.task = asyncio.create_task(self.ingester.run(self.stop_event))
         await asyncio.wait_for(self.ingester.connected.wait(), 10)
 
@@ -54,6 +54,15 @@ class RunningIngester:
                 pass
         self.task = None
 
+    async def forget(self) -> None:
+        """Drop the persistent session on the shared broker, so later tests do not queue for it."""
+        client = MQTTClient(client_id=self.client_id, config={"auto_reconnect": False})
+        try:
+            await client.connect(broker_uri(), cleansession=True)
+            await client.disconnect()
+        except Exception:
+            pass
+
 
 @pytest.fixture
 async def ingester():
@@ -61,13 +70,15 @@ async def ingester():
     await running.start()
     yield running
     await running.stop()
+    await running.forget()
 
 
 @pytest.fixture
 async def device():
-    """A simulated sensor: a real MQTT client publishing JSON with QoS 1."""
+    """A simulated sensor: a real MQTT client publishing JSON with QoS 1 (signed in with the office's
+    service login, which may use any topic; device logins are tested on their own below)."""
     client = MQTTClient(client_id=f"test-device-{uuid.uuid4().hex[:8]}", config={"auto_reconnect": False})
-    await client.connect(settings.MQTT_URL)
+    await client.connect(broker_uri())
 
     async def publish(topic: str, payload) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -187,53 +198,6 @@ async def test_the_timer_fires_after_the_ingester_and_evaluator_restart_mid_wind
     assert len(await database_sync_to_async(office_messages)(office["atlas"])) == 1
 
 
-async def test_readings_sent_while_the_ingester_is_down_arrive_after_it_reconnects(office):
-    """On a broker that keeps sessions for signed-in clients (amqtt without anonymous access here;
-    Mosquitto and EMQX alike), the ingester's persistent QoS 1 session loses nothing while it restarts.
-    (The embedded broker of `make run` allows anonymous clients, and amqtt keeps no messages for those.)"""
-    from amqtt.broker import Broker
-
-    from office.embedded import free_port
-
-    port = free_port()
-    broker = Broker({
-        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False}},
-    })
-    await broker.start()
-    sensor = await make_projector(office, for_seconds=600)
-    publisher = MQTTClient(client_id="test-device-session", config={"auto_reconnect": False})
-    ingester_uri = f"mqtt://office-ingester@127.0.0.1:{port}"
-    try:
-        await publisher.connect(f"mqtt://atlas-projector@127.0.0.1:{port}")
-        running = RunningIngester("test-ingester-session")
-        running_ingester = Ingester(client_id=running.client_id, uri=ingester_uri)
-        stop = asyncio.Event()
-        task = asyncio.create_task(running_ingester.run(stop))
-        await asyncio.wait_for(running_ingester.connected.wait(), 10)
-        await publisher.publish("office/sensors/atlas-projector", b'{"state": "on", "id": "before"}', qos=QOS_1)
-        await wait_until(lambda: readings_of(sensor) == 1, what="the first reading")
-        # when the ingester is killed, and the device publishes twice while it is down
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        for n in (1, 2):
-            await publisher.publish("office/sensors/atlas-projector",
-                                    json.dumps({"state": "offline", "id": f"while-down-{n}"}).encode(), qos=QOS_1)
-        # then a fresh ingester on the same session receives both
-        again = Ingester(client_id=running.client_id, uri=ingester_uri)
-        stop = asyncio.Event()
-        task = asyncio.create_task(again.run(stop))
-        await wait_until(lambda: readings_of(sensor) == 3, what="the readings sent while the ingester was down")
-        stop.set()
-        await asyncio.wait_for(task, 10)
-    finally:
-        await publisher.disconnect()
-        await broker.shutdown()
-    ids = await database_sync_to_async(
-        lambda: sorted(SensorReading.objects.filter(sensor=sensor).values_list("message_id", flat=True)))()
-    assert ids == ["before", "while-down-1", "while-down-2"]
-
-
 async def test_bad_mqtt_messages_are_counted_and_the_ingester_keeps_going(office, ingester, device, caplog):
     # given a projector
     sensor = await make_projector(office, for_seconds=60)
@@ -298,3 +262,161 @@ async def test_occupancy_shows_live_on_the_map_and_sensors_page_respects_access(
         lambda: client_for(people["bob"]).get(f"/api/iot/occupancy/?map={office['map'].id}").json())()
     assert snapshot["rooms"] == [{"room": office["atlas"].id, "count": 2, "present": True,
                                   "at": snapshot["rooms"][0]["at"]}]
+
+
+async def test_readings_published_while_the_ingester_is_down_are_stored_once_when_it_returns(office):
+    """The embedded broker of `make run` (signed-in sessions only) queues QoS 1 messages for the
+    ingester's persistent session; a redelivered message (same device message id) is stored once."""
+    # given a projector and an ingester that subscribed once and was then killed
+    sensor = await make_projector(office, for_seconds=600)
+    running = RunningIngester(f"test-ingester-{uuid.uuid4().hex[:8]}")
+    publisher = MQTTClient(client_id=f"test-device-{uuid.uuid4().hex[:8]}", config={"auto_reconnect": False})
+    await publisher.connect(broker_uri())
+    try:
+        await running.start()
+        await running.stop()
+        # when the device publishes 20 readings while nothing ingests (the 7th sent twice, as a
+        # device does that did not see its PUBACK)
+        for n in range(20):
+            payload = json.dumps({"state": "on" if n % 2 else "off", "id": f"while-down-{n}"}).encode()
+            await publisher.publish("office/sensors/atlas-projector", payload, qos=QOS_1)
+            if n == 7:
+                await publisher.publish("office/sensors/atlas-projector", payload, qos=QOS_1)
+        assert await sync_to_async(readings_of)(sensor) == 0
+        # and the ingester comes back on the same session
+        await running.start()
+        await wait_until(lambda: readings_of(sensor) == 20, what="the readings sent while the ingester was down")
+        await asyncio.sleep(0.3)  # room for anything queued twice to show up
+    finally:
+        await running.stop()
+        await running.forget()
+        await publisher.disconnect()
+    # then every reading is stored exactly once, in the order sent
+    ids = await database_sync_to_async(
+        lambda: list(SensorReading.objects.filter(sensor=sensor).order_by("id").values_list("message_id", flat=True)))()
+    assert ids == [f"while-down-{n}" for n in range(20)]
+
+
+# --- broker logins (iot/mqtt_auth.py), on a broker in this process so it reads the test database ---
+
+@pytest.fixture
+async def broker():
+    """The embedded broker's own configuration (office/mqtt_broker.py), on a free loopback port."""
+    from amqtt.broker import Broker
+
+    from office.embedded import free_port
+    from office.mqtt_broker import broker_config
+
+    port = free_port()
+    instance = Broker(broker_config(f"127.0.0.1:{port}"))
+    await instance.start()
+    yield port
+    await instance.shutdown()
+
+
+def login_uri(port: int, username: str | None = None, password: str | None = None) -> str:
+    from urllib.parse import quote
+
+    if username is None:
+        return f"mqtt://127.0.0.1:{port}"
+    return f"mqtt://{quote(username, safe='')}:{quote(password or '', safe='')}@127.0.0.1:{port}"
+
+
+async def try_connect(uri: str, client_id: str) -> MQTTClient | None:
+    """A connected client, or None when the broker refused the login."""
+    from amqtt.errors import ConnectError
+
+    client = MQTTClient(client_id=client_id, config={"auto_reconnect": False})
+    try:
+        await client.connect(uri)
+    except ConnectError:
+        return None
+    return client
+
+
+async def test_the_broker_refuses_anonymous_and_wrong_logins_and_says_why(office, broker, caplog):
+    # given a registered projector and its credentials
+    @database_sync_to_async
+    def register():
+        return services.sensor_create(room=office["atlas"], kind="projector", name="Atlas projector",
+                                      device_id="atlas-projector")
+
+    sensor, creds = await register()
+    caplog.set_level("WARNING", logger="iot.mqtt_auth")
+    # when clients connect anonymously, with a wrong password, as an unknown user, or with the right
+    # password but another device's client id
+    attempts = {
+        "anonymous": (login_uri(broker), "atlas-projector"),
+        "wrong_password": (login_uri(broker, creds.mqtt_username, "guess"), "atlas-projector"),
+        "unknown_user": (login_uri(broker, "sensor-nobody", creds.mqtt_password), "nobody"),
+        "client_id_not_device_id": (login_uri(broker, creds.mqtt_username, creds.mqtt_password),
+                                    settings.OFFICE_IOT_MQTT_CLIENT_ID),
+    }
+    results = {reason: await try_connect(uri, client_id) for reason, (uri, client_id) in attempts.items()}
+    # then every one is refused, logged with its reason, and no password reaches the log
+    assert results == dict.fromkeys(attempts)
+    logged = " ".join(r.getMessage() for r in caplog.records if r.name == "iot.mqtt_auth")
+    for reason in attempts:
+        assert f"refused ({reason})" in logged
+    assert creds.mqtt_password not in caplog.text
+    # and the service login with a wrong password is refused too
+    assert await try_connect(login_uri(broker, settings.OFFICE_IOT_MQTT_USERNAME, "guess"), "x") is None
+
+
+async def test_a_sensor_signs_in_with_its_own_password_and_publishes_on_its_own_topic_only(office, broker):
+    # given two projectors and an ingester signed in with the service login on this broker
+    @database_sync_to_async
+    def register():
+        services.builtin_rules_ensure()
+        atlas = services.sensor_create(room=office["atlas"], kind="projector", name="Atlas projector",
+                                       device_id="atlas-projector")
+        vault = services.sensor_create(room=office["vault"], kind="projector", name="Vault projector",
+                                       device_id="vault-projector")
+        return atlas, vault
+
+    (atlas, atlas_creds), (vault, _vault_creds) = await register()
+    ingester = Ingester(client_id=f"test-ingester-{uuid.uuid4().hex[:8]}",
+                        uri=login_uri(broker, settings.OFFICE_IOT_MQTT_USERNAME, settings.OFFICE_IOT_MQTT_PASSWORD))
+    stop = asyncio.Event()
+    task = asyncio.create_task(ingester.run(stop))
+    await asyncio.wait_for(ingester.connected.wait(), 10)
+    # when the Atlas projector signs in with its own login and publishes on its topic and on the Vault's
+    device = await try_connect(login_uri(broker, atlas_creds.mqtt_username, atlas_creds.mqtt_password),
+                               "atlas-projector")
+    try:
+        assert device is not None
+        await device.publish("office/sensors/vault-projector", b'{"state": "offline", "id": "forged"}', qos=QOS_1)
+        await device.publish("office/sensors/atlas-projector", b'{"state": "on", "id": "own"}', qos=QOS_1)
+        await wait_until(lambda: readings_of(atlas) == 1, what="the reading on its own topic")
+        await asyncio.sleep(0.3)
+    finally:
+        if device is not None:
+            await device.disconnect()
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    # then only its own reading was stored; the forged one never reached the ingester
+    assert await sync_to_async(readings_of)(vault) == 0
+    # and once its credentials are rotated, the old password no longer signs in, the new one does
+    new_creds = await database_sync_to_async(services.sensor_credentials_rotate)(sensor=atlas)
+    assert await try_connect(login_uri(broker, atlas_creds.mqtt_username, atlas_creds.mqtt_password),
+                             "atlas-projector") is None
+    again = await try_connect(login_uri(broker, new_creds.mqtt_username, new_creds.mqtt_password), "atlas-projector")
+    assert again is not None
+    await again.disconnect()
+    # and a disabled sensor cannot sign in at all
+    await database_sync_to_async(services.sensor_update)(sensor=atlas, enabled=False)
+    assert await try_connect(login_uri(broker, new_creds.mqtt_username, new_creds.mqtt_password),
+                             "atlas-projector") is None
+
+
+def test_health_signs_in_to_the_broker_like_the_ingester(settings):
+    from django.test import Client
+
+    # given the embedded broker with the office's service login: /healthz signs in and passes
+    response = Client().get("/healthz")
+    assert response.json()["checks"]["mqtt"]["ok"] is True
+    # when the configured password is wrong, the broker refuses the session and /healthz says so
+    settings.OFFICE_IOT_MQTT_PASSWORD = "not-the-password"
+    response = Client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["mqtt"] == {"ok": False, "error": "ConnectionError"}
