@@ -793,8 +793,12 @@ export class AssistantPanel {
 
   _afterCall(r) {
     if (r.ok && r.data) {
-      this.callDown = !!r.data.unavailable;
-      if (this.callDown) this.checkStatus(true);
+      if (r.data.unavailable) {
+        this.callDown = true;
+        this.checkStatus(true);
+      } else if (r.data.model_call || r.data.source === "model") {
+        this.callDown = false; // a model answered
+      }
     } else if (r.status === 0 || r.status >= 500) {
       this.checkStatus(true);
     }
@@ -808,8 +812,11 @@ export class AssistantPanel {
     this.lastStatusAt = Date.now();
     const status = await assistantStatus();
     if (status) {
+      // The breakers open only after a few failures, so "all available" right after a failed call proves
+      // little; a recovery (down, then up) does clear it, as does any reply that came from a model.
+      const recovered = this.statusDown && this.statusDown.down.length && !status.down.length;
       this.statusDown = status;
-      if (!status.down.length && !afterFailure) this.callDown = false;
+      if (recovered) this.callDown = false;
     }
     this.renderAvailability();
   }
