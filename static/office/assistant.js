@@ -509,9 +509,9 @@ export function renderAnswer(box, result) {
   const citations = Array.isArray(data.citations) ? data.citations : [];
   if (data.unavailable) {
     box.dataset.state = "unavailable";
-    box.append(el("p", "assistant-unavailable", UNAVAILABLE_TEXT));
+    box.append(el("p", "answer-unavailable", "No model answered just now, so there is no written answer."));
     if (citations.length) {
-      box.append(el("p", "answer-note", "Meanwhile, the closest passage we found:"));
+      box.append(el("p", "answer-note", "The closest passage this room knows:"));
       box.append(sourcesList(citations));
     }
     return;
@@ -557,7 +557,6 @@ export function renderCatchUp(box, result) {
   const data = result.data || {};
   const events = Array.isArray(data.events) ? data.events : [];
   box.dataset.state = data.unavailable ? "unavailable" : data.source || "model";
-  if (data.unavailable) box.append(el("p", "assistant-unavailable", UNAVAILABLE_TEXT));
   const summary = el("p", "catch-up-summary", data.summary || "");
   box.append(summary);
   if (data.source === "fallback") {
