@@ -14,9 +14,23 @@ export function el(tag, className, text) {
   return node;
 }
 
+/** Only links within the office or to http(s) pages (a source's URL is data, never script). */
+export function safeHref(href) {
+  const value = String(href || "");
+  if (value.startsWith("#") || (value.startsWith("/") && !value.startsWith("//"))) return value;
+  try {
+    const url = new URL(value, location.href);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : "";
+  } catch (err) {
+    return "";
+  }
+}
+
 function link(href, text, className) {
+  const safe = safeHref(href);
+  if (!safe) return el("span", className, text);
   const a = el("a", className, text);
-  a.href = href;
+  a.href = safe;
   return a;
 }
 
@@ -461,11 +475,12 @@ export class ActionItemList {
 // --- answers and catch-up ---
 
 /** Text with "[n]" turned into links to the n-th citation (unknown numbers stay plain text). */
-export function withCitationLinks(text, citations) {
+export function withCitationLinks(answer, citations) {
+  const text = String(answer || "");
   const byN = new Map((citations || []).map((c) => [Number(c.n), c]));
   const frag = document.createDocumentFragment();
   let last = 0;
-  for (const m of String(text || "").matchAll(/\[(\d+)\]/g)) {
+  for (const m of text.matchAll(/\[(\d+)\]/g)) {
     const c = byN.get(Number(m[1]));
     if (!c) continue;
     if (m.index > last) frag.append(text.slice(last, m.index));
@@ -474,7 +489,7 @@ export function withCitationLinks(text, citations) {
     frag.append(ref);
     last = m.index + m[0].length;
   }
-  if (last < String(text || "").length) frag.append(String(text).slice(last));
+  if (last < text.length) frag.append(text.slice(last));
   return frag;
 }
 
@@ -700,6 +715,7 @@ export class AssistantPanel {
   setMeeting(id) {
     if (id === this.meetingId) return;
     this.meetingId = id;
+    this.loading = false;
     this.summary = null;
     this.items.clear();
     this.loadGen += 1;

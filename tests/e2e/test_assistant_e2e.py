@@ -14,14 +14,15 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
-from assistant import llm
+from assistant import llm, qa
 from assistant import services as assistant_services
 from assistant.models import ActionItem, MeetingSummary
 from assistant.selectors import action_item_payload, summary_payload
+from assistant.testing import ScriptedTransport, by_purpose
 from automation.models import Task
 from office.embedded import port_in_use
 from office.events import send_event_on_commit
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, client_for
 from tests.e2e.conftest import ARTIFACTS
 from transcription import services as transcription_services
 from transcription.models import Meeting, MeetingParticipant
@@ -248,6 +249,35 @@ def test_ask_and_catch_up_stay_readable_without_a_model(office, people, live_off
     assert result.locator(f'.catch-up-highlights a[href="/meetings/{meeting.pk}/"]').count() >= 1
     assert result.locator(".catch-up-all li").count() >= 3
     alice.screenshot(path=str(ARTIFACTS / "assistant-unavailable.png"))
-    # and nothing was thrown while degrading
     assert alice.evaluate("window.officeClient.assistant.unavailable") is True
+
+    # when a model does answer (scripted, in this process): the same API reply renders with numbered citations
+    def ask(question):
+        qa.answer_cache.clear()
+        answer = {"answer": "The sheet is due on Friday [1].", "citations": [1], "found": True, "confidence": 0.9}
+        llm.set_client(llm.LLMClient(ScriptedTransport(by_purpose(knowledge_answer=answer))))
+        try:
+            reply = client_for(people["alice"]).post("/api/assistant/ask/", {"question": question,
+                                                     "room": office["atlas"].pk}, content_type="application/json")
+        finally:
+            llm.set_client(None)
+        assert reply.status_code == 200, reply.content
+        return reply.json()
+
+    render = """async (data) => {
+      const { renderAnswer } = await import('/static/office/assistant.js');
+      const box = document.createElement('div');
+      renderAnswer(box, { ok: true, status: 200, data });
+      return { state: box.dataset.state, text: box.innerText,
+               cites: [...box.querySelectorAll('.answer-text .cite')].map(a => [a.textContent, a.getAttribute('href')]),
+               sources: [...box.querySelectorAll('.answer-sources a')].map(a => a.getAttribute('href')) };
+    }"""
+    found = alice.evaluate(render, in_thread(lambda: ask("When is the quarterly budget sheet due?")))
+    seg_url = f"/meetings/{meeting.pk}/#seg-{segments[1].seq}"
+    assert found["state"] == "answered" and "The sheet is due on Friday" in found["text"]
+    assert found["cites"] == [["[1]", seg_url]] and found["sources"] == [seg_url]
+    # and a question the room knows nothing about reads "I could not find this"
+    missing = alice.evaluate(render, in_thread(lambda: ask("What colour are the walls of the submarine galley?")))
+    assert missing["state"] == "not-found" and "I could not find this" in missing["text"]
+    # and nothing was thrown while degrading
     assert uncaught == []
