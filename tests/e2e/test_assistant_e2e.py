@@ -222,6 +222,18 @@ def test_ask_and_catch_up_stay_readable_without_a_model(office, people, live_off
     alice = sign_in("alice", PASSWORD)
     uncaught = []
     alice.on("pageerror", lambda error: uncaught.append(error))
+    # in the open space there is no meeting: the panel says so and still offers asking and catching up
+    alice.wait_for_selector(f'#assistant-panel[data-room="{office["open"].pk}"]')
+    assert "No meeting here right now" in alice.locator("#assistant-notes").inner_text()
+    assert alice.locator("#assistant-catch-up").is_enabled()
+    # and the panel folds and unfolds from the keyboard
+    toggle = alice.locator("#assistant-toggle")
+    toggle.focus()
+    alice.keyboard.press("Enter")
+    assert toggle.get_attribute("aria-expanded") == "false" and alice.locator("#assistant-body").is_hidden()
+    alice.keyboard.press("Enter")
+    assert toggle.get_attribute("aria-expanded") == "true" and alice.locator("#assistant-body").is_visible()
+
     alice.evaluate("window.officeClient.moveTo(6, 4)")
     alice.wait_for_selector(f'#assistant-panel[data-meeting="{meeting.pk}"]', timeout=15000)
 
