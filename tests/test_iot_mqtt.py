@@ -420,3 +420,35 @@ def test_health_signs_in_to_the_broker_like_the_ingester(settings):
     response = Client().get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["mqtt"] == {"ok": False, "error": "ConnectionError"}
+
+
+async def test_a_connected_sensor_stops_publishing_once_it_is_disabled(office, broker, settings):
+    # given a signed-in projector whose rights are re-read every second, and an ingester
+    settings.OFFICE_ACCESS_RECHECK_SECONDS = 1
+    refused_by_ingester = counter("office_iot_readings_rejected_total", source="mqtt", reason="disabled")
+    sensor, creds = await database_sync_to_async(services.sensor_create)(
+        room=office["atlas"], kind="projector", name="Atlas projector", device_id="atlas-projector")
+    ingester = Ingester(client_id=f"test-ingester-{uuid.uuid4().hex[:8]}",
+                        uri=login_uri(broker, settings.OFFICE_IOT_MQTT_USERNAME, settings.OFFICE_IOT_MQTT_PASSWORD))
+    stop = asyncio.Event()
+    task = asyncio.create_task(ingester.run(stop))
+    await asyncio.wait_for(ingester.connected.wait(), 10)
+    device = await try_connect(login_uri(broker, creds.mqtt_username, creds.mqtt_password), "atlas-projector")
+    assert device is not None
+    try:
+        await device.publish("office/sensors/atlas-projector", b'{"state": "on", "id": "before"}', qos=QOS_1)
+        await wait_until(lambda: readings_of(sensor) == 1, what="the reading before it was disabled")
+        # when an admin disables it while it stays connected
+        await database_sync_to_async(services.sensor_update)(sensor=sensor, enabled=False)
+        await asyncio.sleep(1.2)
+        await device.publish("office/sensors/atlas-projector", b'{"state": "on", "id": "after"}', qos=QOS_1)
+        await asyncio.sleep(0.5)
+    finally:
+        await device.disconnect()
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    # then the broker no longer passes its messages on (nothing reaches the ingester to refuse)
+    ids = await database_sync_to_async(
+        lambda: list(SensorReading.objects.filter(sensor=sensor).values_list("message_id", flat=True)))()
+    assert ids == ["before"]
+    assert counter("office_iot_readings_rejected_total", source="mqtt", reason="disabled") == refused_by_ingester
