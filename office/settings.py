@@ -330,7 +330,7 @@ OFFICE_CALENDAR_MAX_BYTES = env_int("OFFICE_CALENDAR_MAX_BYTES", 2 * 1024 * 1024
 # a persistent session so readings sent while it restarts are delivered afterwards.
 OFFICE_IOT_TOPIC_PREFIX = env_str("OFFICE_IOT_TOPIC_PREFIX", "office/sensors")
 OFFICE_IOT_MQTT_CLIENT_ID = env_str("OFFICE_IOT_MQTT_CLIENT_ID", "office-iot-ingester")
-OFFICE_IOT_MQTT_USERNAME = env_str("OFFICE_IOT_MQTT_USERNAME", "")  # the ingester's own broker login, if any
+OFFICE_IOT_MQTT_USERNAME = env_str("OFFICE_IOT_MQTT_USERNAME", "")  # the ingester's broker login (make run generates one)
 OFFICE_IOT_MQTT_PASSWORD = env_str("OFFICE_IOT_MQTT_PASSWORD", "")
 OFFICE_IOT_RECONNECT_MAX_SECONDS = env_int("OFFICE_IOT_RECONNECT_MAX_SECONDS", 30, minimum=1)
 OFFICE_IOT_MAX_PAYLOAD_BYTES = env_int("OFFICE_IOT_MAX_PAYLOAD_BYTES", 16 * 1024, minimum=256)
