@@ -281,16 +281,30 @@ def _sentence_candidate(sentence: str, line: Line, people: People) -> Candidate 
     return None
 
 
+def _content_words(text: str) -> set[str]:
+    return set(dedupe_key(text).split())
+
+
+def same_task(a: str, b: str) -> bool:
+    """The same task in other words: most content words shared ("Draft the customer report" and
+    "draft the customer report today"). A small model often cites a neighbouring line for it."""
+    wa, wb = _content_words(a), _content_words(b)
+    if not wa or not wb:
+        return False
+    return len(wa & wb) / len(wa | wb) >= 0.6 or (min(len(wa), len(wb)) >= 3 and (wa <= wb or wb <= wa))
+
+
 def same_item(a: Candidate, b: Candidate) -> bool:
-    """Two proposals of one item: overlapping source lines and compatible owners."""
-    if not set(a.lines) & set(b.lines):
+    """Two proposals of one item: overlapping source lines or the same task, and compatible owners."""
+    if not (set(a.lines) & set(b.lines) or same_task(a.text, b.text)):
         return False
     return a.owner is None or b.owner is None or a.owner == b.owner
 
 
-def merge_candidates(rules: list[Candidate], model: list[Candidate]) -> list[Candidate]:
+def merge_candidates(rules: list[Candidate], model: list[Candidate], *, model_only_min: float = 0.0) -> list[Candidate]:
     """Rules decide owners and dates where they found them; the model adds items the rules missed and
-    raises confidence where both agree. Model-only items keep the model's (capped) confidence."""
+    raises confidence where both agree. Model-only items keep the model's (capped) confidence and are
+    dropped below `model_only_min`."""
     merged = [Candidate(**{**c.__dict__, "sources": set(c.sources), "lines": list(c.lines)}) for c in rules]
     for item in model:
         twin = next((m for m in merged if same_item(m, item)), None)
@@ -303,7 +317,7 @@ def merge_candidates(rules: list[Candidate], model: list[Candidate]) -> list[Can
         if twin.due is None and item.due is not None:
             twin.due, twin.due_text = item.due, item.due_text
         twin.lines = sorted(set(twin.lines) | set(item.lines))
-    return merged
+    return [c for c in merged if c.sources != {"model"} or c.confidence >= model_only_min]
 
 
 def dedupe_key(text: str) -> str:

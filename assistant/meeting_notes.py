@@ -83,6 +83,9 @@ ACTION_ITEMS_SCHEMA = {
 
 MIN_ITEM_CONFIDENCE = 0.5
 MODEL_ONLY_CONFIDENCE_CAP = 0.7
+# An item only the model saw, which the model itself is unsure of, is noise more often than not
+# (bench/assistant.py: every such item on the labelled set was a false positive).
+MODEL_ONLY_MIN_CONFIDENCE = 0.65
 LINES_PER_CALL = 40
 
 
@@ -301,7 +304,7 @@ def extract_candidates(lines, people, *, meeting=None, client=None, use_model=Tr
                 continue
             calls.append(result.call)
             model.extend(_model_candidates(result.data["items"], window, people))
-    return extract.merge_candidates(rules, model), calls, model
+    return extract.merge_candidates(rules, model, model_only_min=MODEL_ONLY_MIN_CONFIDENCE), calls, model
 
 
 def _model_candidates(items: list[dict], window: list[extract.Line], people: extract.People) -> list[extract.Candidate]:

@@ -31,7 +31,7 @@ MODEL_ITEMS = {"items": [
      "confidence": 0.9},
     {"task": "Write the release notes", "owner": "Carol", "due": "Friday", "lines": [5], "confidence": 0.8},
     # The model invents an owner who is not in the org, and one not in the evidence line.
-    {"task": "Prepare the press kit", "owner": "Mallory the intern", "due": "", "lines": [7], "confidence": 0.6},
+    {"task": "Prepare the press kit", "owner": "Mallory the intern", "due": "", "lines": [7], "confidence": 0.7},
     {"task": "Book the launch party", "owner": "Alice", "due": "", "lines": [99], "confidence": 0.9},
 ]}
 
@@ -182,3 +182,18 @@ def test_decide_service_rejects_unknown_owner(office, people):
     item = meeting_notes.action_items_propose(meeting, client=scripted())[0]
     with pytest.raises(Exception, match="active member"):
         services.action_item_decide(item=item, user=people["alice"], action="edit", owner_id=999999)
+
+
+def test_the_models_restatement_of_a_rule_item_merges_and_its_unsure_extras_are_dropped():
+    from assistant.extract import Candidate, merge_candidates
+
+    rule = Candidate("Draft the customer report", None, None, "", [5], 0.45, {"rules"})
+    # the model names the same task but cites the neighbouring line
+    twin = Candidate("draft the customer report today", None, None, "today", [6], 0.7, {"model"})
+    unsure = Candidate("Meet again on Monday", None, None, "", [8], 0.6, {"model"})
+    sure = Candidate("Renew the certificate", None, None, "", [7], 0.7, {"model"})
+    other = Candidate("Write the customer newsletter", None, None, "", [2], 0.7, {"model"})
+    merged = merge_candidates([rule], [twin, unsure, sure, other], model_only_min=0.65)
+    assert [c.text for c in merged] == ["Draft the customer report", "Renew the certificate",
+                                        "Write the customer newsletter"]
+    assert merged[0].sources == {"rules", "model"} and merged[0].lines == [5, 6] and merged[0].confidence == pytest.approx(0.8)
