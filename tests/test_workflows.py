@@ -401,6 +401,35 @@ def test_a_lost_task_message_is_requeued_after_the_grace_period(people, settings
     assert run.status == "succeeded" and JOURNAL == ["reserve", "charge", "ship"]
 
 
+def test_a_step_lost_with_its_worker_after_a_cancel_is_undone_too(people):
+    """The worker running `charge` dies; meanwhile the run is cancelled. The charge may have gone
+    through, so it is undone along with `reserve`, newest first."""
+    from automation.workflows import tasks
+
+    real = tasks.step_execute_task.apply_async
+    tasks.step_execute_task.apply_async = lambda *a, **k: None
+    try:
+        run = services.workflow_start("test.order", {"item": "lamp"}, idempotency_key="order-lost")
+        steps = {s.index: s for s in WorkflowStep.objects.filter(run=run)}
+        assert services.step_execute(steps[0].pk) == "succeeded"
+        assert services._claim(steps[1].pk) is not None  # a worker took `charge`, then died
+    finally:
+        tasks.step_execute_task.apply_async = real
+    services.run_cancel(run, people["dana"], note="customer changed their mind")
+    run.refresh_from_db()
+    assert run.status == "compensating"  # waits for the attempt in flight
+    assert JOURNAL == ["reserve"]
+
+    # the lease runs out; the tick's message finds the attempt lost
+    WorkflowStep.objects.filter(pk=steps[1].pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    services.step_execute(steps[1].pk)
+    run.refresh_from_db()
+    assert run.status == "cancelled"
+    assert JOURNAL == ["reserve", "undo charge", "undo reserve"]
+    assert statuses(run) == ["compensated", "compensated", "cancelled"]
+    assert WorkflowStep.objects.get(pk=steps[1].pk).attempt_log.filter(outcome="lost").count() == 1
+
+
 def test_beat_schedule_is_stored_once(db):
     from django_celery_beat.models import PeriodicTask
 

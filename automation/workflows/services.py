@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -409,12 +409,18 @@ def _fail_step_for_good(run: WorkflowRun, step: WorkflowStep, error: str, *, com
 
 
 def _compensable(run: WorkflowRun):
-    """Succeeded steps whose definition has a compensation, newest first."""
+    """Steps to undo, newest first: those that succeeded, and those whose attempt was lost with its
+    worker after the run was stopped (it may have taken effect, so it is undone too; compensations
+    are written to tolerate an effect that never happened). Only steps whose definition has one."""
     try:
         definition = definitions.definition_get(run.name, run.version)
     except definitions.UnknownWorkflow:
         return []
-    done = WorkflowStep.objects.filter(run=run, status=Step.SUCCEEDED).order_by("-index")
+    lost = WorkflowStepAttempt.objects.filter(step=OuterRef("pk"), kind=WorkflowStepAttempt.Kind.ACTION,
+                                              outcome=WorkflowStepAttempt.Outcome.LOST)
+    done = (WorkflowStep.objects.filter(run=run)
+            .filter(Q(status=Step.SUCCEEDED) | Q(status=Step.CANCELLED, attempts__gt=0) & Exists(lost))
+            .order_by("-index"))
     return [s for s in done if s.index < len(definition.steps) and definition.steps[s.index].compensate]
 
 
@@ -454,7 +460,7 @@ def _step_interrupted_by_stop(run: WorkflowRun, step: WorkflowStep) -> None:
     if step.status == Step.RUNNING:
         step.status = Step.CANCELLED
     step.save(update_fields=["status", "claim", "lease_until", "updated_at"])
-    if run.status == Run.CANCELLED and step.status == Step.SUCCEEDED and _compensable(run):
+    if run.status == Run.CANCELLED and _compensable(run):
         run.status, run.end_status = Run.COMPENSATING, Run.CANCELLED
         run.save(update_fields=["status", "end_status", "updated_at"])
     _compensation_next(run)
