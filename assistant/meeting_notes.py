@@ -31,31 +31,28 @@ from .selectors import action_item_payload, summary_payload
 logger = logging.getLogger(__name__)
 User = get_user_model()
 
-SUMMARY_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "summary": {"type": "string", "maxLength": 1200},
-        "decisions": {"type": "array", "items": {"type": "string", "maxLength": 300}, "maxItems": 10},
-        "open_questions": {"type": "array", "items": {"type": "string", "maxLength": 300}, "maxItems": 10},
-        "topics": {"type": "array", "items": {"type": "string", "maxLength": 60}, "maxItems": 8},
-        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-    },
-    "required": ["summary", "decisions", "open_questions", "topics", "confidence"],
-    "additionalProperties": False,
-}
+def _summary_schema(*, summary_chars: int, item_chars: int, items: int, topics: int) -> dict:
+    def strings(max_chars, max_items):
+        return {"type": "array", "items": {"type": "string", "maxLength": max_chars}, "maxItems": max_items}
 
+    return {
+        "type": "object",
+        "properties": {
+            "summary": {"type": "string", "maxLength": summary_chars},
+            "decisions": strings(item_chars, items),
+            "open_questions": strings(item_chars, items),
+            "topics": strings(60, topics),
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+        "required": ["summary", "decisions", "open_questions", "topics", "confidence"],
+        "additionalProperties": False,
+    }
+
+
+SUMMARY_SCHEMA = _summary_schema(summary_chars=1200, item_chars=300, items=10, topics=8)
 # The live notes are short by design: a tight schema bounds what a small model may generate on CPU
 # (every character it may write costs time), so the refresh stays well inside its window.
-ROLLING_SUMMARY_SCHEMA = {
-    **SUMMARY_SCHEMA,
-    "properties": {
-        "summary": {"type": "string", "maxLength": 480},
-        "decisions": {"type": "array", "items": {"type": "string", "maxLength": 140}, "maxItems": 4},
-        "open_questions": {"type": "array", "items": {"type": "string", "maxLength": 140}, "maxItems": 4},
-        "topics": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 5},
-        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-    },
-}
+ROLLING_SUMMARY_SCHEMA = _summary_schema(summary_chars=480, item_chars=140, items=4, topics=5)
 
 ACTION_ITEMS_SCHEMA = {
     "type": "object",

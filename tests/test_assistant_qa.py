@@ -149,18 +149,26 @@ def _pdf(pages: list[str]) -> bytes:
     return out.getvalue()
 
 
+def _upload_and_index(client, room, filename: str, pdf: bytes, *, chunks: int) -> Document:
+    """Upload through the API, then run the indexing task's function (Celery is not running here)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    r = client.post(f"/api/rooms/{room.pk}/documents/",
+                    {"file": SimpleUploadedFile(filename, pdf, content_type="application/pdf")})
+    assert r.status_code == 201, r.content
+    document = Document.objects.get(pk=r.json()["id"])
+    assert indexing.index_document(document.pk) == chunks
+    document.refresh_from_db()
+    return document
+
+
 @pytest.mark.django_db
 def test_documents_upload_index_and_cite_the_page(people, office):
     alice = client_for(people["alice"])
     pdf = _pdf(["Welcome to the handbook.", "Expense reports are due on the fifth of each month."])
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    r = alice.post(f"/api/rooms/{office['atlas'].pk}/documents/",
-                   {"file": SimpleUploadedFile("handbook.pdf", pdf, content_type="application/pdf")})
-    assert r.status_code == 201, r.content
-    document = Document.objects.get(pk=r.json()["id"])
-    assert indexing.index_document(document.pk) == 2
-    document.refresh_from_db()
+    document = _upload_and_index(alice, office["atlas"], "handbook.pdf", pdf, chunks=2)
     assert document.status == "indexed" and document.page_count == 2
     chunk = KnowledgeChunk.objects.get(source_id=f"document:{document.pk}:p2:c0")
     assert "Expense reports" in chunk.text and chunk.locator["page"] == 2
@@ -195,7 +203,6 @@ def _scanned_pdf(pages: list[list[str]]) -> bytes:
 
 @pytest.mark.django_db
 def test_scanned_pages_are_read_by_ocr_and_cited(people, office):
-    from django.core.files.uploadedfile import SimpleUploadedFile
 
     pdf = _scanned_pdf([["Storage vendor contract"], ["The storage vendor contract renews on March 3.",
                                                       "Notice must be given sixty days before."]])
@@ -203,12 +210,7 @@ def test_scanned_pages_are_read_by_ocr_and_cited(people, office):
 
     assert not any((p.extract_text() or "").strip() for p in PdfReader(io.BytesIO(pdf)).pages)  # really no text
     alice = client_for(people["alice"])
-    r = alice.post(f"/api/rooms/{office['atlas'].pk}/documents/",
-                   {"file": SimpleUploadedFile("contract-scan.pdf", pdf, content_type="application/pdf")})
-    assert r.status_code == 201, r.content
-    document = Document.objects.get(pk=r.json()["id"])
-    assert indexing.index_document(document.pk) == 2
-    document.refresh_from_db()
+    document = _upload_and_index(alice, office["atlas"], "contract-scan.pdf", pdf, chunks=2)
     assert document.status == "indexed" and document.error == ""
     page = document.pages.get(number=2)
     assert page.ocr is True

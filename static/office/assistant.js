@@ -511,16 +511,22 @@ function sourcesList(citations) {
   return ol;
 }
 
-/** Render the reply of POST /api/assistant/ask/ (or a failed request) into `box`. */
-export function renderAnswer(box, result) {
+/** Empty `box` and show it; a failed request is rendered as its message (returns null). */
+function openResultBox(box, result) {
   box.replaceChildren();
   box.hidden = false;
   if (!result.ok) {
     box.dataset.state = "error";
     box.append(el("p", "answer-error", result.message));
-    return;
+    return null;
   }
-  const data = result.data || {};
+  return result.data || {};
+}
+
+/** Render the reply of POST /api/assistant/ask/ (or a failed request) into `box`. */
+export function renderAnswer(box, result) {
+  const data = openResultBox(box, result);
+  if (!data) return;
   const citations = Array.isArray(data.citations) ? data.citations : [];
   if (data.unavailable) {
     box.dataset.state = "unavailable";
@@ -562,14 +568,8 @@ function eventNode(event) {
 
 /** Render the reply of GET /api/rooms/<id>/catch-up/ into `box`. */
 export function renderCatchUp(box, result) {
-  box.replaceChildren();
-  box.hidden = false;
-  if (!result.ok) {
-    box.dataset.state = "error";
-    box.append(el("p", "answer-error", result.message));
-    return;
-  }
-  const data = result.data || {};
+  const data = openResultBox(box, result);
+  if (!data) return;
   const events = Array.isArray(data.events) ? data.events : [];
   box.dataset.state = data.unavailable ? "unavailable" : data.source || "model";
   const summary = el("p", "catch-up-summary", data.summary || "");
