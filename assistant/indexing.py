@@ -21,7 +21,7 @@ from transcription.models import TranscriptSegment
 
 from . import ocr
 from .models import Document, DocumentPage, KnowledgeChunk
-from .services import knowledge_chunks_add
+from .services import knowledge_chunks_add, knowledge_source_replace
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,27 @@ def index_chat_messages(message_ids: list[int]) -> int:
         "text": f"{display_name(m.author)}: {m.body}"[:8000],
     } for m in messages]
     return len(knowledge_chunks_add(items))
+
+
+def index_tickets(ticket_ids: list[int]) -> int:
+    """A ticket is knowledge of its room ("is the projector in Atlas fixed?"); it changes, so its
+    chunk is replaced when its text or room does. A ticket without a room (or whose room is gone)
+    belongs to no room's knowledge."""
+    from automation.models import Ticket
+
+    stored = 0
+    for ticket in Ticket.objects.filter(pk__in=ticket_ids).select_related("room"):
+        items = []
+        if ticket.room_id is not None:
+            detail = f" {ticket.detail}" if ticket.detail else ""
+            items.append({
+                "room": ticket.room, "source_kind": "ticket", "source_id": f"ticket:{ticket.pk}",
+                "locator": {"ticket": ticket.pk, "title": ticket.title, "status": ticket.status},
+                "text": (f"Ticket #{ticket.pk} ({ticket.get_kind_display()}, {ticket.get_severity_display()}, "
+                         f"{ticket.get_status_display()}) in {ticket.room.name}: {ticket.title}.{detail}")[:8000],
+            })
+        stored += len(knowledge_source_replace(source_kind="ticket", source_id=f"ticket:{ticket.pk}", items=items))
+    return stored
 
 
 def extract_pages(document: Document) -> list[tuple[str, bool]]:
@@ -128,6 +149,18 @@ def sweep_unindexed(limit: int = 500) -> dict:
     message_ids = list(_not_indexed(ChatMessage.objects.filter(thread__kind=ChatThread.Kind.ROOM), "chat", "message:")
                        .order_by("-pk").values_list("pk", flat=True)[:limit])
     documents = list(Document.objects.filter(status=Document.Status.PENDING).values_list("pk", flat=True)[:20])
+    ticket_ids = list(_tickets_out_of_date().values_list("pk", flat=True)[:limit])
     return {"segments": index_segments(segment_ids) if segment_ids else 0,
             "messages": index_chat_messages(message_ids) if message_ids else 0,
-            "documents": sum(index_document(pk) for pk in documents)}
+            "documents": sum(index_document(pk) for pk in documents),
+            "tickets": index_tickets(ticket_ids) if ticket_ids else 0}
+
+
+def _tickets_out_of_date():
+    """Tickets in a room with no chunk, or changed since their chunk was made (a lost enqueue)."""
+    from automation.models import Ticket
+
+    key = Concat(Value("ticket:"), Cast(OuterRef("pk"), CharField()))
+    fresh = KnowledgeChunk.objects.filter(source_kind="ticket", source_id=key, room_id=OuterRef("room_id"),
+                                          created_at__gte=OuterRef("updated_at"))
+    return Ticket.objects.filter(room__isnull=False).filter(~Exists(fresh)).order_by("-pk")

@@ -1,4 +1,5 @@
-"""Indexing is queued as soon as a segment or a room message commits (the tick catches any miss)."""
+"""Indexing is queued as soon as a segment, a room message or a ticket change commits (the tick
+catches any miss)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from automation.models import Ticket
 from rooms.models import ChatMessage
 from transcription.models import TranscriptSegment
 
@@ -38,3 +40,10 @@ def chat_message_saved(sender, instance, created, **kwargs):
         from .tasks import index_chat_messages
 
         _enqueue(index_chat_messages, [instance.pk])
+
+
+@receiver(post_save, sender=Ticket, dispatch_uid="assistant-index-ticket")
+def ticket_saved(sender, instance, **kwargs):
+    from .tasks import index_tickets
+
+    _enqueue(index_tickets, [instance.pk])

@@ -222,6 +222,7 @@ def citation_target(chunk) -> dict:
     if kind == "document" and "document" in loc:
         return {"label": f"{loc.get('title', 'Document')}, page {loc.get('page')}",
                 "url": f"/documents/{loc['document']}/?page={loc.get('page')}#page-{loc.get('page')}"}
-    if kind == "ticket":
-        return {"label": f"Ticket {loc.get('ticket', chunk.source_id)}", "url": loc.get("url", "")}
+    if kind == "ticket" and "ticket" in loc:
+        return {"label": f"Ticket #{loc['ticket']}: {loc.get('title', '')}".rstrip(": "),
+                "url": f"/tickets/?show=all#ticket-{loc['ticket']}"}
     return {"label": kind, "url": ""}

@@ -43,6 +43,19 @@ def _clean(*, room, source_kind: str, source_id, locator, text: str) -> dict:
     return {"room": room, "source_kind": source_kind, "source_id": str(source_id), "locator": locator, "text": text}
 
 
+def knowledge_source_replace(*, source_kind: str, source_id: str, items: list[dict]) -> list[KnowledgeChunk]:
+    """A source that changes (a ticket's status, its room): its chunks are replaced, in one
+    transaction, when their text or room differ; unchanged ones are kept as they are."""
+    cleaned = [_clean(**item) for item in items]
+    with transaction.atomic():
+        current = {(c.room_id, c.text) for c in KnowledgeChunk.objects.filter(source_kind=source_kind,
+                                                                             source_id=source_id)}
+        if current == {(c["room"].pk, c["text"]) for c in cleaned}:
+            return list(KnowledgeChunk.objects.filter(source_kind=source_kind, source_id=source_id))
+        KnowledgeChunk.objects.filter(source_kind=source_kind, source_id=source_id).delete()
+        return knowledge_chunks_add(cleaned)
+
+
 def knowledge_chunk_add(*, room, source_kind: str, source_id, locator: dict | None, text: str) -> KnowledgeChunk:
     """Embed and store one chunk of a room's knowledge."""
     return knowledge_chunks_add(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.utils import timezone
 
 from assistant import indexing, llm, qa
 from assistant.models import Document, KnowledgeChunk
@@ -279,3 +280,48 @@ def test_catch_up_lists_what_happened_since_i_left(people, office):
     assert r.status_code == 200 and body["summary"] == "The projector was fixed." and body["highlights"] == [1]
     assert any("Projector fixed." in e["text"] for e in body["events"])
     assert client_for(people["bob"]).get(f"/api/rooms/{office['vault'].pk}/catch-up/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_tickets_are_room_knowledge_kept_current_and_only_for_who_may_enter(people, office):
+    from automation import services as work
+    from automation.models import Ticket
+
+    dana = people["dana"]
+    ticket, _ = work.ticket_open(kind="facilities", room=office["atlas"], severity="high",
+                                 title="Projector in Atlas shows no picture", detail="HDMI input dead since Monday.",
+                                 source="member:alice", dedupe_key="", actor_label="alice")
+    secret, _ = work.ticket_open(kind="facilities", room=office["vault"], severity="low",
+                                 title="Vault safe lock jams", detail="", source="member:alice", dedupe_key="",
+                                 actor_label="alice")
+    assert indexing.index_tickets([ticket.pk, secret.pk]) == 2
+    chunk = KnowledgeChunk.objects.get(source_kind="ticket", source_id=f"ticket:{ticket.pk}")
+    assert "Open" in chunk.text and chunk.room == office["atlas"]
+
+    def answer(endpoint, body):
+        sources = body["messages"][-1]["content"]
+        assert "safe lock" not in sources  # bob may not enter the Vault: its ticket never reaches the model
+        n = next(line[1] for line in sources.splitlines() if "Projector in Atlas" in line)
+        return {"answer": f"No, it is still broken [{n}].", "citations": [int(n)], "found": True, "confidence": 0.9}
+
+    install(by_purpose(knowledge_answer=answer))
+    r = client_for(people["bob"]).post("/api/assistant/ask/", {"question": "Is the projector in Atlas fixed?"},
+                                       content_type="application/json")
+    citation = r.json()["citations"][0]
+    assert citation["url"] == f"/tickets/?show=all#ticket-{ticket.pk}"
+    assert client_for(people["bob"]).get("/tickets/?show=all").content.count(f'id="ticket-{ticket.pk}"'.encode()) == 1
+
+    # resolved: the chunk says so (replaced, not duplicated); unchanged: left alone
+    work.ticket_update(ticket, actor=dana, status=Ticket.Status.ACKNOWLEDGED)
+    work.ticket_resolve(Ticket.objects.get(pk=ticket.pk), actor=dana, reason="new cable")
+    indexing.index_tickets([ticket.pk])
+    chunks = KnowledgeChunk.objects.filter(source_kind="ticket", source_id=f"ticket:{ticket.pk}")
+    assert chunks.count() == 1 and "Resolved" in chunks.get().text
+    before = chunks.get().pk
+    indexing.index_tickets([ticket.pk])
+    assert chunks.get().pk == before
+
+    # a change whose enqueue was lost is picked up by the sweep
+    Ticket.objects.filter(pk=secret.pk).update(title="Vault safe lock replaced", updated_at=timezone.now())
+    assert indexing.sweep_unindexed()["tickets"] == 1
+    assert "replaced" in KnowledgeChunk.objects.get(source_id=f"ticket:{secret.pk}").text
