@@ -178,7 +178,7 @@ def flush_survives_a_deadlock():
     import time
 
     from django.core.management.base import CommandError
-    from django.db import OperationalError
+    from django.db import DatabaseError
     from django.test import TransactionTestCase
 
     original = TransactionTestCase._fixture_teardown
@@ -188,7 +188,7 @@ def flush_survives_a_deadlock():
             try:
                 return original(self)
             except CommandError as exc:
-                if attempt == 2 or not isinstance(exc.__cause__, OperationalError):
+                if attempt == 2 or not isinstance(exc.__cause__, DatabaseError):  # deadlock, lock timeout...
                     raise
                 time.sleep(1.0)
 
