@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
+
+from office.redis_client import redis_client
 
 from .geometry import MapGeometry, RoomShape
 from .hub import presence_key
@@ -55,11 +56,7 @@ def private_room_ids_for(user, office_map_id: int) -> set[int]:
 def map_presence_for(user, map_id: int) -> list[dict]:
     """Who is on the map now (the hubs' shared record in Redis); exact positions inside a private
     room only for that room's members."""
-    client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
-    try:
-        raw = client.hgetall(presence_key(map_id))
-    finally:
-        client.close()
+    raw = redis_client().hgetall(presence_key(map_id))
     mine = private_room_ids_for(user, map_id)
     people = []
     for value in raw.values():
