@@ -60,7 +60,7 @@ class MeetingNotesApi(APIView):
             raise NotFound("no such meeting")
         items = selectors.action_items_visible_to(request.user).filter(meeting=meeting)
         return Response({"meeting": meeting.pk, **selectors.meeting_summaries(meeting),
-                         "action_items": [selectors.action_item_payload(i) for i in items]})
+                         "action_items": selectors.action_item_payloads(items)})
 
 
 class ActionItemListApi(APIView):
@@ -78,7 +78,7 @@ class ActionItemListApi(APIView):
             if state not in ActionItem.Status.values:
                 raise ValidationError({"status": f"one of {ActionItem.Status.values}"})
             items = items.filter(status=state)
-        return Response([selectors.action_item_payload(i) for i in items.order_by("-created_at")[:200]])
+        return Response(selectors.action_item_payloads(items.order_by("-created_at")[:200]))
 
 
 class ActionItemDecisionApi(APIView):

@@ -26,7 +26,7 @@ from transcription.services import room_group
 from . import extract, llm
 from .models import ActionItem, MeetingSummary
 from .prompts import prompt
-from .selectors import action_item_payload, summary_payload
+from .selectors import action_item_payloads, summary_payload
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -272,9 +272,8 @@ def action_items_propose(
             item = _store_item(meeting, candidate, lines, calls, participants, people)
             if item is not None:
                 created.append(item)
-        for item in created:
-            send_event_on_commit(room_group(meeting.room_id), {"type": "assistant.action_item",
-                                                               "item": action_item_payload(item)})
+        for payload in action_item_payloads(created):
+            send_event_on_commit(room_group(meeting.room_id), {"type": "assistant.action_item", "item": payload})
     return created
 
 

@@ -18,13 +18,20 @@ from django.db.models import Max
 from django.utils import timezone
 
 from rooms.models import ChatMessage, ChatThread, Room, RoomVisit
-from rooms.selectors import display_name, rooms_visible_to, user_can_enter_room
+from rooms.selectors import display_name, user_can_enter_room
 from transcription.models import Meeting
 
 from . import embeddings, llm
-from .models import ActionItem, Document, KnowledgeChunk, MeetingSummary
+from .models import Document, KnowledgeChunk, MeetingSummary
 from .prompts import prompt
-from .selectors import action_item_payload, citation_target, knowledge_search_by_vector, summary_payload
+from .selectors import (
+    action_item_payloads,
+    action_items_in_room,
+    citation_target,
+    knowledge_scope,
+    knowledge_search_by_vector,
+    summary_payload,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,10 +97,7 @@ def answer_question(*, user, question: str, room_id: int | None = None, client: 
         raise ValueError("ask a question")
     if len(question) > MAX_QUESTION_CHARS:
         raise ValueError(f"questions are at most {MAX_QUESTION_CHARS} characters")
-    rooms = rooms_visible_to(user)
-    if room_id is not None:
-        rooms = rooms.filter(pk=room_id)
-    scope_ids = sorted(set(rooms.values_list("id", flat=True)))
+    scope_ids = knowledge_scope(user, [room_id] if room_id is not None else None)
     if not scope_ids:
         raise LookupError("no such room")
     vector = embeddings.embed([question])[0]
@@ -188,10 +192,10 @@ def catch_up(*, user, room: Room, client: llm.LLMClient | None = None, use_model
         events.append({"kind": "meeting", "at": meeting.started_at.isoformat(), "meeting": meeting.pk,
                        "text": f"Meeting: {summary.summary}" if summary else "A meeting took place (no notes yet).",
                        "summary": summary_payload(summary) if summary else None, "url": f"/meetings/{meeting.pk}/"})
-    for item in ActionItem.objects.filter(room=room, created_at__gte=since).select_related(
-            "owner__profile", "suggested_owner__profile", "speaker__profile", "decided_by__profile"):
+    items = list(action_items_in_room(room).filter(created_at__gte=since))
+    for item, payload in zip(items, action_item_payloads(items), strict=True):
         owner = display_name(item.owner) if item.owner else "unassigned"
-        events.append({"kind": "action_item", "at": item.created_at.isoformat(), "item": action_item_payload(item),
+        events.append({"kind": "action_item", "at": item.created_at.isoformat(), "item": payload,
                        "text": f"Action item ({item.status}): {item.text} — {owner}"})
     thread = ChatThread.objects.filter(kind=ChatThread.Kind.ROOM, room=room).first()
     if thread is not None:

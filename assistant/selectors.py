@@ -32,7 +32,8 @@ MAX_K = 200
 HNSW_MAX_SCAN_TUPLES = 40000  # iterative scan budget (pgvector default 20000)
 
 
-def _scope_room_ids(user, room_ids: list[int] | None) -> list[int]:
+def knowledge_scope(user, room_ids: list[int] | None) -> list[int]:
+    """Ids of the rooms a search over `room_ids` (None: all) may read: only rooms the user may read."""
     rooms = rooms_visible_to(user)
     if room_ids is not None:
         rooms = rooms.filter(id__in=[int(r) for r in room_ids])
@@ -51,7 +52,7 @@ def room_knowledge_search(
     query = (query or "").strip()
     if k == 0 or not query or user is None or not getattr(user, "is_authenticated", False):
         return []
-    scope = _scope_room_ids(user, room_ids)
+    scope = knowledge_scope(user, room_ids)
     if not scope:
         return []
     vector = embeddings.embed([query])[0]
@@ -119,15 +120,30 @@ def summary_payload(summary) -> dict:
     }
 
 
-def _segment_seqs(segment_ids) -> list[int]:
-    """The transcript positions of an item's source segments: links go to /meetings/<id>/#seg-<seq>."""
-    ids = [int(i) for i in segment_ids or [] if isinstance(i, int | str) and str(i).isdigit()]
+def _segment_ids(segment_ids) -> set[int]:
+    return {int(i) for i in segment_ids or [] if isinstance(i, int | str) and str(i).isdigit()}
+
+
+def _segment_seq_map(items) -> dict[int, int]:
+    """Segment id -> transcript position for the source segments of many items, in one query."""
+    ids = set().union(*(_segment_ids(item.source_segment_ids) for item in items))
     if not ids:
-        return []
-    return list(TranscriptSegment.objects.filter(pk__in=ids).order_by("seq").values_list("seq", flat=True))
+        return {}
+    return dict(TranscriptSegment.objects.filter(pk__in=ids).values_list("pk", "seq"))
 
 
-def action_item_payload(item) -> dict:
+def action_item_payloads(items) -> list[dict]:
+    """Payloads for many items with one segment lookup (not one per item)."""
+    items = list(items)
+    seq_of = _segment_seq_map(items)
+    return [action_item_payload(item, seq_of=seq_of) for item in items]
+
+
+def action_item_payload(item, *, seq_of: dict[int, int] | None = None) -> dict:
+    """`seq_of` (from `action_item_payloads`) saves the segment lookup when shaping many items.
+    The source segments' transcript positions let links go to /meetings/<id>/#seg-<seq>."""
+    if seq_of is None:
+        seq_of = _segment_seq_map([item])
     return {
         "id": item.pk,
         "room": item.room_id,
@@ -142,7 +158,7 @@ def action_item_payload(item) -> dict:
         "status": item.status,
         "provenance": {
             "segments": item.source_segment_ids,
-            "segment_seqs": _segment_seqs(item.source_segment_ids),
+            "segment_seqs": sorted(seq_of[pk] for pk in _segment_ids(item.source_segment_ids) if pk in seq_of),
             "speaker": _person(item.speaker),
             "model_id": item.model_id,
             "prompt_version": item.prompt_version,
@@ -153,9 +169,19 @@ def action_item_payload(item) -> dict:
     }
 
 
+def _with_people(items):
+    """The people an item payload names, loaded with the items (display names need the profiles)."""
+    return items.select_related("owner__profile", "suggested_owner__profile", "speaker__profile",
+                                "decided_by__profile")
+
+
 def action_items_visible_to(user):
-    return ActionItem.objects.filter(room__in=rooms_visible_to(user)).select_related(
-        "owner__profile", "suggested_owner__profile", "speaker__profile", "decided_by__profile")
+    return _with_people(ActionItem.objects.filter(room__in=rooms_visible_to(user)))
+
+
+def action_items_in_room(room):
+    """A room's items, for a caller that already checked the user may enter it."""
+    return _with_people(ActionItem.objects.filter(room=room))
 
 
 def action_item_for_user(user, item_id: int):
