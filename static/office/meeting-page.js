@@ -3,7 +3,7 @@
 // The notes (summary, decisions, open questions, action items with links to their transcript lines)
 // come from the assistant's REST API and are decided here as in the office sidebar.
 
-import { ActionItemList, apiRequest, assistantStatus, pickSummary, renderNotes } from "./assistant.js";
+import { ActionItemList, apiRequest, assistantStatus, el, pickSummary, renderNotes } from "./assistant.js";
 
 const PAGE = 1000;
 const POLL_MS = 4000;
@@ -25,13 +25,6 @@ let query = "";
 let searchGen = 0;
 let ended = root.dataset.ended === "true";
 let started = null;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
 
 async function getJson(url) {
   const res = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
