@@ -15,8 +15,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from rooms import selectors as room_selectors
-
+from . import selectors
 from .services import SENSORS_GROUP
 
 CLOSE_NOT_SIGNED_IN = 4401
@@ -28,13 +27,6 @@ class OccupancySocketMixin:
             "type": "room.occupancy", "room": event["room"], "count": event["count"],
             "present": event["present"], "at": event["at"],
         })
-
-
-def _visible_room_ids(user) -> set[int] | None:
-    """None: every room (admins)."""
-    if user.is_staff:
-        return None
-    return set(room_selectors.rooms_visible_to(user).values_list("id", flat=True))
 
 
 class SensorsConsumer(AsyncWebsocketConsumer):
@@ -51,7 +43,7 @@ class SensorsConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"type": "hello"}))
 
     async def _load_access(self) -> None:
-        self.rooms = await database_sync_to_async(_visible_room_ids)(self.user)
+        self.rooms = await database_sync_to_async(selectors.room_ids_visible_to)(self.user)
         self.access_checked_at = time.monotonic()
 
     async def disconnect(self, code) -> None:

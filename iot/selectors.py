@@ -23,12 +23,22 @@ def default_topic(device_id: str) -> str:
     return f"{settings.OFFICE_IOT_TOPIC_PREFIX}/{device_id}"
 
 
-def sensors_visible_to(user):
-    """Admins see every sensor; members those in rooms they may enter."""
-    sensors = Sensor.objects.select_related("room")
+def _in_rooms_visible_to(user, queryset):
+    """Admins see everything in this app; members what is in rooms they may enter."""
     if user.is_staff:
-        return sensors
-    return sensors.filter(room__in=room_selectors.rooms_visible_to(user))
+        return queryset
+    return queryset.filter(room__in=room_selectors.rooms_visible_to(user))
+
+
+def room_ids_visible_to(user) -> set[int] | None:
+    """The rooms whose sensor events a user may receive; None: every room (admins)."""
+    if user.is_staff:
+        return None
+    return set(room_selectors.rooms_visible_to(user).values_list("id", flat=True))
+
+
+def sensors_visible_to(user):
+    return _in_rooms_visible_to(user, Sensor.objects.select_related("room"))
 
 
 def sensor_for_user(user, sensor_id: int) -> Sensor:
@@ -151,9 +161,7 @@ def booking_next(room_id: int, after: datetime) -> RoomBooking | None:
 
 
 def bookings_visible_to(user, *, room_id: int | None = None):
-    bookings = RoomBooking.objects.select_related("room", "organizer")
-    if not user.is_staff:
-        bookings = bookings.filter(room__in=room_selectors.rooms_visible_to(user))
+    bookings = _in_rooms_visible_to(user, RoomBooking.objects.select_related("room", "organizer"))
     if room_id is not None:
         bookings = bookings.filter(room_id=room_id)
     return bookings
@@ -176,7 +184,7 @@ def free_room_for(room: Room, *, needed: int, start: datetime, end: datetime) ->
     """A meeting room on the same map, not booked in [start, end), that nobody is in now (as far as
     its sensors say) and that holds `needed` people; the smallest that fits."""
     busy = RoomBooking.objects.filter(start__lt=end, end__gt=start).values_list("room_id", flat=True)
-    candidates = (
+    candidates = list(
         Room.objects.filter(office_map_id=room.office_map_id, kind=Room.Kind.MEETING)
         .exclude(pk=room.pk).exclude(pk__in=busy)
         .filter(Q(capacity__isnull=True) | Q(capacity__gte=max(needed, 1)))
@@ -189,10 +197,8 @@ def free_room_for(room: Room, *, needed: int, start: datetime, end: datetime) ->
 
 def suggestions_recent(user, limit: int = 20) -> list[dict]:
     """Recent free-room suggestions for rooms the user may see (shown on the sensors page)."""
-    firings = RuleFiring.objects.filter(rule__action=Rule.Action.SUGGEST_ROOM).select_related(
-        "room", "suggested_room", "rule")
-    if not user.is_staff:
-        firings = firings.filter(room__in=room_selectors.rooms_visible_to(user))
+    firings = _in_rooms_visible_to(user, RuleFiring.objects.filter(rule__action=Rule.Action.SUGGEST_ROOM)
+                                   .select_related("room", "suggested_room", "rule"))
     return [
         {
             "id": f.id,
@@ -209,7 +215,5 @@ def suggestions_recent(user, limit: int = 20) -> list[dict]:
 
 
 def firings_recent(user, limit: int = 20) -> list[RuleFiring]:
-    firings = RuleFiring.objects.select_related("room", "rule", "sensor")
-    if not user.is_staff:
-        firings = firings.filter(room__in=room_selectors.rooms_visible_to(user))
+    firings = _in_rooms_visible_to(user, RuleFiring.objects.select_related("room", "rule", "sensor"))
     return list(firings[:limit])
