@@ -20,7 +20,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from office.api import call_service
-from rooms import selectors as room_selectors
 from rooms.models import Room
 
 from . import selectors, services
@@ -225,7 +224,7 @@ class BookingListApi(APIView):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         room = Room.objects.filter(pk=fields.pop("room")).first()
-        if room is None or not (request.user.is_staff or room_selectors.user_can_enter_room(request.user, room)):
+        if room is None:
             raise NotFound("no such room")
         booking = call_service(services.booking_create, user=request.user, room=room, **fields)
         return Response(selectors.booking_payload(booking), status=status.HTTP_201_CREATED)
@@ -285,8 +284,6 @@ def sensor_webhook(request, device_id: str):
         )
     except services.ReadingRejected as exc:
         return _webhook_error(exc.status, exc.reason, exc.message)
-    if result.due_state_ids:
-        services.rule_states_fire(result.due_state_ids)
     return JsonResponse(
         {"reading": result.reading.id, "duplicate": not result.created},
         status=201 if result.created else 200,

@@ -2,7 +2,7 @@
 
 A reading is persisted first (with the sensor's live state and every rule timer it moves), and
 only then announced. Rules fire in `rule_states_fire`, which the beat task runs every few seconds
-and the ingester runs at once for timers that are already due; a firing, its ticket and its chat
+and a device message (MQTT or webhook) runs at once for timers it made due; a firing, its ticket and its chat
 message share one transaction and are keyed by the episode, so an episode acts exactly once.
 """
 
@@ -187,11 +187,20 @@ def reading_ingest(*, sensor: Sensor, payload: bytes, source: str, received_at: 
     return IngestResult(reading, True, due)
 
 
-def mqtt_message_ingest(*, topic: str, payload: bytes, received_at: datetime | None = None) -> IngestResult:
+def _ingest_and_fire_due(*, sensor: Sensor, payload: bytes, source: str) -> IngestResult:
+    """What a device's message does: store it, then at once fire the rule timers it made due (a
+    zero-second rule need not wait for the beat tick)."""
+    result = reading_ingest(sensor=sensor, payload=payload, source=source)
+    if result.due_state_ids:
+        rule_states_fire(result.due_state_ids)
+    return result
+
+
+def mqtt_message_ingest(*, topic: str, payload: bytes) -> IngestResult:
     sensor = selectors.sensor_by_topic(topic)
     if sensor is None:
         raise _reject("mqtt", "unknown_device", f"no sensor publishes on topic {topic[:200]!r}", where=topic[:200])
-    return reading_ingest(sensor=sensor, payload=payload, source="mqtt", received_at=received_at)
+    return _ingest_and_fire_due(sensor=sensor, payload=payload, source="mqtt")
 
 
 def _announce_reading(sensor: Sensor, reading: SensorReading) -> None:
@@ -208,10 +217,6 @@ def _announce_reading(sensor: Sensor, reading: SensorReading) -> None:
 
 
 # --- webhooks ---
-
-def _replay_client() -> redis.Redis:
-    return redis_client()
-
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     """`sha256=` + hex HMAC-SHA256 of `<timestamp>.<body>` under the device's secret."""
@@ -241,13 +246,13 @@ def webhook_ingest(*, device_id: str, body: bytes, timestamp: str | None, signat
                       status=401, where=device_id)
     key = f"iot:webhook:seen:{sensor.id}:{hashlib.sha256(signature.encode()).hexdigest()}"
     try:
-        first_time = _replay_client().set(key, b"1", nx=True, ex=2 * tolerance + 5)
+        first_time = redis_client().set(key, b"1", nx=True, ex=2 * tolerance + 5)
     except redis.RedisError as exc:
         raise _reject("webhook", "replay_store_down", "cannot check for replays right now; retry",
                       status=503, where=device_id) from exc
     if not first_time:
         raise _reject("webhook", "replayed", "this signed message was already received", status=409, where=device_id)
-    return reading_ingest(sensor=sensor, payload=body, source="webhook")
+    return _ingest_and_fire_due(sensor=sensor, payload=body, source="webhook")
 
 
 # --- rules ---
