@@ -106,9 +106,6 @@ class RunDetailApi(APIView):
         return Response(data)
 
 
-RUN_ACTIONS = {"retry": services.run_retry, "skip": services.run_skip_step, "cancel": services.run_cancel}
-
-
 class RunActionApi(APIView):
     permission_classes = [IsAdminUser]
 
@@ -117,15 +114,12 @@ class RunActionApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=RunSerializer)
     def post(self, request, run_id: int, action: str):
-        if action not in RUN_ACTIONS:
+        if action not in services.RUN_ACTIONS:
             raise NotFound(f"no action {action!r}; use retry, skip or cancel")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = call_service(selectors.run_get, run_id)
-        if action == "cancel":
-            run = call_service(services.run_cancel, run, request.user, note=data.validated_data.get("note", ""))
-        else:
-            run = call_service(RUN_ACTIONS[action], run, request.user)
+        run = call_service(services.run_act, run, request.user, action=action, note=data.validated_data.get("note", ""))
         run.refresh_from_db()
         return Response(RunSerializer(run).data)
 

@@ -36,9 +36,6 @@ class StepContext:
     compensating: bool = False
     _sends: int = field(default=0, repr=False)
 
-    def effect_key(self, name: str) -> str:
-        return effect_key(self.run_id, self.step_index, self._effect_name(name))
-
     def _effect_name(self, name: str) -> str:
         return f"undo.{name}" if self.compensating else name
 

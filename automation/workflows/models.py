@@ -23,6 +23,8 @@ class WorkflowRun(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     FINAL = (Status.SUCCEEDED, Status.COMPENSATED, Status.CANCELLED)
+    # What an operator may still cancel (a failed run: its remaining undo is given up).
+    CANCELLABLE = (Status.PENDING, Status.RUNNING, Status.WAITING_APPROVAL, Status.FAILED)
 
     name = models.CharField(max_length=100)
     version = models.PositiveIntegerField()

@@ -20,10 +20,6 @@ class NotFound(ObjectDoesNotExist):
     pass
 
 
-CANCELLABLE = (WorkflowRun.Status.PENDING, WorkflowRun.Status.RUNNING, WorkflowRun.Status.WAITING_APPROVAL,
-               WorkflowRun.Status.FAILED)
-
-
 def runs_list(*, status: str | None = None, name: str | None = None, limit: int = 200):
     runs = WorkflowRun.objects.select_related("started_by").order_by("-created_at", "-id")
     if status:
@@ -44,9 +40,12 @@ def run_by_key(idempotency_key: str) -> WorkflowRun | None:
     return WorkflowRun.objects.filter(idempotency_key=idempotency_key).first()
 
 
-def run_stuck_step(run: WorkflowRun) -> WorkflowStep | None:
-    """The step an operator can act on (same rule as the services use, without locking)."""
+def run_stuck_step(run: WorkflowRun, *, lock: bool = False) -> WorkflowStep | None:
+    """The step an operator can act on: failed, failed while undoing, or waiting for a retry.
+    The operator actions pass lock=True (inside their transaction) to hold it while they change it."""
     steps = WorkflowStep.objects.filter(run=run)
+    if lock:
+        steps = steps.select_for_update()
     if run.status == WorkflowRun.Status.FAILED:
         return steps.filter(status__in=[WorkflowStep.Status.FAILED, WorkflowStep.Status.COMPENSATING]).order_by(
             "-index").first()
@@ -61,7 +60,7 @@ def run_actions(run: WorkflowRun) -> list[str]:
     actions = []
     if run_stuck_step(run) is not None:
         actions += ["retry", "skip"]
-    if run.status in CANCELLABLE:
+    if run.status in WorkflowRun.CANCELLABLE:
         actions.append("cancel")
     return actions
 

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from office.events import send_event_on_commit, user_group
 
-from . import definitions
+from . import definitions, selectors
 from .context import StepContext
 from .errors import ConnectorUnavailable, PermanentError
 from .models import (
@@ -106,7 +106,7 @@ def _outbox_add(kind: str, payload: dict, *, available_at: datetime) -> None:
         transaction.on_commit(lambda: outbox_relay(ids=[row.pk]))
 
 
-def _dispatch(message: OutboxMessage, now: datetime) -> None:
+def _dispatch(message: OutboxMessage) -> None:
     from .tasks import step_execute_task
 
     if message.kind == OutboxMessage.Kind.STEP_EXECUTE:
@@ -131,7 +131,7 @@ def outbox_relay(*, ids: list[int] | None = None, now: datetime | None = None, l
                 rows = rows.filter(pk__in=ids)
             rows = list(rows.order_by("available_at", "id")[:limit])
             for row in rows:
-                _dispatch(row, now)
+                _dispatch(row)
                 relayed += 1
             OutboxMessage.objects.filter(pk__in=[r.pk for r in rows]).delete()
     except Exception:
@@ -219,6 +219,13 @@ def _context(run: WorkflowRun, step: WorkflowStep, *, compensating: bool) -> Ste
     )
 
 
+def _attempts_mark_lost(step: WorkflowStep, now: datetime) -> None:
+    """The attempt still marked running was lost with its worker (its lease ran out)."""
+    WorkflowStepAttempt.objects.filter(step=step, outcome=WorkflowStepAttempt.Outcome.RUNNING).update(
+        outcome=WorkflowStepAttempt.Outcome.LOST, finished_at=now,
+        error="the worker stopped before the attempt finished")
+
+
 def _claim(step_id: int):
     """Claim the step if it is due and nobody holds it. Returns (mode, step, run, spec, claim) or None."""
     now = timezone.now()
@@ -233,10 +240,7 @@ def _claim(step_id: int):
             return None  # another worker holds it
         lease_over = step.lease_until is None or step.lease_until < now
         if step.status == Step.RUNNING and lease_over:
-            # The attempt in flight was lost with its worker.
-            WorkflowStepAttempt.objects.filter(step=step, outcome=WorkflowStepAttempt.Outcome.RUNNING).update(
-                outcome=WorkflowStepAttempt.Outcome.LOST, finished_at=now,
-                error="the worker stopped before the attempt finished")
+            _attempts_mark_lost(step, now)
             if run.status == Run.RUNNING:
                 mode = "action"
             else:
@@ -246,9 +250,7 @@ def _claim(step_id: int):
             mode = "action"
         elif (step.status == Step.COMPENSATING and run.status == Run.COMPENSATING and lease_over
               and step.next_retry_at and step.next_retry_at <= now):
-            WorkflowStepAttempt.objects.filter(step=step, outcome=WorkflowStepAttempt.Outcome.RUNNING).update(
-                outcome=WorkflowStepAttempt.Outcome.LOST, finished_at=now,
-                error="the worker stopped before the attempt finished")
+            _attempts_mark_lost(step, now)
             mode = "compensation"
         else:
             return None  # not due, already done, or waiting for a person
@@ -535,21 +537,11 @@ def _lock_run(run: WorkflowRun) -> WorkflowRun:
     return WorkflowRun.objects.select_for_update().get(pk=run.pk)
 
 
-def _stuck_step(run: WorkflowRun) -> WorkflowStep | None:
-    """The step an operator can act on: failed, failed while undoing, or waiting for a retry."""
-    steps = WorkflowStep.objects.select_for_update().filter(run=run)
-    if run.status == Run.FAILED:
-        return steps.filter(status__in=[Step.FAILED, Step.COMPENSATING]).order_by("-index").first()
-    if run.status == Run.RUNNING:
-        return steps.filter(status=Step.PENDING, attempts__gt=0).exclude(last_error="").order_by("index").first()
-    return None
-
-
 def run_retry(run: WorkflowRun, actor) -> WorkflowRun:
     """Try the failed (or back-off-waiting) step again now, with a fresh retry budget."""
     with transaction.atomic():
         run = _lock_run(run)
-        step = _stuck_step(run)
+        step = selectors.run_stuck_step(run, lock=True)
         if step is None:
             raise ValidationError("nothing to retry: no failed step and no step waiting for a retry")
         if step.status == Step.COMPENSATING:
@@ -570,7 +562,7 @@ def run_skip_step(run: WorkflowRun, actor) -> WorkflowRun:
     """Give up on the stuck step (or on undoing it) and carry on with the rest of the run."""
     with transaction.atomic():
         run = _lock_run(run)
-        step = _stuck_step(run)
+        step = selectors.run_stuck_step(run, lock=True)
         if step is None:
             raise ValidationError("nothing to skip: no failed step and no step waiting for a retry")
         undoing = step.status == Step.COMPENSATING
@@ -593,7 +585,7 @@ def run_cancel(run: WorkflowRun, actor, note: str = "") -> WorkflowRun:
     """Stop a run: what has not started is cancelled, what succeeded is undone (newest first)."""
     with transaction.atomic():
         run = _lock_run(run)
-        if run.status not in (Run.PENDING, Run.RUNNING, Run.WAITING_APPROVAL, Run.FAILED):
+        if run.status not in WorkflowRun.CANCELLABLE:
             raise ValidationError(f"a {run.status} run cannot be cancelled")
         now = timezone.now()
         WorkflowStep.objects.filter(run=run, status__in=[Step.PENDING, Step.WAITING_APPROVAL]).update(
@@ -607,6 +599,20 @@ def run_cancel(run: WorkflowRun, actor, note: str = "") -> WorkflowRun:
         run.error = f"cancelled by {actor.get_username()}" if actor else "cancelled"
         _stop_run(run, end_status=Run.CANCELLED, otherwise=Run.CANCELLED)
     return run
+
+
+RUN_ACTIONS = ("retry", "skip", "cancel")
+
+
+def run_act(run: WorkflowRun, actor, *, action: str, note: str = "") -> WorkflowRun:
+    """One operator action by name: the run page and the REST API offer the same three."""
+    if action == "retry":
+        return run_retry(run, actor)
+    if action == "skip":
+        return run_skip_step(run, actor)
+    if action == "cancel":
+        return run_cancel(run, actor, note=note)
+    raise ValidationError(f"no action {action!r}; use retry, skip or cancel")
 
 
 # --- audit and notifications ---

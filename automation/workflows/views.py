@@ -50,15 +50,10 @@ def run_action(request, run_id: int, action: str):
         run = selectors.run_get(run_id)
     except selectors.NotFound as exc:
         raise Http404(str(exc)) from exc
+    if action not in services.RUN_ACTIONS:
+        raise Http404("unknown action")
     try:
-        if action == "retry":
-            services.run_retry(run, request.user)
-        elif action == "skip":
-            services.run_skip_step(run, request.user)
-        elif action == "cancel":
-            services.run_cancel(run, request.user, note=request.POST.get("note", ""))
-        else:
-            raise Http404("unknown action")
+        services.run_act(run, request.user, action=action, note=request.POST.get("note", ""))
         messages.success(request, f"{action.capitalize()}: done.")
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
