@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -15,21 +14,17 @@ from rest_framework.views import APIView
 
 from office.api import call_service
 from rooms import selectors as room_selectors
-from rooms.services import SYSTEM_USERNAME
 
 from . import selectors, services
-from .models import CalendarFeed, Digest, Task, Ticket
+from .models import Task, Ticket
 
-User = get_user_model()
 LIST_LIMIT = 500
-
-
 
 
 def _member(user_id: int | None):
     if user_id is None:
         return None
-    user = User.objects.filter(pk=user_id, is_active=True).exclude(username=SYSTEM_USERNAME).first()
+    user = selectors.active_members().filter(pk=user_id).first()
     if user is None:
         raise ValidationError({"owner": ["no such member"]})
     return user
@@ -250,8 +245,7 @@ class DigestListApi(APIView):
 
     @extend_schema(responses=DigestOut(many=True))
     def get(self, request):
-        digests = Digest.objects.filter(user=request.user).order_by("-date")[:60]
-        return Response([selectors.digest_payload(d) for d in digests])
+        return Response([selectors.digest_payload(d) for d in selectors.digests_for(request.user)])
 
 
 class DigestDetailApi(APIView):
@@ -286,13 +280,9 @@ class CalendarFeedApi(APIView):
         last_error = serializers.CharField()
         busy_intervals = serializers.IntegerField()
 
-    def _out(self, feed: CalendarFeed) -> dict:
-        feed.busy_intervals = feed.intervals.count()
-        return self.CalendarFeedOutSerializer(feed).data
-
     @extend_schema(responses=CalendarFeedOutSerializer(many=True))
     def get(self, request):
-        return Response([self._out(f) for f in CalendarFeed.objects.filter(user=request.user).order_by("id")])
+        return Response(self.CalendarFeedOutSerializer(selectors.calendar_feeds_for(request.user), many=True).data)
 
     @extend_schema(request=CalendarFeedInputSerializer, responses={201: CalendarFeedOutSerializer})
     def post(self, request):
@@ -306,4 +296,5 @@ class CalendarFeedApi(APIView):
             owner = _member(values["user"])
         feed = call_service(services.calendar_feed_add, user=owner, actor=request.user, name=values.get("name", ""),
                     url=values.get("url", ""), content=values.get("content", ""))
-        return Response(self._out(feed), status=status.HTTP_201_CREATED)
+        feed = selectors.calendar_feeds_for(owner).get(pk=feed.pk)
+        return Response(self.CalendarFeedOutSerializer(feed).data, status=status.HTTP_201_CREATED)

@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from rooms import selectors as room_selectors
 from rooms.models import Room, RoomMembership, RoomVisit
+from rooms.services import SYSTEM_USERNAME
 
-from .models import AuditEntry, BusyInterval, Digest, Reminder, Task, Ticket
+from .models import AuditEntry, BusyInterval, CalendarFeed, Digest, Reminder, Task, Ticket
 
 User = get_user_model()
 
@@ -112,6 +113,11 @@ def audit_trail(subject_type: str, subject_id: int) -> QuerySet[AuditEntry]:
     return AuditEntry.objects.filter(subject_type=subject_type, subject_id=subject_id).order_by("at", "id")
 
 
+def active_members() -> QuerySet:
+    """People who can own tasks and get digests: active accounts, not the office's own system user."""
+    return User.objects.filter(is_active=True).exclude(username=SYSTEM_USERNAME).select_related("profile")
+
+
 # --- visibility ---
 
 def tasks_visible_to(user) -> QuerySet[Task]:
@@ -167,6 +173,11 @@ def ticket_for_user(user, ticket_id: int) -> Ticket:
     return ticket
 
 
+def digests_for(user, *, limit: int = 60) -> QuerySet[Digest]:
+    """A member's own digests, newest first."""
+    return Digest.objects.filter(user=user).order_by("-date")[:limit]
+
+
 def digest_for_user(user, date: dt.date) -> Digest:
     digest = Digest.objects.filter(user=user, date=date).first()
     if digest is None:
@@ -175,6 +186,11 @@ def digest_for_user(user, date: dt.date) -> Digest:
 
 
 # --- free/busy and owner suggestions ---
+
+def calendar_feeds_for(user) -> QuerySet[CalendarFeed]:
+    """A member's calendar feeds, each with how many busy intervals it holds (one query)."""
+    return CalendarFeed.objects.filter(user=user).annotate(busy_intervals=Count("intervals")).order_by("id")
+
 
 def _working_windows(start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
     """Working hours (settings, in the server's time zone) that fall between start and end."""

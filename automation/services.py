@@ -44,16 +44,6 @@ def _actor(actor) -> tuple[Any, str]:
     return actor, actor.get_username()
 
 
-def _json(value):
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, Room):
-        return value.pk
-    if hasattr(value, "pk"):
-        return value.pk
-    return value
-
-
 def _audit(*, subject_type: str, subject_id: int, action: str, actor, reason: str = "",
            before: dict | None = None, after: dict | None = None) -> AuditEntry:
     user, label = _actor(actor)
@@ -78,7 +68,7 @@ def _task_state(task: Task) -> dict:
         "title": task.title,
         "description": task.description,
         "owner": task.owner_id,
-        "due_date": _json(task.due_date),
+        "due_date": task.due_date.isoformat() if task.due_date else None,
         "status": task.status,
         "room": task.room_id,
     }
@@ -483,7 +473,7 @@ def digests_build(date: dt.date, *, now: dt.datetime | None = None) -> list[Dige
     """Every active member's digest for `date` (members with nothing to read get none)."""
     now = now or timezone.now()
     digests = []
-    for user in User.objects.filter(is_active=True).exclude(username=SYSTEM_USERNAME).select_related("profile"):
+    for user in selectors.active_members():
         digest = digest_build(user=user, date=date, now=now)
         if digest is not None:
             digests.append(digest)

@@ -4,7 +4,6 @@ that call one service and come back to the page."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -13,12 +12,10 @@ from django.views.decorators.http import require_POST
 
 from rooms import selectors as room_selectors
 from rooms.models import RoomMembership
-from rooms.services import SYSTEM_USERNAME
 
 from . import selectors, services
 from .models import Task, Ticket
 
-User = get_user_model()
 TABS = (("mine", "Mine"), ("team", "My team"), ("all", "Everything I can see"))
 
 
@@ -55,8 +52,7 @@ def tasks_page(request):
         "room_id": room_id,
         "rooms": rooms,
         "team_room_ids": team_room_ids,
-        "members": User.objects.filter(is_active=True).exclude(username=SYSTEM_USERNAME).select_related("profile")
-        .order_by("username"),
+        "members": selectors.active_members().order_by("username"),
         "statuses": Task.Status.choices,
         "show_closed": request.GET.get("closed") == "1",
     })
@@ -66,7 +62,7 @@ def tasks_page(request):
 def task_create_view(request):
     room_id, owner_id = _int(request.POST.get("room")), _int(request.POST.get("owner"))
     room = room_selectors.rooms_visible_to(request.user).filter(pk=room_id).first() if room_id else None
-    owner = User.objects.filter(pk=owner_id, is_active=True).first() if owner_id else None
+    owner = selectors.active_members().filter(pk=owner_id).first() if owner_id else None
     try:
         services.task_create(
             title=request.POST.get("title", ""), description=request.POST.get("description", ""),
