@@ -15,11 +15,9 @@ logger = logging.getLogger(__name__)
 def allow(key: str, *, per_minute: int) -> bool:
     window = int(time.time() // 60)
     try:
-        client = redis_client()
         name = f"office:ratelimit:{key}:{window}"
-        count = client.incr(name)
-        if count == 1:
-            client.expire(name, 120)
+        # One round trip, and the key always gets its expiry (no window key left behind forever).
+        count, _ = redis_client().pipeline().incr(name).expire(name, 120).execute()
         return count <= per_minute
     except redis.RedisError:
         logger.warning("rate limiter unavailable; allowing %s", key)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
 import pytest
+import redis
+from django.conf import settings
 from django.utils import timezone
 
-from assistant import indexing, llm, qa
+from assistant import indexing, llm, qa, ratelimit
 from assistant.models import Document, KnowledgeChunk
 from assistant.services import document_upload, knowledge_chunks_add
 from assistant.testing import ScriptedTransport, by_purpose
@@ -325,3 +328,21 @@ def test_tickets_are_room_knowledge_kept_current_and_only_for_who_may_enter(peop
     Ticket.objects.filter(pk=secret.pk).update(title="Vault safe lock replaced", updated_at=timezone.now())
     assert indexing.sweep_unindexed()["tickets"] == 1
     assert "replaced" in KnowledgeChunk.objects.get(source_id=f"ticket:{secret.pk}").text
+
+
+def test_catch_up_is_limited_per_minute_and_the_window_expires(people, office, monkeypatch):
+    # given: one fixed minute, so the eleventh request falls in the same window as the first ten
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: 1_800_000_000.0))
+    url = f"/api/rooms/{office['atlas'].pk}/catch-up/"
+    bob = client_for(people["bob"])
+    # when
+    codes = [bob.get(url).status_code for _ in range(11)]
+    # then: ten answers, then a 429 in the project's error shape; the window's counter expires
+    assert codes == [200] * 10 + [429]
+    assert bob.get(url).json()["error"]["code"]
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = client.keys("office:ratelimit:catchup:*")
+        assert keys and all(0 < client.ttl(key) <= 120 for key in keys)
+    finally:
+        client.close()
