@@ -127,8 +127,7 @@ class LLMResult:
 
     @property
     def confidence(self) -> float | None:
-        value = self.data.get("confidence")
-        return float(value) if isinstance(value, int | float) else None
+        return _confidence(self.data)
 
 
 class _LRU:
