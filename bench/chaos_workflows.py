@@ -35,7 +35,6 @@ from automation.workflows.errors import TransientError
 WORKFLOW = "bench.chaos"
 ATTEMPTED_KEY = "bench:chaos:attempted"
 SINK_TABLE = "bench_chaos_sink"
-_redis = None
 
 
 class SinkConnector:
@@ -45,14 +44,11 @@ class SinkConnector:
     transactional = True
 
     def deliver(self, message: dict, *, idempotency_key: str) -> dict:
-        global _redis
-        import redis
-        from django.conf import settings
         from django.db import connection
 
-        if _redis is None:
-            _redis = redis.Redis.from_url(settings.REDIS_URL)
-        _redis.hincrby(ATTEMPTED_KEY, idempotency_key, 1)  # outside the transaction: survives a kill
+        from office.redis_client import redis_client
+
+        redis_client().hincrby(ATTEMPTED_KEY, idempotency_key, 1)  # outside the transaction: survives a kill
         with connection.cursor() as cursor:
             cursor.execute(f"INSERT INTO {SINK_TABLE} (effect_key, run_id) VALUES (%s, %s)",
                            [idempotency_key, message["run_id"]])
@@ -132,19 +128,18 @@ def main() -> int:
         import django
 
         django.setup()
-        import redis
-        from django.conf import settings
         from django.db import connection
         from django.db.models import Count
 
         from automation.workflows import services
         from automation.workflows.models import WorkflowRun, WorkflowStep, WorkflowStepAttempt
+        from office.redis_client import redis_client
 
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE TABLE {SINK_TABLE} (id bigserial PRIMARY KEY, effect_key text NOT NULL, "
                            "run_id bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now())")
         services.workflow_schedules_ensure()
-        rclient = redis.Redis.from_url(settings.REDIS_URL)
+        rclient = redis_client()
 
         def spawn(name: str, command: list[str]) -> None:
             log_file = open(stack.tmp / f"{name}.log", "ab")  # noqa: SIM115
