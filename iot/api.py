@@ -258,12 +258,7 @@ class OverviewApi(APIView):
         return Response({
             "sensors": [selectors.sensor_payload(s) for s in selectors.sensors_visible_to(request.user)],
             "suggestions": selectors.suggestions_recent(request.user),
-            "firings": [
-                {"id": f.id, "rule": f.rule.name, "sensor": f.sensor_id, "room": f.room_id,
-                 "room_name": f.room.name if f.room_id else None, "outcome": f.outcome,
-                 "ticket": f.ticket_id, "fired_at": f.fired_at.isoformat()}
-                for f in selectors.firings_recent(request.user)
-            ],
+            "firings": selectors.firings_recent(request.user),
         })
 
 

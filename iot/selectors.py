@@ -214,6 +214,12 @@ def suggestions_recent(user, limit: int = 20) -> list[dict]:
     ]
 
 
-def firings_recent(user, limit: int = 20) -> list[RuleFiring]:
-    firings = _in_rooms_visible_to(user, RuleFiring.objects.select_related("room", "rule", "sensor"))
-    return list(firings[:limit])
+def firings_recent(user, limit: int = 20) -> list[dict]:
+    """Recent rule firings in rooms the user may see (shown on the sensors page)."""
+    firings = _in_rooms_visible_to(user, RuleFiring.objects.select_related("room", "rule"))
+    return [
+        {"id": f.id, "rule": f.rule.name, "sensor": f.sensor_id, "room": f.room_id,
+         "room_name": f.room.name if f.room_id else None, "outcome": f.outcome,
+         "ticket": f.ticket_id, "fired_at": f.fired_at.isoformat()}
+        for f in firings[:limit]
+    ]

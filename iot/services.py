@@ -70,18 +70,24 @@ def sensor_create(*, room: Room | None, kind: str, name: str, device_id: str, mq
     return sensor, creds
 
 
+def _locked_update(instance, fields: dict, check):
+    """Re-read `instance` under a row lock, apply `fields`, validate with `check`, save; inside the
+    caller's transaction, so two admins editing at once cannot interleave."""
+    instance = type(instance).objects.select_for_update().get(pk=instance.pk)
+    for key, value in fields.items():
+        setattr(instance, key, value)
+    check(instance)
+    instance.save()
+    return instance
+
+
 def sensor_update(*, sensor: Sensor, **fields) -> Sensor:
     allowed = {"room", "name", "mqtt_topic", "enabled"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationError(f"cannot change {', '.join(sorted(unknown))}")
     with transaction.atomic():
-        sensor = Sensor.objects.select_for_update().get(pk=sensor.pk)
-        for key, value in fields.items():
-            setattr(sensor, key, value)
-        _clean_sensor(sensor)
-        sensor.save()
-    return sensor
+        return _locked_update(sensor, fields, _clean_sensor)
 
 
 def sensor_credentials_rotate(*, sensor: Sensor) -> DeviceCredentials:
@@ -302,11 +308,7 @@ def rule_create(**fields) -> Rule:
 
 def rule_update(*, rule: Rule, **fields) -> Rule:
     with transaction.atomic():
-        rule = Rule.objects.select_for_update().get(pk=rule.pk)
-        for key, value in fields.items():
-            setattr(rule, key, value)
-        rule_check(rule)
-        rule.save()
+        rule = _locked_update(rule, fields, rule_check)
         if not rule.enabled:  # a disabled rule forgets its timers; re-enabling starts afresh
             RuleState.objects.filter(rule=rule).delete()
     return rule
