@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from office.events import send_event_on_commit
+from office.tasks import enqueue_on_commit
 from rooms.selectors import user_can_enter_room
 from transcription.services import room_group
 
@@ -200,15 +201,9 @@ def document_upload(*, user, room, filename: str, content: bytes, title: str = "
             size_bytes=len(content), sha256=sha, content=content, uploaded_by=user,
         )
 
-        def enqueue():
-            from .tasks import index_document  # tasks → indexing → services: imported when used
+        from .tasks import index_document  # tasks → indexing → services: imported when used
 
-            try:
-                index_document.delay(document.pk)
-            except Exception:  # the periodic sweep picks it up
-                logger.exception("could not queue document %s for indexing", document.pk)
-
-        transaction.on_commit(enqueue)
+        enqueue_on_commit(index_document, document.pk)
     return document, True
 
 
