@@ -76,8 +76,14 @@ class MiniLMOnnxEmbedder:
             raise TypeError("embed() takes a list of strings")
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
-        out = [self._embed_batch(list(texts[i:i + BATCH_SIZE])) for i in range(0, len(texts), BATCH_SIZE)]
-        return np.concatenate(out, axis=0)
+        # Batches of similar length: a batch is padded to its longest text, so sorting first saves
+        # most of the work on mixed input (a transcript's "Yeah." beside a minute-long turn).
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        for start in range(0, len(order), BATCH_SIZE):
+            batch = order[start:start + BATCH_SIZE]
+            out[batch] = self._embed_batch([texts[i] for i in batch])
+        return out
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)

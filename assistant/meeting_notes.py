@@ -23,7 +23,7 @@ from rooms.services import SYSTEM_USERNAME
 from transcription.models import Meeting, TranscriptSegment
 from transcription.services import room_group
 
-from . import extract, llm
+from . import candidate_ranker, extract, item_writer, llm
 from .models import ActionItem, MeetingSummary
 from .prompts import prompt
 from .selectors import action_item_payloads, summary_payload
@@ -54,38 +54,6 @@ SUMMARY_SCHEMA = _summary_schema(summary_chars=1200, item_chars=300, items=10, t
 # (every character it may write costs time), so the refresh stays well inside its window.
 ROLLING_SUMMARY_SCHEMA = _summary_schema(summary_chars=480, item_chars=140, items=4, topics=5)
 
-ACTION_ITEMS_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "items": {
-            "type": "array",
-            "maxItems": 20,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "task": {"type": "string", "minLength": 3, "maxLength": 200},
-                    "owner": {"type": "string", "maxLength": 80},
-                    "due": {"type": "string", "maxLength": 60},
-                    "lines": {"type": "array", "items": {"type": "integer"}, "maxItems": 6},
-                    "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                },
-                "required": ["task", "owner", "due", "lines", "confidence"],
-                "additionalProperties": False,
-            },
-        }
-    },
-    "required": ["items"],
-    "additionalProperties": False,
-}
-
-MIN_ITEM_CONFIDENCE = 0.5
-MODEL_ONLY_CONFIDENCE_CAP = 0.7
-# An item only the model saw, which the model itself is unsure of, is noise more often than not
-# (bench/assistant.py: every such item on the labelled set was a false positive).
-MODEL_ONLY_MIN_CONFIDENCE = 0.65
-LINES_PER_CALL = 40
-
-
 def people_for(meeting: Meeting) -> extract.People:
     """Participants first (they win ambiguous first names), then the rest of the organisation."""
     participants = [p.user for p in meeting.participants.select_related("user__profile").order_by("joined_at")]
@@ -115,11 +83,11 @@ def _transcript_text(lines: list[extract.Line]) -> str:
 def meeting_refresh(meeting: Meeting, *, client: llm.LLMClient | None = None) -> None:
     """While a meeting runs: a new rolling summary, and proposals from what was said since the last one."""
     last = meeting.summaries.filter(kind=MeetingSummary.Kind.ROLLING).order_by("-created_at").first()
-    new_segments = list(TranscriptSegment.objects.filter(meeting=meeting, seq__gt=last.through_seq if last else 0)
-                        .select_related("speaker__profile").order_by("seq"))
+    since_seq = last.through_seq if last else 0
+    has_new = TranscriptSegment.objects.filter(meeting=meeting, seq__gt=since_seq).exists()
     summary_refresh(meeting, client=client)
-    if new_segments:
-        action_items_propose(meeting, segments=new_segments, client=client)
+    if has_new:
+        action_items_propose(meeting, client=client, since_seq=since_seq)
 
 
 def meeting_finalize(meeting: Meeting, *, client: llm.LLMClient | None = None) -> None:
@@ -246,30 +214,34 @@ def _fallback_summary(texts: list[str]) -> dict:
 # --- action items ---
 
 def action_items_propose(
-    meeting: Meeting, *, segments: list[TranscriptSegment] | None = None, client: llm.LLMClient | None = None,
-    use_model: bool = True,
+    meeting: Meeting, *, client: llm.LLMClient | None = None, use_model: bool = True, since_seq: int = 0,
+    ranker: candidate_ranker.Ranker | None = None, writer: str | None = None,
 ) -> list[ActionItem]:
-    """Propose action items from a meeting's transcript (all of it by default); returns new proposals.
+    """Propose action items from a meeting's transcript; returns the new proposals.
 
-    Owners are only people we know (participants, then org members); nothing is done with a
-    proposal until a participant approves it.
+    The whole transcript is ranked; with `since_seq` only turns said after it are proposed (the live
+    pass). Owners are only people we know (participants, then org members); a task already proposed
+    in this meeting is not proposed again; nothing is done with a proposal until a participant
+    approves it.
     """
-    if segments is None:
-        segments = list(TranscriptSegment.objects.filter(meeting=meeting).select_related("speaker__profile")
-                        .order_by("seq"))
+    segments = list(TranscriptSegment.objects.filter(meeting=meeting).select_related("speaker__profile").order_by("seq"))
     if not segments:
         return []
     people = people_for(meeting)
     lines = _lines(segments, people)
-    candidates, calls, _model_only = extract_candidates(lines, people, meeting=meeting, client=client,
-                                                        use_model=use_model)
+    only_lines = {ln.number for ln, s in zip(lines, segments, strict=True) if s.seq > since_seq} if since_seq else None
+    candidates, calls, ranker_label = extract_candidates(lines, people, meeting=meeting, client=client,
+                                                         use_model=use_model, ranker=ranker, only_lines=only_lines,
+                                                         writer=writer)
     participants = {p.user_id for p in meeting.participants.all()}
+    known = list(ActionItem.objects.filter(meeting=meeting).values_list("text", "owner_id"))
     created = []
     with transaction.atomic():
         for candidate in candidates:
-            if candidate.confidence < MIN_ITEM_CONFIDENCE:
+            owner_id = candidate.owner.id if candidate.owner else None
+            if any(extract.same_task(text, candidate.text) and owner in (owner_id, None) for text, owner in known):
                 continue
-            item = _store_item(meeting, candidate, lines, calls, participants, people)
+            item = _store_item(meeting, candidate, lines, calls, participants, people, ranker_label)
             if item is not None:
                 created.append(item)
         for payload in action_item_payloads(created):
@@ -277,57 +249,92 @@ def action_items_propose(
     return created
 
 
-def extract_candidates(lines, people, *, meeting=None, client=None, use_model=True):
-    """Rules + model proposals merged; returns (merged candidates, model calls made, the model's own)."""
-    rules = extract.rule_candidates(lines, people)
-    model: list[extract.Candidate] = []
-    calls = []
-    if use_model:
-        client = client or llm.get_client()
-        for start in range(0, len(lines), LINES_PER_CALL):
-            window = lines[start:start + LINES_PER_CALL]
-            try:
-                result = client.chat_json(
-                    prompt=prompt("action_items"),
-                    variables={"people": ", ".join(people.names()), "transcript": _transcript_text(window)},
-                    schema=ACTION_ITEMS_SCHEMA, purpose="meeting.action_items", tier="large",
-                    room=meeting.room if meeting else None,
-                    input_ids={"meeting": meeting.pk if meeting else None, "segments": [ln.segment_id for ln in window]},
-                    known_names=people.names(), max_tokens=600,
-                )
-            except (llm.LLMUnavailable, llm.LLMOutputInvalid) as exc:
-                logger.warning("action items from rules only: %s", exc)
-                continue
-            calls.append(result.call)
-            model.extend(_model_candidates(result.data["items"], window, people))
-    return extract.merge_candidates(rules, model, model_only_min=MODEL_ONLY_MIN_CONFIDENCE), calls, model
+def _ranker_names(people: extract.People) -> list[str]:
+    return [n for p in people.people for n in {p.display_name, p.first_name, p.username} if n]
 
 
-def _model_candidates(items: list[dict], window: list[extract.Line], people: extract.People) -> list[extract.Candidate]:
-    by_number = {line.number: line for line in window}
-    out = []
-    for item in items:
-        lines = [n for n in item["lines"] if n in by_number and not extract.is_steering(by_number[n].text)]
-        if not lines:
-            continue  # no evidence in this transcript (or only lines trying to steer us): not an item
-        evidence = " ".join(by_number[n].text for n in lines)
-        owner = people.resolve(item["owner"])
-        if owner is not None and owner not in people.mentioned_in(evidence) and \
-                all(by_number[n].speaker != owner for n in lines):
-            owner = None  # the model named someone the evidence does not: do not trust it
-        spoken = by_number[lines[0]].spoken
-        due = extract.due_words_to_date(item["due"], spoken) if item["due"] else None
-        due_text = item["due"] if due else ""
-        if due is None:
-            due, due_text = extract.parse_due(evidence, spoken)
-        out.append(extract.Candidate(
-            text=item["task"].strip()[:200], owner=owner, due=due, due_text=due_text, lines=lines,
-            confidence=min(float(item["confidence"]), MODEL_ONLY_CONFIDENCE_CAP), sources={"model"},
-        ))
-    return out
+def extract_candidates(lines, people, *, meeting=None, client=None, use_model=True, ranker=None,
+                       only_lines: set[int] | None = None, writer: str | None = None):
+    """The turns worth writing up (the ranker's choice, plus explicit dated or named requests), written
+    as items; returns (candidates, model calls made, the ranker version that chose them).
+
+    `only_lines` limits the proposals to those line numbers (the live pass: what was said since the last
+    one, ranked in the context of the whole meeting so far)."""
+    ranker = ranker or candidate_ranker.current("action_items")
+    turns = [candidate_ranker.Turn(speaker=ln.speaker.display_name if ln.speaker else "", text=ln.text) for ln in lines]
+    scores = ranker.score(turns, _ranker_names(people))
+    chosen = set(ranker.select(scores))
+    # "Bob, can you fix it by Wednesday?": an explicit request to a named person, or a dated promise.
+    explicit = [c for c in extract.rule_candidates(lines, people)
+                if c.owner is not None and (c.due is not None or c.confidence >= 0.8)]
+    chosen |= {c.lines[0] - 1 for c in explicit}
+    if only_lines is not None:
+        chosen = {i for i in chosen if lines[i].number in only_lines}
+        explicit = [c for c in explicit if set(c.lines) & only_lines]
+    chosen = sorted(chosen)
+    if not chosen:
+        return [], [], ranker.label
+    turn_pairs = [(ln.speaker, ln.text) for ln in lines]
+    participants = [p for p in people.people if meeting is None or p.id in _participant_ids(meeting)] or people.people
+    writer = writer or settings.OFFICE_ACTION_ITEM_WRITER
+    written, calls = None, []
+    if use_model and writer == "model":
+        written, call = _write_with_model(client, turn_pairs, chosen, participants, lines=lines, meeting=meeting)
+        calls = [call] if call is not None else []
+    if written is None:
+        written = item_writer.write_deterministic(turn_pairs, chosen, participants)
+    covered = {n for c in explicit for n in c.lines}
+    candidates = [extract.Candidate(**{**c.__dict__, "confidence": max(c.confidence, float(scores[c.lines[0] - 1])),
+                                       "sources": {"rules"}}) for c in explicit]
+    for w in written:
+        line = lines[w.line]
+        if line.number in covered:
+            continue  # the explicit request says it better (its owner and date were resolved from the words)
+        due, due_text = extract.parse_due(line.text, line.spoken)
+        candidates.append(extract.Candidate(
+            text=w.text[:200], owner=w.owner, due=due, due_text=due_text, lines=[line.number],
+            confidence=round(float(scores[w.line]), 3), sources={"model" if calls else "ranker"}))
+    return consolidate(candidates), calls, ranker.label
 
 
-def _store_item(meeting, candidate, lines, calls, participants, people) -> ActionItem | None:
+def consolidate(candidates: list[extract.Candidate]) -> list[extract.Candidate]:
+    """One proposal per task: the same task for the same owner (or for nobody) said twice is merged."""
+    kept: list[extract.Candidate] = []
+    for candidate in sorted(candidates, key=lambda c: -c.confidence):
+        twin = next((k for k in kept if extract.same_task(k.text, candidate.text)
+                     and (k.owner == candidate.owner or candidate.owner is None)), None)
+        if twin is None:
+            kept.append(candidate)
+        else:
+            twin.lines = sorted(set(twin.lines) | set(candidate.lines))
+    return sorted(kept, key=lambda c: c.lines[0])
+
+
+def _participant_ids(meeting) -> set[int]:
+    return set(meeting.participants.values_list("user_id", flat=True))
+
+
+def _write_with_model(client, turns, chosen, owners, *, lines, meeting):
+    """The model writes the items for the chosen turns only; None when it gave nothing usable."""
+    client = client or llm.get_client()
+    action_prompt = prompt("action_items")
+    try:
+        result = client.chat_json(
+            prompt=action_prompt,
+            variables={"people": ", ".join(p.display_name for p in owners),
+                       "turns": item_writer.turns_text(turns, chosen)},
+            schema=item_writer.items_schema(list(range(1, len(chosen) + 1)), [p.display_name for p in owners]),
+            purpose="meeting.action_items", tier="large", room=meeting.room if meeting else None,
+            input_ids={"meeting": meeting.pk if meeting else None, "segments": [lines[i].segment_id for i in chosen]},
+            known_names=[p.display_name for p in owners], max_tokens=60 + 60 * len(chosen),
+        )
+    except (llm.LLMUnavailable, llm.LLMOutputInvalid) as exc:
+        logger.warning("action items written without the model: %s", exc)
+        return None, None
+    return item_writer.from_model(result.data, turns, chosen, owners, prompt_text=action_prompt.system), result.call
+
+
+def _store_item(meeting, candidate, lines, calls, participants, people, ranker_label) -> ActionItem | None:
     by_number = {line.number: line for line in lines}
     evidence = [by_number[n] for n in candidate.lines if n in by_number]
     owner_id = candidate.owner.id if candidate.owner else None
@@ -351,8 +358,8 @@ def _store_item(meeting, candidate, lines, calls, participants, people) -> Actio
                 source_segment_ids=[ln.segment_id for ln in evidence],
                 speaker_id=evidence[0].speaker.id if evidence and evidence[0].speaker else None,
                 model_id=call.model_id if call else "rules",
-                prompt_version=f"{call.prompt_name}.{call.prompt_version}" if call else "rules.v1",
-                model_call=call, dedupe_key=key,
+                prompt_version=f"{call.prompt_name}.{call.prompt_version}" if call else "rules.v2",
+                model_call=call, dedupe_key=key, ranker_version=ranker_label,
             )
     except IntegrityError:
         return None

@@ -145,6 +145,8 @@ class ActionItem(models.Model):
     prompt_version = models.CharField(max_length=40, blank=True, default="")
     model_call = models.ForeignKey(ModelCall, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     dedupe_key = models.CharField(max_length=200)
+    ranker_version = models.CharField(max_length=80, blank=True, default="",
+                                      help_text="the turn ranker that chose its evidence (assistant/rankers/)")
     created_at = models.DateTimeField(auto_now_add=True)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")

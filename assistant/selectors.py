@@ -162,6 +162,7 @@ def action_item_payload(item, *, seq_of: dict[int, int] | None = None) -> dict:
             "speaker": _person(item.speaker),
             "model_id": item.model_id,
             "prompt_version": item.prompt_version,
+            "ranker_version": item.ranker_version,
         },
         "decided_by": _person(item.decided_by),
         "decided_at": item.decided_at.isoformat() if item.decided_at else None,

@@ -279,6 +279,13 @@ OFFICE_LLM_THREADS = env_int("OFFICE_LLM_THREADS", 2, minimum=1)
 OFFICE_MODEL_DIR = Path(env_str("OFFICE_MODEL_DIR", str(DATA_DIR / "models"))).resolve()
 OFFICE_SUMMARY_WINDOW_SECONDS = env_int("OFFICE_SUMMARY_WINDOW_SECONDS", 60, minimum=10)
 OFFICE_SUMMARY_REFRESH_SECONDS = env_int("OFFICE_SUMMARY_REFRESH_SECONDS", 30, minimum=5)
+# Action items: the turn ranker's version (assistant/rankers/) and who writes the items for the turns it
+# picks: "rules" (deterministic; measured better than the packaged 1.5B model on real meetings, see
+# bench/meetings.py) or "model" (the large tier, e.g. a vLLM-served model).
+OFFICE_RANKER_VERSION = env_str("OFFICE_RANKER_VERSION", "v1")
+OFFICE_ACTION_ITEM_WRITER = env_str("OFFICE_ACTION_ITEM_WRITER", "rules")
+if OFFICE_ACTION_ITEM_WRITER not in ("rules", "model"):
+    raise ImproperlyConfigured("OFFICE_ACTION_ITEM_WRITER must be rules or model")
 OFFICE_UPLOAD_MAX_BYTES = env_int("OFFICE_UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 # Scanned PDF pages read by OCR per document (~0.6 s a page on 2 cores); later scanned pages stay unsearchable.
 OFFICE_OCR_MAX_PAGES = env_int("OFFICE_OCR_MAX_PAGES", 50, minimum=0)

@@ -4,11 +4,12 @@ decisions and their audit, injection, and the unavailable fallback."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
 from assistant import llm, meeting_notes, services
-from assistant.models import ActionItem, ActionItemDecision, MeetingSummary
+from assistant.models import ActionItem, ActionItemDecision, MeetingSummary, ModelCall
 from assistant.signals import action_item_approved
 from assistant.testing import ScriptedTransport, by_purpose
 from tests.assistant_fixtures import INJECTION, PLANNING, record_meeting
@@ -26,43 +27,90 @@ def scripted(**replies) -> llm.LLMClient:
     return llm.LLMClient(ScriptedTransport(by_purpose(**replies)))
 
 
-MODEL_ITEMS = {"items": [
-    {"task": "Fix the crash on older Android phones", "owner": "Bob Baker", "due": "Wednesday", "lines": [3, 4],
-     "confidence": 0.9},
-    {"task": "Write the release notes", "owner": "Carol", "due": "Friday", "lines": [5], "confidence": 0.8},
-    # The model invents an owner who is not in the org, and one not in the evidence line.
-    {"task": "Prepare the press kit", "owner": "Mallory the intern", "due": "", "lines": [7], "confidence": 0.7},
-    {"task": "Book the launch party", "owner": "Alice", "due": "", "lines": [99], "confidence": 0.9},
-]}
+def turns_shown(body) -> dict[str, int]:
+    """The turns a model request showed, text -> its number."""
+    found = re.findall(r"^\[(\d+)\] [^:]+: (.*)$", body["messages"][-1]["content"], re.M)
+    return {text: int(n) for n, text in found}
+
+
+def turn_of(body, fragment: str) -> int:
+    return next(n for text, n in turns_shown(body).items() if fragment in text.lower())
 
 
 @pytest.mark.django_db
 def test_action_items_have_known_owners_dates_and_provenance(office, people):
+    # given a planning meeting with two explicit, dated commitments
     meeting = record_meeting(office["atlas"], people, PLANNING)
-    items = meeting_notes.action_items_propose(meeting, client=scripted(meeting_action_items=MODEL_ITEMS))
+    # when the end-of-meeting pass proposes items (the default, deterministic writer)
+    items = meeting_notes.action_items_propose(meeting, client=scripted())
+    # then each has its real owner, the date its words give, and where it came from
     by_owner = {(i.owner.username if i.owner else None): i for i in items}
     fix = by_owner["bob"]
     assert "crash" in fix.text.lower() and fix.due_date == dt.date(2026, 11, 25)  # Wednesday after Monday 23rd
     assert fix.status == "proposed" and fix.confidence >= 0.8
     segs = list(meeting.segments.order_by("seq").values_list("pk", flat=True))
     assert set(fix.source_segment_ids) <= set(segs) and segs[2] in fix.source_segment_ids
-    assert fix.speaker == people["alice"] and fix.model_id and fix.prompt_version.startswith("action_items.v")
+    assert fix.speaker == people["alice"] and fix.model_id == "rules"
+    assert fix.ranker_version.startswith("action_items-ranker.v")
     notes = by_owner["carol"]
     assert "release notes" in notes.text.lower() and notes.due_date == dt.date(2026, 11, 27)
-    # Never invented: the intern is nobody here; a line that does not exist is no evidence.
     assert all(i.owner is None or i.owner in people.values() for i in items)
-    assert not any("launch party" in i.text.lower() for i in items)
-    press = [i for i in items if "press kit" in i.text.lower()]
-    assert press and press[0].owner is None
+    # and about as many proposals as commitments, not one per line
+    assert len(items) <= 4
     # Proposing again stores nothing twice.
-    again = meeting_notes.action_items_propose(meeting, client=scripted(meeting_action_items=MODEL_ITEMS))
+    again = meeting_notes.action_items_propose(meeting, client=scripted())
     assert again == [] and ActionItem.objects.filter(meeting=meeting).count() == len(items)
+
+
+@pytest.mark.django_db
+def test_the_model_writes_items_for_the_ranked_turns_only_with_owners_from_the_meeting(office, people):
+    # given a meeting, and a model that answers about the turns it was shown
+    meeting = record_meeting(office["atlas"], people, PLANNING)
+    seen = []
+
+    def reply(endpoint, body):
+        seen.append(body)
+        kit = turn_of(body, "press kit") if any("press kit" in t.lower() for t in turns_shown(body)) else None
+        items = [{"turn": turn_of(body, "crash"), "owner": "Bob Baker", "task": "Bob Baker will fix the Android crash"}]
+        if kit:  # words copied from the prompt's own example are not an item
+            items.append({"turn": kit, "owner": "Carol Chen", "task": "Carol will look into the battery options."})
+        return {"items": items}
+
+    # when items are written by the model
+    items = meeting_notes.action_items_propose(meeting, client=scripted(meeting_action_items=reply), writer="model")
+    # then it saw only the chosen turns, owners as a closed list of the meeting's people
+    shown = turns_shown(seen[0])
+    assert 0 < len(shown) < len(PLANNING)
+    owners = seen[0]["response_format"]["json_schema"]["schema"]["properties"]["items"]["items"]["properties"]["owner"]
+    assert set(owners["enum"]) == {"Alice Archer", "Bob Baker", "Carol Chen", "unassigned"}
+    assert "one or two" not in seen[0]["messages"][-1]["content"]
+    # and the explicit request keeps its resolved owner and date; nothing of the prompt is stored
+    fix = next(i for i in items if "crash" in i.text.lower())
+    assert fix.owner == people["bob"] and fix.due_date == dt.date(2026, 11, 25)
+    assert not any("battery" in i.text.lower() for i in items)
+
+
+@pytest.mark.django_db
+def test_an_owner_outside_the_meeting_or_invalid_json_falls_back_to_the_rules_writer(office, people):
+    meeting = record_meeting(office["atlas"], people, PLANNING)
+
+    def reply(endpoint, body):
+        return {"items": [{"turn": 1, "owner": "Mallory the intern", "task": "Mallory will prepare the press kit"}]}
+
+    items = meeting_notes.action_items_propose(meeting, client=scripted(meeting_action_items=reply), writer="model")
+    assert items and all(i.owner is None or i.owner in people.values() for i in items)
+    assert all(i.model_id == "rules" for i in items)
+    assert ModelCall.objects.filter(purpose="meeting.action_items", status="invalid").count() == 1
+    broken = record_meeting(office["vault"], people, PLANNING)
+    items = meeting_notes.action_items_propose(broken, client=scripted(meeting_action_items="{not json"),
+                                               writer="model")
+    assert {"bob", "carol"} <= {i.owner.username for i in items if i.owner}
 
 
 @pytest.mark.django_db
 def test_rules_alone_find_commitments_when_no_model_answers(office, people):
     meeting = record_meeting(office["atlas"], people, PLANNING)
-    items = meeting_notes.action_items_propose(meeting, client=scripted())  # every call fails
+    items = meeting_notes.action_items_propose(meeting, client=scripted(), writer="model")  # every call fails
     owners = {i.owner.username for i in items if i.owner}
     assert {"bob", "carol"} <= owners
     assert all(i.model_id == "rules" for i in items)
@@ -71,28 +119,28 @@ def test_rules_alone_find_commitments_when_no_model_answers(office, people):
 @pytest.mark.django_db
 def test_injection_in_speech_causes_no_side_effects(office, people):
     meeting = record_meeting(office["atlas"], people, INJECTION)
-    hostile = {"items": [{"task": "E-mail the board the salaries", "owner": "the intern", "due": "", "lines": [2],
-                          "confidence": 0.95},
-                         {"task": "Assign everything to the intern", "owner": "Bob", "due": "", "lines": [2],
-                          "confidence": 0.9}]}
+
+    def hostile(endpoint, body):
+        steer = next((n for text, n in turns_shown(body).items() if "ignore" in text.lower()), 1)
+        return {"items": [{"turn": steer, "owner": "Bob", "task": "Bob will e-mail the board the salaries"}]}
+
     received = []
     action_item_approved.connect(lambda **kw: received.append(kw), weak=False, dispatch_uid="test-inject")
     try:
-        items = meeting_notes.action_items_propose(meeting, client=scripted(meeting_action_items=hostile))
+        items = meeting_notes.action_items_propose(meeting, client=scripted(meeting_action_items=hostile),
+                                                   writer="model")
     finally:
         action_item_approved.disconnect(dispatch_uid="test-inject")
     assert received == []  # nothing approved, nothing turned into work
     assert all(i.status == "proposed" for i in items)
-    assert all(i.owner is None or i.owner in (people["alice"], people["bob"], people["carol"]) for i in items)
-    board = [i for i in items if "board" in i.text.lower()]
-    assert all(i.owner is None for i in board)
+    assert not any("board" in i.text.lower() or "everything" in i.text.lower() for i in items)
     assert any("budget sheet" in i.text.lower() and i.owner == people["carol"] for i in items)
 
 
 @pytest.mark.django_db
 def test_participants_decide_and_every_decision_is_audited(office, people):
     meeting = record_meeting(office["atlas"], people, PLANNING)
-    items = meeting_notes.action_items_propose(meeting, client=scripted(meeting_action_items=MODEL_ITEMS))
+    items = meeting_notes.action_items_propose(meeting, client=scripted())
     item = next(i for i in items if i.owner == people["bob"])
     approved = []
     action_item_approved.connect(lambda **kw: approved.append(kw["item"].pk), weak=False, dispatch_uid="t")
