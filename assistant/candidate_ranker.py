@@ -185,12 +185,12 @@ _override: dict[str, Ranker] = {}
 
 def current(kind: str) -> Ranker:
     """The ranker the product uses now: an installed override (the bench's per-fold rankers), else the
-    version `OFFICE_RANKER_VERSION` names."""
+    registry's current version (`OFFICE_RANKER_VERSION` while the registry has none)."""
     if kind in _override:
         return _override[kind]
-    from django.conf import settings
+    from .registry import current_version  # the registry imports this module: here to avoid a cycle
 
-    return load(kind, settings.OFFICE_RANKER_VERSION)
+    return load(kind, current_version(kind))
 
 
 def set_current(kind: str, ranker: Ranker | None) -> None:

@@ -94,6 +94,12 @@ def meeting_finalize(meeting: Meeting, *, client: llm.LLMClient | None = None) -
     """After a meeting: the final summary, and proposals over the whole transcript (known ones are not repeated)."""
     summary_finalize(meeting, client=client)
     action_items_propose(meeting, client=client)
+    try:
+        from .registry import shadow_propose  # the registry reads this module's helpers
+
+        shadow_propose(meeting)
+    except Exception:  # a shadow ranker's run must never cost the meeting its notes
+        logger.exception("shadow proposals for meeting %s failed", meeting.pk)
 
 
 # --- summaries ---
@@ -147,11 +153,27 @@ def summary_finalize(meeting: Meeting, *, client: llm.LLMClient | None = None) -
     return _store_summary(meeting, MeetingSummary.Kind.FINAL, fields, rolling[-1].through_seq, segment_ids)
 
 
+def decisions_from_transcript(meeting: Meeting, *, ranker: candidate_ranker.Ranker | None = None) -> list[str]:
+    """What the group decided, from the turns the decision ranker picks (no model: it runs at meeting end
+    beside the final summary and its cost is a few milliseconds)."""
+    segments = list(TranscriptSegment.objects.filter(meeting=meeting).select_related("speaker__profile").order_by("seq"))
+    if not segments:
+        return []
+    people = people_for(meeting)
+    lines = _lines(segments, people)
+    ranker = ranker or candidate_ranker.current("decisions")
+    turns = [candidate_ranker.Turn(speaker=ln.speaker.display_name if ln.speaker else "", text=ln.text) for ln in lines]
+    chosen = ranker.select(ranker.score(turns, _ranker_names(people)))
+    written = item_writer.write_deterministic([(ln.speaker, ln.text) for ln in lines], chosen, [], kind="decisions")
+    return _unique(w.text for w in written)
+
+
 def _summarise(client, prompt_name, variables, *, meeting, segment_ids, people, fallback) -> dict:
     client = client or llm.get_client()
+    summary_prompt = prompt(prompt_name)
     try:
         result = client.chat_json(
-            prompt=prompt(prompt_name), variables=variables,
+            prompt=summary_prompt, variables=variables,
             schema=ROLLING_SUMMARY_SCHEMA if prompt_name == "summary" else SUMMARY_SCHEMA,
             purpose=f"meeting.{prompt_name}", tier="small", room=meeting.room,
             input_ids={"meeting": meeting.pk, "segments": segment_ids},
@@ -161,9 +183,18 @@ def _summarise(client, prompt_name, variables, *, meeting, segment_ids, people, 
         logger.warning("summary for meeting %s from the fallback: %s", meeting.pk, exc)
         return {**fallback(), "source": "fallback", "model_call": None}
     data = result.data
+    # Small models copy the prompt's own example or instructions: such words are not notes of this meeting.
+    static = summary_prompt.system + "\n" + summary_prompt.user
+    if item_writer.echoes_prompt(data["summary"], static):
+        logger.warning("summary for meeting %s echoed its prompt: the fallback instead", meeting.pk)
+        return {**fallback(), "source": "fallback", "model_call": result.call}
+
+    def kept(values):
+        return _unique(v for v in values if not item_writer.echoes_prompt(str(v), static))
+
     return {
-        "summary": data["summary"].strip(), "decisions": _unique(data["decisions"]),
-        "open_questions": _unique(data["open_questions"]), "topics": _unique(data["topics"]),
+        "summary": data["summary"].strip(), "decisions": kept(data["decisions"]),
+        "open_questions": kept(data["open_questions"]), "topics": kept(data["topics"]),
         "source": "model", "model_call": result.call,
     }
 
@@ -234,7 +265,7 @@ def action_items_propose(
                                                          use_model=use_model, ranker=ranker, only_lines=only_lines,
                                                          writer=writer)
     participants = {p.user_id for p in meeting.participants.all()}
-    known = list(ActionItem.objects.filter(meeting=meeting).values_list("text", "owner_id"))
+    known = list(ActionItem.objects.filter(meeting=meeting, shadow=False).values_list("text", "owner_id"))
     created = []
     with transaction.atomic():
         for candidate in candidates:
@@ -264,9 +295,10 @@ def extract_candidates(lines, people, *, meeting=None, client=None, use_model=Tr
     turns = [candidate_ranker.Turn(speaker=ln.speaker.display_name if ln.speaker else "", text=ln.text) for ln in lines]
     scores = ranker.score(turns, _ranker_names(people))
     chosen = set(ranker.select(scores))
-    # "Bob, can you fix it by Wednesday?": an explicit request to a named person, or a dated promise.
+    # "Bob, can you fix it by Wednesday?", "we need to book a venue by next week": an explicit request
+    # to a named person, or a commitment with a date.
     explicit = [c for c in extract.rule_candidates(lines, people)
-                if c.owner is not None and (c.due is not None or c.confidence >= 0.8)]
+                if c.due is not None or (c.owner is not None and c.confidence >= 0.8)]
     chosen |= {c.lines[0] - 1 for c in explicit}
     if only_lines is not None:
         chosen = {i for i in chosen if lines[i].number in only_lines}
@@ -347,7 +379,7 @@ def _store_item(meeting, candidate, lines, calls, participants, people, ranker_l
         reason = f"{candidate.owner.display_name} was named in the meeting"
     call = calls[-1] if ("model" in candidate.sources and calls) else None
     key = extract.dedupe_key(candidate.text)
-    if ActionItem.objects.filter(room_id=meeting.room_id, meeting=meeting, dedupe_key=key).exists():
+    if ActionItem.objects.filter(room_id=meeting.room_id, meeting=meeting, dedupe_key=key, shadow=False).exists():
         return None
     try:
         with transaction.atomic():

@@ -147,6 +147,7 @@ class ActionItem(models.Model):
     dedupe_key = models.CharField(max_length=200)
     ranker_version = models.CharField(max_length=80, blank=True, default="",
                                       help_text="the turn ranker that chose its evidence (assistant/rankers/)")
+    shadow = models.BooleanField(default=False, help_text="proposed by a shadow ranker: stored to compare, never shown")
     created_at = models.DateTimeField(auto_now_add=True)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
@@ -155,7 +156,8 @@ class ActionItem(models.Model):
     class Meta:
         ordering = ["room_id", "created_at", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["room", "meeting", "dedupe_key"], name="action_item_dedupe"),
+            # A shadow ranker's proposal of the same task must not block the shown one (nor the reverse).
+            models.UniqueConstraint(fields=["room", "meeting", "dedupe_key", "shadow"], name="action_item_dedupe"),
         ]
 
     def __str__(self) -> str:
@@ -226,3 +228,42 @@ class DocumentPage(models.Model):
 
     def __str__(self) -> str:
         return f"page {self.number} of document {self.document_id}"
+
+
+class AssistantVersion(models.Model):
+    """A trained ranker in the registry: its card (figures, training data hash) and its stage.
+
+    candidate → shadow (runs beside the current one, its proposals stored and never shown) → current
+    (what the product uses) → retired. At most one current per kind, held by the database.
+    """
+
+    class Kind(models.TextChoices):
+        ACTION_ITEMS = "action_items", "Action items"
+        DECISIONS = "decisions", "Decisions"
+
+    class Stage(models.TextChoices):
+        CANDIDATE = "candidate", "Candidate"
+        SHADOW = "shadow", "Shadow"
+        CURRENT = "current", "Current"
+        RETIRED = "retired", "Retired"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    version = models.CharField(max_length=40)
+    stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.CANDIDATE)
+    card = models.JSONField(default=dict, blank=True, help_text="the ranker's card: figures, training data hash")
+    created_at = models.DateTimeField(auto_now_add=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    promoted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    retired_at = models.DateTimeField(null=True, blank=True, help_text="when it stopped being current (rollback order)")
+
+    class Meta:
+        ordering = ["kind", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "version"], name="assistant_version_unique"),
+            models.UniqueConstraint(fields=["kind"], condition=models.Q(stage="current"),
+                                    name="assistant_version_one_current_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.version} ({self.stage})"

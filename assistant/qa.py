@@ -22,6 +22,7 @@ from rooms.selectors import display_name, user_can_enter_room
 from transcription.models import Meeting
 
 from . import embeddings, llm
+from .item_writer import echoes_prompt
 from .models import Document, KnowledgeChunk, MeetingSummary
 from .prompts import prompt
 from .selectors import (
@@ -114,9 +115,10 @@ def answer_question(*, user, question: str, room_id: int | None = None, client: 
         return result
     sources = [{"n": i, "chunk": c, "distance": d} for i, (c, d) in enumerate(hits, start=1)]
     client = client or llm.get_client()
+    answer_prompt = prompt("answer")
     try:
         response = client.chat_json_tiered(
-            prompt=prompt("answer"),
+            prompt=answer_prompt,
             variables={"question": question,
                        "sources": "\n".join(f"[{s['n']}] {s['chunk'].text[:1200]}" for s in sources)},
             schema=ANSWER_SCHEMA, purpose="knowledge.answer",
@@ -136,7 +138,9 @@ def answer_question(*, user, question: str, room_id: int | None = None, client: 
     # Citations written inline ("[2]") count too; anything else is dropped.
     valid += [int(n) for n in re.findall(r"\[(\d+)\]", data["answer"])
               if 1 <= int(n) <= len(sources) and int(n) not in valid]
-    if not data["found"] or not valid:
+    # An answer copied from the prompt's own example or instructions says nothing about these sources.
+    echoed = echoes_prompt(data["answer"], answer_prompt.system + "\n" + answer_prompt.user)
+    if not data["found"] or not valid or echoed:
         result = _result(NOT_FOUND, found=False, citations=[], sources=[], model_call=response.call)
     else:
         answer = re.sub(r"\[(\d+)\]", lambda m: m.group() if int(m.group(1)) in valid else "", data["answer"]).strip()

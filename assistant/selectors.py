@@ -177,12 +177,12 @@ def _with_people(items):
 
 
 def action_items_visible_to(user):
-    return _with_people(ActionItem.objects.filter(room__in=rooms_visible_to(user)))
+    return _with_people(ActionItem.objects.filter(room__in=rooms_visible_to(user), shadow=False))
 
 
 def action_items_in_room(room):
     """A room's items, for a caller that already checked the user may enter it."""
-    return _with_people(ActionItem.objects.filter(room=room))
+    return _with_people(ActionItem.objects.filter(room=room, shadow=False))
 
 
 def action_item_for_user(user, item_id: int):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from . import api, registry_views, views
 
 api_urlpatterns = [
     path("assistant/ask/", api.AskApi.as_view(), name="api-assistant-ask"),
@@ -14,4 +14,8 @@ api_urlpatterns = [
 
 page_urlpatterns = [
     path("documents/<int:document_id>/", views.document_page, name="document-page"),
+    path("assistant/versions/", registry_views.versions_page, name="assistant-versions"),
+    path("assistant/versions/<str:kind>/rollback/", registry_views.version_rollback, name="assistant-version-rollback"),
+    path("assistant/versions/<str:kind>/<str:version>/<str:action>/", registry_views.version_action,
+         name="assistant-version-action"),
 ]

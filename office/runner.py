@@ -73,6 +73,7 @@ def main() -> int:
                "DJANGO_SETTINGS_MODULE": "office.settings", **services.start()}
         manage("migrate", "--noinput", "-v", "0", env=env)
         manage("load_demo_office", env=env)
+        manage("assistant_register_rankers", env=env)  # the saved rankers into the registry (idempotent)
         # Periodic work (reminders, digests, workflow sweeps, rule timers) is stored in the database.
         for command in ("automation_schedules", "workflow_schedules", "iot_schedules"):
             manage(command, env=env)

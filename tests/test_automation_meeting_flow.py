@@ -56,13 +56,7 @@ def test_meeting_to_tasks_with_calendar_owners_reminders_and_digest(office, peop
 
     # given a meeting in Atlas recorded today with alice, bob and carol
     meeting = record_meeting(office["atlas"], people, OFFSITE, start=now - dt.timedelta(minutes=5))
-    model_reply = {"items": [
-        {"task": "Book a new venue for the offsite", "owner": "", "due": "next week", "lines": [3],
-         "confidence": 0.9},
-        {"task": "Send the agenda to everyone", "owner": "Carol Chen", "due": "tomorrow", "lines": [4, 5],
-         "confidence": 0.9},
-    ]}
-    model = llm.LLMClient(ScriptedTransport(by_purpose(meeting_action_items=model_reply)))
+    model = llm.LLMClient(ScriptedTransport(by_purpose()))  # no model answers: the rules write the items
 
     # when the assistant proposes action items from the transcript
     proposals = assistant_services.meeting_action_items_propose(meeting, llm=model)
@@ -72,7 +66,8 @@ def test_meeting_to_tasks_with_calendar_owners_reminders_and_digest(office, peop
     agenda = next(i for i in proposals if "agenda" in i.text.lower())
     assert venue.owner is None and venue.suggested_owner == bob
     assert venue.owner_reason.startswith("Bob Baker is free")
-    assert "Alice Archer has no free time" in venue.owner_reason
+    # (a window of one working day, as from a Saturday to "next week"'s Monday, says "busy all day")
+    assert "Alice Archer has no free time" in venue.owner_reason or "Alice Archer is busy all day" in venue.owner_reason
     assert agenda.owner == carol
     assert not Task.objects.exists()  # proposals are not work yet
 
