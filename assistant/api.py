@@ -3,7 +3,18 @@ Every read goes through selectors that only see rooms the caller may read."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator
+
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.db import connections
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, Throttled, ValidationError
@@ -18,6 +29,8 @@ from transcription.selectors import meeting_for_user
 from . import llm, qa, selectors, services
 from .models import ActionItem
 from .ratelimit import allow
+
+logger = logging.getLogger(__name__)
 
 
 class AskApi(APIView):
@@ -39,6 +52,85 @@ class AskApi(APIView):
         except ValueError as exc:
             raise ValidationError({"question": str(exc)}) from exc
         return Response(result)
+
+
+class AskStreamApi(APIView):
+    """The answer as server-sent events while the model writes it (`sources`, `delta`..., `done`);
+    see docs/protocol.md. Bad input is a JSON 400/404 before the stream starts, as for AskApi."""
+
+    Body = AskApi.Body
+
+    @extend_schema(request=Body, responses={(200, "text/event-stream"): OpenApiTypes.STR})
+    def post(self, request):
+        body = self.Body(data=request.data)
+        body.is_valid(raise_exception=True)
+        if not allow(f"ask:{request.user.pk}", per_minute=20):
+            raise Throttled(detail="too many questions; wait a minute")
+        question, room_id = body.validated_data["question"], body.validated_data.get("room")
+        try:
+            qa.question_checked(user=request.user, question=question, room_id=room_id)
+        except LookupError as exc:
+            raise NotFound("no such room") from exc
+        except ValueError as exc:
+            raise ValidationError({"question": str(exc)}) from exc
+        events = qa.answer_question_stream(user=request.user, question=question, room_id=room_id)
+        if isinstance(request._request, ASGIRequest):
+            content = _sse_async(events)  # Daphne: each event is sent as soon as it exists
+        else:
+            content = _sse_sync(events)
+        response = StreamingHttpResponse(content, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # a proxy in front must not hold the events back
+        return response
+
+
+def _sse(event: dict) -> bytes:
+    return f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
+
+
+def _sse_sync(events: Iterator[dict]) -> Iterator[bytes]:
+    with contextlib.closing(events):  # closing the response ends the model request too
+        for event in events:
+            yield _sse(event)
+
+
+_END = object()
+
+
+async def _sse_async(events: Iterator[dict]) -> AsyncIterator[bytes]:
+    """Run the (blocking: database, model) event generator on a thread of its own and pass each
+    event to the event loop as it comes. If the asker goes away, the generator is closed after its
+    next event, which ends the model request."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+    stopped = threading.Event()
+
+    def put(item) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop is gone
+            stopped.set()
+
+    def produce() -> None:
+        try:
+            for event in events:
+                if stopped.is_set():
+                    break
+                put(event)
+        except Exception:
+            logger.exception("the answer stream failed")
+            put({"type": "error", "message": "the assistant could not answer right now"})
+        finally:
+            events.close()
+            connections.close_all()  # this thread's own connections
+            put(_END)
+
+    threading.Thread(target=produce, name="ask-stream", daemon=True).start()
+    try:
+        while (event := await queue.get()) is not _END:
+            yield _sse(event)
+    finally:
+        stopped.set()
 
 
 class CatchUpApi(APIView):

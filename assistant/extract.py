@@ -213,7 +213,8 @@ def _clean_task(task: str) -> str:
 # proposal would be the attacker's words, and people approve what they are shown.
 STEERING = re.compile(
     r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+)?(?:previous|prior|above|earlier|your)\s+"
-    r"(?:instructions|prompts?|rules)|\bsystem prompt\b|\byou are now\b|\bnew instructions\b",
+    r"(?:instructions|prompts?|rules)|\bsystem prompt\b|\byou are now\b|\bnew instructions\b|"
+    r"\b(?:assign|give)\s+(?:everything|all\s+(?:of\s+)?(?:the\s+)?(?:tasks|work|items|action items))\b",
     re.IGNORECASE,
 )
 

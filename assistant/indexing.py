@@ -22,6 +22,7 @@ from transcription.models import TranscriptSegment
 from . import ocr
 from .models import Document, DocumentPage, KnowledgeChunk
 from .services import knowledge_chunks_add, knowledge_source_replace
+from .transcript_text import clean_turn, is_backchannel
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +30,50 @@ DOC_CHUNK_CHARS = 1200
 
 
 def index_segments(segment_ids: list[int]) -> int:
-    segments = TranscriptSegment.objects.filter(pk__in=segment_ids).select_related("speaker__profile", "room")
+    """Each segment on its own (an exact citation target), and the windows of turns around it (what a
+    question about a discussion needs: several people's turns, read together)."""
+    segments = list(TranscriptSegment.objects.filter(pk__in=segment_ids).select_related("speaker__profile", "room"))
     items = [{
         "room": s.room, "source_kind": "transcript", "source_id": f"segment:{s.pk}",
         "locator": {"meeting": s.meeting_id, "seq": s.seq, "segment": s.pk, "speaker": display_name(s.speaker)},
         "text": f"{display_name(s.speaker)}: {s.text}",
     } for s in segments]
-    return len(knowledge_chunks_add(items))
+    stored = len(knowledge_chunks_add(items))
+    by_meeting: dict[int, list[int]] = {}
+    for s in segments:
+        by_meeting.setdefault(s.meeting_id, []).append(s.seq)
+    for meeting_id, seqs in by_meeting.items():
+        stored += index_transcript_windows(meeting_id, min(seqs), max(seqs))
+    return stored
+
+
+WINDOW_TURNS = 6  # content turns per window (backchannels left out), overlapping by half
+WINDOW_MAX_CHARS = 1500
+
+
+def index_transcript_windows(meeting_id: int, first_seq: int, last_seq: int) -> int:
+    """(Re)build the windows of a meeting that hold any of the segments first_seq..last_seq. A window is
+    named by its first segment, so a retried or repeated pass replaces it instead of adding one; the
+    meeting's last window grows as people speak."""
+    rows = list(TranscriptSegment.objects.filter(meeting_id=meeting_id).select_related("speaker__profile", "room")
+                .order_by("seq"))
+    content = [s for s in rows if not is_backchannel(clean_turn(s.text))]
+    stride = WINDOW_TURNS // 2
+    stored = 0
+    for start in range(0, max(len(content) - stride, 1), stride):
+        window = content[start:start + WINDOW_TURNS]
+        if not window or window[-1].seq < first_seq or window[0].seq > last_seq:
+            continue
+        text = "\n".join(f"{display_name(s.speaker)}: {clean_turn(s.text)}" for s in window)[:WINDOW_MAX_CHARS]
+        first = window[0]
+        stored += len(knowledge_source_replace(source_kind="transcript", source_id=f"window:{meeting_id}:{first.seq}", items=[{
+            "room": first.room, "source_kind": "transcript", "source_id": f"window:{meeting_id}:{first.seq}",
+            "locator": {"meeting": meeting_id, "seq": first.seq, "seq_end": window[-1].seq,
+                        "seqs": [s.seq for s in window], "window": True,
+                        "speaker": ", ".join(dict.fromkeys(display_name(s.speaker) for s in window))},
+            "text": text,
+        }]))
+    return stored
 
 
 def index_chat_messages(message_ids: list[int]) -> int:

@@ -4,6 +4,8 @@ and tickets, searchable by meaning and always scoped to the rooms the asker may 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
@@ -26,6 +28,10 @@ class KnowledgeChunk(models.Model):
     )
     text = models.TextField()
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    # Words, for the full-text half of hybrid retrieval (names, numbers and rare terms that a sentence
+    # embedding blurs); kept by PostgreSQL itself.
+    search = models.GeneratedField(expression=SearchVector("text", config="english"), output_field=SearchVectorField(),
+                                   db_persist=True)
     model_id = models.CharField(max_length=80, help_text="the embedder that made `embedding`")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -42,6 +48,7 @@ class KnowledgeChunk(models.Model):
                 opclasses=["vector_cosine_ops"],
             ),
             models.Index(fields=["room"], name="knowledge_chunk_room_idx"),
+            GinIndex(fields=["search"], name="knowledge_chunk_search_gin"),
         ]
 
     def __str__(self) -> str:

@@ -12,6 +12,8 @@ import logging
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.db.models import Max
@@ -29,8 +31,9 @@ from .selectors import (
     action_item_payloads,
     action_items_in_room,
     citation_target,
+    closest_turn_in_window,
     knowledge_scope,
-    knowledge_search_by_vector,
+    knowledge_search_hybrid,
     summary_payload,
 )
 
@@ -38,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 NOT_FOUND = "I could not find this in what this room knows."
 MAX_DISTANCE = 0.75  # cosine distance above which a chunk is not about the question at all
-SOURCES = 6
+SOURCES = 5
+SOURCE_CHARS = 700  # a window of turns, shortened: prompt tokens are the answer's cost on a CPU
 MAX_QUESTION_CHARS = 500
 
 ANSWER_SCHEMA = {
@@ -93,6 +97,53 @@ answer_cache = SemanticCache()
 
 def answer_question(*, user, question: str, room_id: int | None = None, client: llm.LLMClient | None = None) -> dict:
     """Answer from the knowledge of `room_id` (or every room the user may read) with citations."""
+    asking = _retrieve(user=user, question=question, room_id=room_id)
+    if asking.early is not None:
+        return asking.early
+    try:
+        response = (client or llm.get_client()).chat_json_tiered(**_model_request(asking))
+    except (llm.LLMUnavailable, llm.LLMOutputInvalid) as exc:
+        return _unavailable_answer(asking, exc)
+    return _model_answer(asking, response)
+
+
+def answer_question_stream(*, user, question: str, room_id: int | None = None,
+                           client: llm.LLMClient | None = None) -> Iterator[dict]:
+    """`answer_question` as events, so the answer's first words can be shown while the model writes:
+    `sources` {count} once retrieval is done, `delta` {text} pieces of the answer as written, then
+    `done` with exactly what `answer_question` returns (or `error` {message} for a bad question).
+
+    The small tier only: escalating would mean taking back words already shown. The deltas are the
+    model's raw text; `done` is the checked answer (citations validated, not-found and echo rules).
+    """
+    try:
+        asking = _retrieve(user=user, question=question, room_id=room_id)
+    except (ValueError, LookupError) as exc:
+        yield {"type": "error", "message": str(exc)}
+        return
+    if asking.early is not None:  # cached, or nothing near enough to ask a model about
+        yield {"type": "sources", "count": len(asking.early["citations"])}
+        yield {"type": "done", **asking.early}
+        return
+    yield {"type": "sources", "count": len(asking.sources)}
+    answer_text = llm.JsonFieldStream("answer")
+    response = None
+    try:
+        for piece in (client or llm.get_client()).chat_json_stream(tier="small", **_model_request(asking)):
+            if isinstance(piece, llm.LLMResult):
+                response = piece
+            elif text := answer_text.feed(piece):
+                yield {"type": "delta", "text": text}
+    except (llm.LLMUnavailable, llm.LLMOutputInvalid) as exc:
+        yield {"type": "done", **_unavailable_answer(asking, exc)}
+        return
+    yield {"type": "done", **_model_answer(asking, response)}
+
+
+def question_checked(*, user, question: str, room_id: int | None = None) -> tuple[str, list[int]]:
+    """The question with its spaces tidied, and the ids of the rooms it may search.
+
+    Raises ValueError (empty or too long) or LookupError (a room the user may not read, or none)."""
     question = re.sub(r"\s+", " ", str(question or "")).strip()
     if not question:
         raise ValueError("ask a question")
@@ -101,39 +152,60 @@ def answer_question(*, user, question: str, room_id: int | None = None, client: 
     scope_ids = knowledge_scope(user, [room_id] if room_id is not None else None)
     if not scope_ids:
         raise LookupError("no such room")
+    return question, scope_ids
+
+
+@dataclass
+class _Asking:
+    """A question after retrieval: its sources, or already its answer (`early`) when no model is needed."""
+
+    question: str
+    room_id: int | None
+    scope_ids: list[int]
+    vector: np.ndarray
+    scope_key: tuple
+    sources: list[dict] = field(default_factory=list)
+    early: dict | None = None
+
+
+def _retrieve(*, user, question: str, room_id: int | None) -> _Asking:
+    question, scope_ids = question_checked(user=user, question=question, room_id=room_id)
     vector = embeddings.embed([question])[0]
     version = KnowledgeChunk.objects.filter(room_id__in=scope_ids).aggregate(v=Max("id"))["v"] or 0
-    scope_key = (tuple(scope_ids), version)
-    cached = answer_cache.get(scope_key, vector)
+    asking = _Asking(question=question, room_id=room_id, scope_ids=scope_ids, vector=vector,
+                     scope_key=(tuple(scope_ids), version))
+    cached = answer_cache.get(asking.scope_key, vector)
     if cached is not None:
-        return {**cached, "cached": True}
-    hits = [(c, d) for c, d in knowledge_search_by_vector(vector=vector, room_ids=scope_ids, k=SOURCES)
+        asking.early = {**cached, "cached": True}
+        return asking
+    hits = [(c, d) for c, d in knowledge_search_hybrid(query=question, vector=vector, room_ids=scope_ids, k=SOURCES)
             if d <= MAX_DISTANCE]
     if not hits:
-        result = _result(NOT_FOUND, found=False, citations=[], sources=[])
-        answer_cache.put(scope_key, vector, result)
-        return result
-    sources = [{"n": i, "chunk": c, "distance": d} for i, (c, d) in enumerate(hits, start=1)]
-    client = client or llm.get_client()
+        asking.early = _result(NOT_FOUND, found=False, citations=[], sources=[])
+        answer_cache.put(asking.scope_key, vector, asking.early)
+        return asking
+    asking.sources = [{"n": i, "chunk": c, "distance": d, "cite": _citable(c, vector)}
+                      for i, (c, d) in enumerate(hits, start=1)]
+    return asking
+
+
+def _model_request(asking: _Asking) -> dict:
+    """The arguments of the model call that answers `asking` (streamed or not)."""
+    return {
+        "prompt": prompt("answer"),
+        "variables": {"question": asking.question,
+                      "sources": "\n".join(f"[{s['n']}] {s['chunk'].text[:SOURCE_CHARS]}" for s in asking.sources)},
+        "schema": ANSWER_SCHEMA, "purpose": "knowledge.answer",
+        "room": Room.objects.filter(pk=asking.room_id).first() if asking.room_id else None,
+        "input_ids": {"chunks": [s["chunk"].pk for s in asking.sources], "rooms": asking.scope_ids},
+        "known_names": [], "max_tokens": 250,
+    }
+
+
+def _model_answer(asking: _Asking, response: llm.LLMResult) -> dict:
+    """The model's reply, checked: only citations of the given sources, else "not found"; then cached."""
+    data, sources = response.data, asking.sources
     answer_prompt = prompt("answer")
-    try:
-        response = client.chat_json_tiered(
-            prompt=answer_prompt,
-            variables={"question": question,
-                       "sources": "\n".join(f"[{s['n']}] {s['chunk'].text[:1200]}" for s in sources)},
-            schema=ANSWER_SCHEMA, purpose="knowledge.answer",
-            room=Room.objects.filter(pk=room_id).first() if room_id else None,
-            input_ids={"chunks": [s["chunk"].pk for s in sources], "rooms": scope_ids},
-            known_names=[], max_tokens=250,
-        )
-    except (llm.LLMUnavailable, llm.LLMOutputInvalid) as exc:
-        logger.warning("answer from the extractive fallback: %s", exc)
-        best = sources[0]
-        return _result(
-            f"The assistant is unavailable right now; the closest passage is [1]: {best['chunk'].text[:300]}",
-            found=True, citations=[1], sources=sources, unavailable=True,
-        )
-    data = response.data
     valid = [n for n in dict.fromkeys(data["citations"]) if 1 <= n <= len(sources)]
     # Citations written inline ("[2]") count too; anything else is dropped.
     valid += [int(n) for n in re.findall(r"\[(\d+)\]", data["answer"])
@@ -146,12 +218,29 @@ def answer_question(*, user, question: str, room_id: int | None = None, client: 
         answer = re.sub(r"\[(\d+)\]", lambda m: m.group() if int(m.group(1)) in valid else "", data["answer"]).strip()
         result = _result(answer, found=True, citations=valid, sources=sources, model_call=response.call,
                          confidence=data["confidence"])
-    answer_cache.put(scope_key, vector, result)
+    answer_cache.put(asking.scope_key, asking.vector, result)
     return result
 
 
+def _unavailable_answer(asking: _Asking, exc: Exception) -> dict:
+    """No usable model reply: the closest passage, said plainly (not cached: the model may be back soon)."""
+    logger.warning("answer from the extractive fallback: %s", exc)
+    best = asking.sources[0]
+    return _result(
+        f"The assistant is unavailable right now; the closest passage is [1]: {best['chunk'].text[:300]}",
+        found=True, citations=[1], sources=asking.sources, unavailable=True,
+    )
+
+
+def _citable(chunk, vector):
+    """What a source is cited as: a transcript window by its turn nearest the question, anything else itself."""
+    if (chunk.locator or {}).get("window"):
+        return closest_turn_in_window(chunk, vector) or chunk
+    return chunk
+
+
 def _result(answer, *, found, citations, sources, model_call=None, confidence=None, unavailable=False) -> dict:
-    by_n = {s["n"]: s for s in sources}
+    by_n = {s["n"]: {**s, "chunk": s.get("cite") or s["chunk"]} for s in sources}
     return {
         "answer": answer,
         "found": found,

@@ -12,6 +12,7 @@ the approximate index altogether for an exact scan over the scope's rows (via th
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 from django.conf import settings
@@ -97,6 +98,65 @@ def knowledge_search_by_vector(*, vector: np.ndarray, room_ids: list[int], k: in
     # relaxed_order may return neighbours slightly out of order: the exact distances settle it.
     rows.sort(key=lambda chunk: (chunk.distance, chunk.pk))
     return [(chunk, float(chunk.distance)) for chunk in rows]
+
+
+RRF_K = 60  # reciprocal-rank fusion constant (the usual 60: ranks matter, raw scores do not)
+_STOPWORDS = frozenset(
+    "a an the of to and or in on at for by with about from as is are was were be been do does did what which who "
+    "whom whose when where why how that this these those it its they them their we our you your i me my he she "
+    "his her there here than then so not no any all some can could would should will shall may might must "
+    "discuss discussed discussion talk talked say said think thought group team meeting meetings".split()
+)
+
+
+def _full_text_query(text: str):
+    """An OR of the question's content words: any of them may find a passage (ranked by how many do)."""
+    from django.contrib.postgres.search import SearchQuery
+
+    words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS and len(w) > 1]
+    if not words:
+        return None
+    return SearchQuery(" | ".join(dict.fromkeys(words)), search_type="raw", config="english")
+
+
+def knowledge_search_hybrid(*, query: str, vector: np.ndarray, room_ids: list[int], k: int = 10,
+                            depth: int = 30) -> list[tuple[KnowledgeChunk, float]]:
+    """Meaning and words together: the nearest chunks by embedding and the best by full-text rank, fused
+    by reciprocal rank. Both halves read only `room_ids` (already checked by the caller) in their SQL.
+    Returns [(chunk, cosine distance)] in fused order."""
+    from django.contrib.postgres.search import SearchRank
+
+    if not room_ids or k <= 0:
+        return []
+    by_vector = knowledge_search_by_vector(vector=vector, room_ids=room_ids, k=depth)
+    fused: dict[int, float] = {}
+    chunks: dict[int, tuple[KnowledgeChunk, float]] = {}
+    for rank, (chunk, distance) in enumerate(by_vector):
+        fused[chunk.pk] = fused.get(chunk.pk, 0.0) + 1.0 / (RRF_K + rank)
+        chunks[chunk.pk] = (chunk, distance)
+    text_query = _full_text_query(query)
+    if text_query is not None:
+        by_words = (KnowledgeChunk.objects.filter(room_id__in=room_ids, search=text_query)
+                    .annotate(rank=SearchRank("search", text_query, cover_density=True),
+                              distance=CosineDistance("embedding", vector))
+                    .order_by("-rank", "pk")[:depth])
+        for rank, chunk in enumerate(by_words):
+            fused[chunk.pk] = fused.get(chunk.pk, 0.0) + 1.0 / (RRF_K + rank)
+            chunks.setdefault(chunk.pk, (chunk, float(chunk.distance)))
+    order = sorted(fused, key=lambda pk: (-fused[pk], pk))[:k]
+    return [chunks[pk] for pk in order]
+
+
+def closest_turn_in_window(chunk: KnowledgeChunk, vector: np.ndarray) -> KnowledgeChunk | None:
+    """The turn of a transcript window nearest the question: a window is read as context, but cited at
+    the exact turn (its own chunk, same room)."""
+    seqs = (chunk.locator or {}).get("seqs") or []
+    if not seqs:
+        return None
+    return (KnowledgeChunk.objects.filter(room_id=chunk.room_id, source_kind="transcript",
+                                          source_id__startswith="segment:", locator__meeting=chunk.locator["meeting"],
+                                          locator__seq__in=seqs)
+            .annotate(distance=CosineDistance("embedding", vector)).order_by("distance", "pk").first())
 
 
 # --- meeting notes, action items, documents ---

@@ -4,6 +4,7 @@ from . import api, registry_views, views
 
 api_urlpatterns = [
     path("assistant/ask/", api.AskApi.as_view(), name="api-assistant-ask"),
+    path("assistant/ask/stream/", api.AskStreamApi.as_view(), name="api-assistant-ask-stream"),
     path("assistant/status/", api.AssistantStatusApi.as_view(), name="api-assistant-status"),
     path("rooms/<int:room_id>/catch-up/", api.CatchUpApi.as_view(), name="api-room-catch-up"),
     path("rooms/<int:room_id>/documents/", api.RoomDocumentsApi.as_view(), name="api-room-documents"),
