@@ -19,6 +19,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -59,6 +60,11 @@ class AskStreamApi(APIView):
     see docs/protocol.md. Bad input is a JSON 400/404 before the stream starts, as for AskApi."""
 
     Body = AskApi.Body
+
+    def perform_content_negotiation(self, request, force=False):
+        # The stream is not rendered by DRF; what is (a 400/404 before it starts) is JSON, whatever
+        # the client accepts (it asked for text/event-stream).
+        return JSONRenderer(), JSONRenderer.media_type
 
     @extend_schema(request=Body, responses={(200, "text/event-stream"): OpenApiTypes.STR})
     def post(self, request):

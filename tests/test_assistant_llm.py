@@ -34,7 +34,7 @@ def test_valid_json_is_returned_and_the_call_recorded():
     result = ask(llm.LLMClient(transport), input_ids={"chunks": [7]})
     assert result.data == {"answer": "Friday [1]", "confidence": 0.9}
     call = ModelCall.objects.get()
-    assert (call.status, call.prompt_name, call.prompt_version, call.input_ids) == ("ok", "answer", "v1", {"chunks": [7]})
+    assert (call.status, call.prompt_name, call.prompt_version, call.input_ids) == ("ok", "answer", "v2", {"chunks": [7]})
     assert call.model_id and call.prompt_tokens > 0 and call.confidence == 0.9
     body = transport.requests[0][1]
     assert body["response_format"]["type"] == "json_schema" and body["response_format"]["json_schema"]["schema"] == SCHEMA

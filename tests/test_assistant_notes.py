@@ -73,7 +73,7 @@ def test_the_model_writes_items_for_the_ranked_turns_only_with_owners_from_the_m
         kit = turn_of(body, "press kit") if any("press kit" in t.lower() for t in turns_shown(body)) else None
         items = [{"turn": turn_of(body, "crash"), "owner": "Bob Baker", "task": "Bob Baker will fix the Android crash"}]
         if kit:  # words copied from the prompt's own example are not an item
-            items.append({"turn": kit, "owner": "Carol Chen", "task": "Carol will look into the battery options."})
+            items.append({"turn": kit, "owner": "Carol Chen", "task": "Carol will draft the visitor policy."})
         return {"items": items}
 
     # when items are written by the model
@@ -87,7 +87,7 @@ def test_the_model_writes_items_for_the_ranked_turns_only_with_owners_from_the_m
     # and the explicit request keeps its resolved owner and date; nothing of the prompt is stored
     fix = next(i for i in items if "crash" in i.text.lower())
     assert fix.owner == people["bob"] and fix.due_date == dt.date(2026, 11, 25)
-    assert not any("battery" in i.text.lower() for i in items)
+    assert not any("visitor policy" in i.text.lower() for i in items)
 
 
 @pytest.mark.django_db

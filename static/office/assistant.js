@@ -70,6 +70,10 @@ export async function apiRequest(url, { method = "GET", body } = {}) {
   } catch (err) {
     return { ok: false, status: 0, data: null, message: "Not connected right now; try again in a moment." };
   }
+  return jsonResult(res);
+}
+
+async function jsonResult(res) {
   let data = null;
   try {
     data = await res.json();
@@ -82,6 +86,73 @@ export async function apiRequest(url, { method = "GET", body } = {}) {
     ? "The assistant could not answer right now."
     : `The request was refused (HTTP ${res.status}).`);
   return { ok: false, status: res.status, data, message, code: error && error.code };
+}
+
+/** One server-sent event block ("event: x\ndata: {...}") as its JSON data, or null. */
+function parseSseBlock(block) {
+  const data = block.split("\n").filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trim()).join("\n");
+  if (!data) return null;
+  try {
+    const event = JSON.parse(data);
+    return event && typeof event.type === "string" ? event : null;
+  } catch (err) {
+    return null;
+  }
+}
+
+/**
+ * Ask through POST /api/assistant/ask/stream/ (server-sent events; EventSource cannot POST, so fetch
+ * reads the body). `onEvent` gets each `sources` and `delta` event as it arrives. Resolves like
+ * apiRequest, with `data` the `done` event's answer; or null when the stream failed before any event
+ * (not connected, a server error, no stream), so that the caller can ask the plain endpoint instead.
+ */
+export async function askStream(body, { onEvent = () => {} } = {}) {
+  let res;
+  try {
+    res = await fetch("/api/assistant/ask/stream/", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "text/event-stream", "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(body),
+    });
+  } catch (err) {
+    return null;
+  }
+  const type = res.headers.get("Content-Type") || "";
+  if (res.status >= 400 && res.status < 500) return jsonResult(res); // the server's own refusal: say why
+  if (!res.ok || !type.startsWith("text/event-stream") || !res.body) return null;
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let seen = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const event = parseSseBlock(buffer.slice(0, cut));
+        buffer = buffer.slice(cut + 2);
+        if (!event) continue;
+        seen += 1;
+        if (event.type === "done") {
+          reader.cancel().catch(() => {});
+          const { type: _type, ...data } = event;
+          return { ok: true, status: 200, data, message: "" };
+        }
+        if (event.type === "error") {
+          reader.cancel().catch(() => {});
+          return { ok: false, status: 400, data: null, message: event.message || "The question was refused." };
+        }
+        onEvent(event);
+      }
+    }
+  } catch (err) {
+    /* the connection broke: below */
+  }
+  if (!seen) return null;
+  return { ok: false, status: 0, data: null, message: "The answer was cut off; try again in a moment." };
 }
 
 /** Which model tiers answer: {down: [tier...], all: bool} or null when the status itself failed. */
@@ -515,12 +586,35 @@ function sourcesList(citations) {
 function openResultBox(box, result) {
   box.replaceChildren();
   box.hidden = false;
+  box.removeAttribute("aria-busy");
   if (!result.ok) {
     box.dataset.state = "error";
     box.append(el("p", "answer-error", result.message));
     return null;
   }
   return result.data || {};
+}
+
+/**
+ * Show the answer as the model writes it (plain text with a "…" typing mark); `renderAnswer` replaces
+ * it with the checked answer and its citation links. The box is busy meanwhile, so a screen reader
+ * announces the finished answer once instead of every word.
+ */
+export function renderPartialAnswer(box, text) {
+  let partial = box.querySelector(".answer-partial-text");
+  if (!partial) {
+    box.replaceChildren();
+    box.hidden = false;
+    box.dataset.state = "streaming";
+    box.setAttribute("aria-busy", "true");
+    const p = el("p", "answer-text answer-partial");
+    partial = el("span", "answer-partial-text");
+    const typing = el("span", "answer-typing", "…");
+    typing.setAttribute("aria-hidden", "true");
+    p.append(partial, typing);
+    box.append(p);
+  }
+  partial.textContent = String(text || "");
 }
 
 /** Render the reply of POST /api/assistant/ask/ (or a failed request) into `box`. */
@@ -631,6 +725,7 @@ export class AssistantPanel {
     this.callDown = false; // the last model-backed reply said the model was unavailable
     this.statusTimer = null;
     this.lastStatusAt = 0;
+    this.askGen = 0; // a newer question (or walking elsewhere) makes an older answer's events stale
     this.open = loadOpen();
 
     this.panel = document.getElementById("assistant-panel");
@@ -693,6 +788,8 @@ export class AssistantPanel {
     const changed = room !== this.roomId;
     this.roomId = room == null ? null : room;
     if (changed) {
+      this.askGen += 1;
+      this.askButton.disabled = false;
       this.answerEl.hidden = true;
       this.answerEl.replaceChildren();
       this.catchUpEl.hidden = true;
@@ -782,13 +879,28 @@ export class AssistantPanel {
       this.askInput.focus();
       return;
     }
+    const gen = ++this.askGen;
     this.askButton.disabled = true;
     this.answerEl.hidden = false;
     this.answerEl.dataset.state = "asking";
     this.answerEl.replaceChildren(el("p", "answer-pending", "Looking through what this room knows…"));
     const body = { question: q };
     if (this.roomId != null) body.room = this.roomId;
-    const r = await apiRequest("/api/assistant/ask/", { method: "POST", body });
+    let text = "";
+    let r = await askStream(body, {
+      onEvent: (event) => {
+        if (gen !== this.askGen) return;
+        if (event.type === "sources" && !text && event.count > 0) {
+          const passages = event.count === 1 ? "1 passage" : `${Number(event.count)} passages`;
+          this.answerEl.replaceChildren(el("p", "answer-pending", `Writing an answer from ${passages}…`));
+        } else if (event.type === "delta") {
+          text += String(event.text || "");
+          renderPartialAnswer(this.answerEl, text);
+        }
+      },
+    });
+    if (r === null && gen === this.askGen) r = await apiRequest("/api/assistant/ask/", { method: "POST", body });
+    if (gen !== this.askGen) return;
     this.askButton.disabled = false;
     renderAnswer(this.answerEl, r);
     this._afterCall(r);

@@ -6,8 +6,12 @@ with links into its transcript."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -18,12 +22,12 @@ from assistant import llm, qa
 from assistant import services as assistant_services
 from assistant.models import ActionItem, MeetingSummary
 from assistant.selectors import action_item_payload, summary_payload
-from assistant.testing import ScriptedTransport, by_purpose
+from assistant.testing import ScriptedTransport, by_purpose, serve_scripted_model
 from automation.models import Task
-from office.embedded import port_in_use
+from office.embedded import free_port, port_in_use, wait_for_port
 from office.events import send_event_on_commit
 from tests.conftest import PASSWORD, client_for
-from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.conftest import ARTIFACTS, ROOT, _live_env, _signer, _stop, _wait_until_settled
 from transcription import services as transcription_services
 from transcription.models import Meeting, MeetingParticipant
 
@@ -293,3 +297,90 @@ def test_ask_and_catch_up_stay_readable_without_a_model(office, people, live_off
     assert missing["state"] == "not-found" and "I could not find this" in missing["text"]
     # and nothing was thrown while degrading
     assert uncaught == []
+
+
+@contextlib.contextmanager
+def daphne_with_model(model_url: str):
+    """A Daphne of its own whose model endpoints (both tiers) are `model_url`: the session's Daphne
+    has none, and a scripted client cannot be handed to another process."""
+    port = free_port()
+    log = open(ROOT / ".data" / "test" / "daphne-e2e-streaming.log", "wb")  # noqa: SIM115
+    daphne = subprocess.Popen(
+        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "office.asgi:application"],
+        env=_live_env(LLM_BASE_URL=model_url, LLM_LARGE_BASE_URL=model_url), cwd=ROOT, stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(daphne)
+        log.close()
+
+
+def test_a_streamed_answer_shows_its_first_words_then_the_cited_answer(office, people, browser):
+    # given what the open space knows, and a model server that writes the answer 5 characters every 120 ms
+    assistant_services.knowledge_chunk_add(
+        room=office["open"], source_kind="transcript", source_id="e2e-stream-1",
+        locator={"meeting": 1, "seq": 4, "speaker": "Bob Baker"}, text=LINES[1][1],
+    )
+    final = "The quarterly budget sheet is due on Friday, and Carol reviews it [1]."
+    answer = {"answer": final, "citations": [1], "found": True, "confidence": 0.9}
+    contexts = []
+    with serve_scripted_model(by_purpose(knowledge_answer=answer), chunk_chars=5, chunk_delay=0.12) as model_url, \
+            daphne_with_model(model_url) as office_url:
+        try:
+            alice = _signer(browser, office_url, contexts)("alice", PASSWORD)
+            uncaught, asked = [], []
+            alice.on("pageerror", lambda error: uncaught.append(error))
+            alice.on("request", lambda request: asked.append(urlparse(request.url).path)
+                     if "/api/assistant/ask" in request.url else None)
+            alice.wait_for_selector(f'#assistant-panel[data-room="{office["open"].pk}"]')
+            # every change of the answer box is noted in the page, with its time
+            alice.evaluate("""() => {
+              const box = document.querySelector('#assistant-answer');
+              window.answerSeen = [];
+              new MutationObserver(() => {
+                const shown = box.querySelector('.answer-partial-text') || box.querySelector('.answer-text');
+                window.answerSeen.push({ state: box.dataset.state, text: shown ? shown.textContent : null,
+                                         busy: box.getAttribute('aria-busy'), t: performance.now() });
+              }).observe(box, { childList: true, subtree: true, characterData: true, attributes: true });
+            }""")
+
+            # when she asks
+            alice.fill("#assistant-question", "When is the quarterly budget sheet due?")
+            sent_at = alice.evaluate("performance.now()")
+            alice.press("#assistant-question", "Enter")
+            # then the answer appears as it is written, with the typing mark ...
+            alice.wait_for_selector('#assistant-answer[data-state="streaming"] .answer-typing', timeout=20000)
+            alice.wait_for_function("(document.querySelector('#assistant-answer .answer-partial-text')"
+                                    "?.textContent.length || 0) >= 12")
+            alice.screenshot(path=str(ARTIFACTS / "assistant-streaming-partial.png"))
+            # ... and is replaced by the checked answer with its numbered citation
+            alice.wait_for_selector('#assistant-answer[data-state="answered"]', timeout=20000)
+            box = alice.locator("#assistant-answer")
+            assert box.locator(".answer-text").inner_text() == final
+            assert box.locator(".answer-text .cite").get_attribute("href") == "/meetings/1/#seg-4"
+            assert box.locator(".answer-sources a").first.get_attribute("href") == "/meetings/1/#seg-4"
+            assert box.locator(".answer-typing").count() == 0 and box.get_attribute("aria-busy") is None
+            alice.screenshot(path=str(ARTIFACTS / "assistant-streaming.png"))
+
+            # what was on screen before: growing prefixes of the final text (the first ones strict), while busy
+            seen = alice.evaluate("window.answerSeen")
+            partial = [s for s in seen if s["state"] == "streaming" and s["text"]]
+            texts = list(dict.fromkeys(s["text"] for s in partial))
+            assert len(texts) >= 3 and len(texts[0]) < len(final), seen
+            assert all(final.startswith(t) for t in texts), texts
+            assert all(len(a) < len(b) for a, b in zip(texts, texts[1:], strict=False))
+            assert all(s["busy"] == "true" for s in partial)
+            first_words_s = (partial[0]["t"] - sent_at) / 1000
+            whole_s = (next(s for s in seen if s["state"] == "answered")["t"] - sent_at) / 1000
+            print(f"streamed answer: first words after {first_words_s:.2f} s, whole answer after {whole_s:.2f} s")
+            assert first_words_s < whole_s - 1.0  # it was streamed, not shown all at once
+            # and it came over the stream endpoint, with no fallback to the plain one
+            assert asked == ["/api/assistant/ask/stream/"]
+            assert uncaught == []
+        finally:
+            for context in contexts:
+                context.close()
+            _wait_until_settled()
