@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BASE_STAMP := $(VENV)/.installed-base
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint venv dev-venv system-test-deps bench-movement bench-chat clean-data
+.PHONY: run test lint venv dev-venv system-test-deps bench-movement bench-chat bench-meetings clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench-movement: $(DEV_STAMP)
 
 bench-chat: $(DEV_STAMP)
 	$(BIN)/python bench/chat.py
+
+## The assistant on real recorded meetings (../shared/meetings-eval), on series the rankers never saw.
+bench-meetings: $(DEV_STAMP)
+	$(BIN)/python bench/train_ranker.py --folds-only
+	$(BIN)/python bench/meetings.py
 
 clean-data:
 	rm -rf .data

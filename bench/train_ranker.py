@@ -6,7 +6,7 @@
 For each of 5 folds of whole meeting series it trains on the other series, tunes the selection
 (threshold and cap) by an inner series split of the training part only, and scores the held-out
 series: turn-level average precision, and precision / recall of the selected turns against the turns
-annotators linked (+-1 turn). The fold rankers are saved under .data/cache/rankers/fold-<k>/ (the
+annotators linked (+-1 turn), recall counted over gold items. The fold rankers are saved under .data/cache/rankers/fold-<k>/ (the
 meetings bench uses the one that did not see a meeting's series); the final ranker is trained on all
 series (plus `--extra-labels`: turns people approved or rejected) and saved to assistant/rankers/
 with a card holding the training data's hash and the cross-validated figures.
@@ -34,7 +34,7 @@ from bench.ami import CACHE_DIR, cached_embeddings, load_meetings, series_folds,
 
 FIELD = {"action_items": "gold_actions", "decisions": "gold_decisions"}
 FOLD_DIR = CACHE_DIR.parent / "rankers"
-GRID_THRESHOLDS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+GRID_THRESHOLDS = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
 GRID_PER_100 = [0.5, 1.0, 2.0, 4.0]
 
 
@@ -42,16 +42,19 @@ def meeting_names(meeting: dict) -> list[str]:
     return [a for p in meeting["participants"] for a in [p["name"], *p.get("aliases", [])]]
 
 
-def meeting_rows(meeting: dict, kind: str) -> tuple[np.ndarray, np.ndarray]:
+def meeting_rows(meeting: dict, kind: str) -> tuple[np.ndarray, np.ndarray, list[set[int]]]:
     turns = [cr.Turn(speaker=s["speaker"], text=s["text"]) for s in meeting["segments"]]
     vectors = cached_embeddings([clean_turn(s["text"]) for s in meeting["segments"]], meeting["id"])
     x = cr.features(turns, meeting_names(meeting), vectors)
     y = np.zeros(len(turns), dtype=np.int8)
+    items = []
     for item in meeting[FIELD[kind]]:
-        for i in item["evidence_segment_idx"]:
-            if 0 <= i < len(y):
-                y[i] = 1
-    return x, y
+        evidence = {i for i in item["evidence_segment_idx"] if 0 <= i < len(y)}
+        if evidence:
+            items.append(evidence)
+        for i in evidence:
+            y[i] = 1
+    return x, y, items
 
 
 def make_pipeline(c: float):
@@ -69,13 +72,15 @@ def fit(ids, data, c):
     return make_pipeline(c).fit(x, y)
 
 
-def selection_counts(scores: np.ndarray, gold: np.ndarray, selection: dict) -> tuple[int, int, int]:
-    """(selected turns near a gold turn, selected, gold turns with a selected turn near them)."""
+def selection_counts(scores: np.ndarray, items: list[set[int]], selection: dict) -> tuple[int, int, int]:
+    """(selected turns near a gold item's evidence, selected, gold items with a selected turn near their
+    evidence): recall counts items, not turns, as the item scorer does (a decision argued over five turns
+    is one decision)."""
     ranker = cr.Ranker(kind="", version="", pipeline=None, card={"selection": selection})
-    chosen = ranker.select(scores)
-    gold_idx = set(np.flatnonzero(gold).tolist())
-    hit = sum(1 for i in chosen if {i - 1, i, i + 1} & gold_idx)
-    found = sum(1 for g in gold_idx if {g - 1, g, g + 1} & set(chosen))
+    chosen = set(ranker.select(scores))
+    near = set().union(*({j - 1, j, j + 1} for item in items for j in item)) if items else set()
+    hit = sum(1 for i in chosen if i in near)
+    found = sum(1 for item in items if any({j - 1, j, j + 1} & chosen for j in item))
     return hit, len(chosen), found
 
 
@@ -103,8 +108,8 @@ def tune_selection(ids, data, c) -> dict:
             totals = np.zeros(3)
             n_gold = 0
             for m, scores in scored.items():
-                totals += selection_counts(scores, data[m][1], selection)
-                n_gold += int(data[m][1].sum())
+                totals += selection_counts(scores, data[m][2], selection)
+                n_gold += len(data[m][2])
             f1, _p, _r = f1_of(totals, n_gold)
             if best is None or f1 > best[0]:
                 best = (f1, selection)
@@ -124,6 +129,8 @@ def main() -> int:
     parser.add_argument("--c", type=float, default=0.05)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--extra-labels", help="JSON of labelled turns from people's decisions (see assistant.learning)")
+    parser.add_argument("--folds-only", action="store_true",
+                        help="only the cross-validation fold rankers (what bench/meetings.py needs); no new version")
     parser.add_argument("--out", default=str(BENCH_DIR / "results" / "ranker.json"))
     args = parser.parse_args()
 
@@ -144,8 +151,8 @@ def main() -> int:
             gold = 0
             for m in test:
                 scores = model.predict_proba(data[m][0])[:, 1]
-                counts += selection_counts(scores, data[m][1], selection)
-                gold += int(data[m][1].sum())
+                counts += selection_counts(scores, data[m][2], selection)
+                gold += len(data[m][2])
                 aps.append(average_precision(scores, data[m][1]))
             f1, p, r = f1_of(counts, gold)
             fold_rows.append({"fold": k, "held_out_series": held, "selection": selection,
@@ -159,10 +166,13 @@ def main() -> int:
         f1, p, r = f1_of(totals, n_gold)
         cv = {"turn_precision": round(p, 3), "turn_recall": round(r, 3), "turn_f1": round(f1, 3),
               "mean_average_precision": round(float(np.nanmean(aps)), 3), "folds": fold_rows,
-              "positive_turns": n_gold}
+              "gold_items": n_gold}
         print(f"{kind}: held-out series turn P {p:.3f} R {r:.3f} F1 {f1:.3f}, mean AP {cv['mean_average_precision']:.3f}",
               flush=True)
 
+        report[kind] = cv
+        if args.folds_only:
+            continue
         x = [data[m][0] for m in ids]
         y = [data[m][1] for m in ids]
         extra = 0
