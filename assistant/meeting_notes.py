@@ -289,20 +289,20 @@ def extract_candidates(lines, people, *, meeting=None, client=None, use_model=Tr
     """The turns worth writing up (the ranker's choice, plus explicit dated or named requests), written
     as items; returns (candidates, model calls made, the ranker version that chose them).
 
-    `only_lines` limits the proposals to those line numbers (the live pass: what was said since the last
-    one, ranked in the context of the whole meeting so far)."""
-    ranker = ranker or candidate_ranker.current("action_items")
-    turns = [candidate_ranker.Turn(speaker=ln.speaker.display_name if ln.speaker else "", text=ln.text) for ln in lines]
-    scores = ranker.score(turns, _ranker_names(people))
-    chosen = set(ranker.select(scores))
+    `only_lines` limits the proposals to those line numbers: the live pass, what was said since the last
+    one. The ranker reads where a turn sits in the meeting (wrap-ups come last), which is unknown while
+    it runs, so live proposals are only the explicit ones; the end-of-meeting pass ranks everything."""
     # "Bob, can you fix it by Wednesday?", "we need to book a venue by next week": an explicit request
     # to a named person, or a commitment with a date.
     explicit = [c for c in extract.rule_candidates(lines, people)
                 if c.due is not None or (c.owner is not None and c.confidence >= 0.8)]
-    chosen |= {c.lines[0] - 1 for c in explicit}
     if only_lines is not None:
-        chosen = {i for i in chosen if lines[i].number in only_lines}
-        explicit = [c for c in explicit if set(c.lines) & only_lines]
+        live = [extract.Candidate(**{**c.__dict__, "sources": {"rules"}}) for c in explicit if set(c.lines) & only_lines]
+        return consolidate(live), [], ""
+    ranker = ranker or candidate_ranker.current("action_items")
+    turns = [candidate_ranker.Turn(speaker=ln.speaker.display_name if ln.speaker else "", text=ln.text) for ln in lines]
+    scores = ranker.score(turns, _ranker_names(people))
+    chosen = set(ranker.select(scores)) | {c.lines[0] - 1 for c in explicit}
     chosen = sorted(chosen)
     if not chosen:
         return [], [], ranker.label

@@ -267,3 +267,28 @@ def test_meetings_the_assistant_cannot_make_much_of_give_no_crash_and_no_invente
     assert all(i.owner is None or i.owner in (people["alice"], people["bob"], people["carol"]) for i in items)
     assert not any("dana" in i.text.lower() for i in items)
     assert all(i.status == "proposed" for i in items)
+
+
+@pytest.mark.django_db
+def test_live_pass_proposes_only_explicit_requests_and_the_end_of_meeting_pass_ranks_the_rest(office, people):
+    # given a running meeting: an early explicit request, then a wrap-up that gives out work by name
+    lines = [
+        ("alice", "Bob, can you send the floor plan to facilities by Friday?"),
+        ("bob", "Sure."),
+        *[("carol", f"I looked at option {n} and it seemed fine to me.") for n in range(12)],
+        ("alice", "So to wrap up, for next time Carol you'll be working on the seating chart, and Bob you "
+                  "will be looking at the badge readers."),
+    ]
+    meeting = record_meeting(office["atlas"], people, lines)
+    # when a live pass runs over what was said after the first turn
+    live = meeting_notes.action_items_propose(meeting, client=scripted(), since_seq=1)
+    # then it proposes no ranked turn (where a turn sits is unknown while the meeting runs), and
+    # nothing said before its start
+    assert all(i.ranker_version == "" and "rules" in i.model_id for i in live)
+    assert not any("floor plan" in i.text.lower() for i in live)
+    # when the meeting ends
+    final = meeting_notes.action_items_propose(meeting, client=scripted())
+    # then the wrap-up's items are proposed, one per person named, by the ranker
+    owners = {i.owner.username for i in final if i.owner and i.ranker_version}
+    assert {"carol", "bob"} <= owners, [(i.text, i.owner) for i in final]
+    assert any("floor plan" in i.text.lower() and i.owner == people["bob"] for i in final)
