@@ -32,32 +32,15 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import BenchStack, latency_summary, log  # noqa: E402
-from office.embedded import free_port  # noqa: E402
+from bench.common import BenchStack, latency_summary, log, start_model_servers  # noqa: E402
 
 DATA = json.loads((BENCH_DIR / "data" / "assistant_labelled.json").read_text())
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("model server exited")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(url)
 
 
 def main() -> int:
@@ -84,14 +67,7 @@ def main() -> int:
             if args.llm_external:
                 env["LLM_EXTERNAL"] = "true"
         else:
-            for tier in ("small", "large"):
-                port = free_port()
-                servers.append(subprocess.Popen(
-                    [sys.executable, str(ROOT / "manage.py"), "llm_server", "--tier", tier, "--port", str(port)],
-                    env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-                env["LLM_BASE_URL" if tier == "small" else "LLM_LARGE_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
-                wait_healthy(f"http://127.0.0.1:{port}/health", servers[-1])
-                log(f"{tier} model ready on port {port}")
+            servers = start_model_servers(env)
         env["LLM_TIMEOUT_SECONDS"] = "300"
         os.environ.update(env)
         import django

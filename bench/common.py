@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -362,3 +363,34 @@ def load_external(args) -> dict:
     if not args.setup_json:
         raise SystemExit("--url needs --setup-json (the members, sessions and map ids to use)")
     return json.loads(Path(args.setup_json).read_text())
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("model server exited")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+def start_model_servers(env: dict) -> list[subprocess.Popen]:
+    """The embedded llama.cpp servers of both tiers on free ports; `env` gets their URLs."""
+    from office.embedded import free_port
+
+    servers = []
+    for tier in ("small", "large"):
+        port = free_port()
+        servers.append(subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "llm_server", "--tier", tier, "--port", str(port)],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        env["LLM_BASE_URL" if tier == "small" else "LLM_LARGE_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
+        wait_healthy(f"http://127.0.0.1:{port}/health", servers[-1])
+        log(f"{tier} model ready on port {port}")
+    return servers

@@ -35,26 +35,10 @@ ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.ami import EVAL_DIR, load_meetings, series_of  # noqa: E402
-from bench.common import BenchStack, log  # noqa: E402
+from bench.common import BenchStack, log, start_model_servers  # noqa: E402
 from bench.train_ranker import FOLD_DIR  # noqa: E402
 
 SECONDS_PER_TURN = 4
-
-
-def start_model_servers(env: dict) -> list[subprocess.Popen]:
-    from bench.assistant import wait_healthy
-    from office.embedded import free_port
-
-    servers = []
-    for tier in ("small", "large"):
-        port = free_port()
-        servers.append(subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "llm_server", "--tier", tier, "--port", str(port)],
-            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        env["LLM_BASE_URL" if tier == "small" else "LLM_LARGE_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
-        wait_healthy(f"http://127.0.0.1:{port}/health", servers[-1])
-        log(f"{tier} model ready on port {port}")
-    return servers
 
 
 def fold_ranker(kind: str, meeting_id: str):

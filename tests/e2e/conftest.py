@@ -103,15 +103,14 @@ def settled_before_flush(_django_db_helper):
     _wait_until_settled()
 
 
-@pytest.fixture(scope="session")
-def live_office(django_db_setup, django_db_blocker):
-    """Daphne in a subprocess on the test database; data must be committed (transactional tests)."""
+@contextlib.contextmanager
+def running_daphne(log_name: str, **env: str):
+    """Daphne in a subprocess on the test database (with `env` added); yields its base URL."""
     port = free_port()
-    env = _live_env()
-    log = open(ARTIFACTS.parent / ".data" / "test" / "daphne-e2e.log", "wb")  # noqa: SIM115
+    log = open(ARTIFACTS.parent / ".data" / "test" / log_name, "wb")  # noqa: SIM115
     daphne = subprocess.Popen(
         [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "office.asgi:application"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env=_live_env(**env), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port, timeout=30)
@@ -119,6 +118,13 @@ def live_office(django_db_setup, django_db_blocker):
     finally:
         _stop(daphne)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def live_office(django_db_setup, django_db_blocker):
+    """Daphne on the test database; data must be committed (transactional tests)."""
+    with running_daphne("daphne-e2e.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

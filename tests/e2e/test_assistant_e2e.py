@@ -6,12 +6,8 @@ with links into its transcript."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import subprocess
-import sys
 import threading
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -24,10 +20,10 @@ from assistant.models import ActionItem, MeetingSummary
 from assistant.selectors import action_item_payload, summary_payload
 from assistant.testing import ScriptedTransport, by_purpose, serve_scripted_model
 from automation.models import Task
-from office.embedded import free_port, port_in_use, wait_for_port
+from office.embedded import port_in_use
 from office.events import send_event_on_commit
 from tests.conftest import PASSWORD, client_for
-from tests.e2e.conftest import ARTIFACTS, ROOT, _live_env, _signer, _stop, _wait_until_settled
+from tests.e2e.conftest import ARTIFACTS, _signer, _wait_until_settled, running_daphne
 from transcription import services as transcription_services
 from transcription.models import Meeting, MeetingParticipant
 
@@ -299,23 +295,10 @@ def test_ask_and_catch_up_stay_readable_without_a_model(office, people, live_off
     assert uncaught == []
 
 
-@contextlib.contextmanager
 def daphne_with_model(model_url: str):
     """A Daphne of its own whose model endpoints (both tiers) are `model_url`: the session's Daphne
     has none, and a scripted client cannot be handed to another process."""
-    port = free_port()
-    log = open(ROOT / ".data" / "test" / "daphne-e2e-streaming.log", "wb")  # noqa: SIM115
-    daphne = subprocess.Popen(
-        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "office.asgi:application"],
-        env=_live_env(LLM_BASE_URL=model_url, LLM_LARGE_BASE_URL=model_url), cwd=ROOT, stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        _stop(daphne)
-        log.close()
+    return running_daphne("daphne-e2e-streaming.log", LLM_BASE_URL=model_url, LLM_LARGE_BASE_URL=model_url)
 
 
 def test_a_streamed_answer_shows_its_first_words_then_the_cited_answer(office, people, browser):
