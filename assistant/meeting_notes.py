@@ -148,14 +148,20 @@ def summary_finalize(meeting: Meeting, *, client: llm.LLMClient | None = None) -
         },
     )
     # Decisions and questions from every window stay, even if the fold dropped some.
-    fields["decisions"] = _unique([*fields["decisions"], *(d for r in rolling for d in r.decisions)])[:15]
+    # What the decision ranker finds in the whole transcript comes first: the rolling notes saw one
+    # minute at a time and a small model's fold of them loses what was settled early.
+    fields["decisions"] = _unique([*decisions_from_transcript(meeting), *fields["decisions"],
+                                   *(d for r in rolling for d in r.decisions)])[:15]
     fields["open_questions"] = _unique([*fields["open_questions"], *(q for r in rolling for q in r.open_questions)])[:15]
     return _store_summary(meeting, MeetingSummary.Kind.FINAL, fields, rolling[-1].through_seq, segment_ids)
 
 
+MAX_RANKED_DECISIONS = 6  # notes are read by people: the strongest few, not every turn that sounds settled
+
+
 def decisions_from_transcript(meeting: Meeting, *, ranker: candidate_ranker.Ranker | None = None) -> list[str]:
-    """What the group decided, from the turns the decision ranker picks (no model: it runs at meeting end
-    beside the final summary and its cost is a few milliseconds)."""
+    """What the group decided, from the turns the decision ranker picks, the strongest first (no model:
+    it runs at meeting end beside the final summary and costs about as much as embedding the turns)."""
     segments = list(TranscriptSegment.objects.filter(meeting=meeting).select_related("speaker__profile").order_by("seq"))
     if not segments:
         return []
@@ -163,7 +169,8 @@ def decisions_from_transcript(meeting: Meeting, *, ranker: candidate_ranker.Rank
     lines = _lines(segments, people)
     ranker = ranker or candidate_ranker.current("decisions")
     turns = [candidate_ranker.Turn(speaker=ln.speaker.display_name if ln.speaker else "", text=ln.text) for ln in lines]
-    chosen = ranker.select(ranker.score(turns, _ranker_names(people)))
+    scores = ranker.score(turns, _ranker_names(people))
+    chosen = sorted(ranker.select(scores), key=lambda i: -scores[i])[:MAX_RANKED_DECISIONS]
     written = item_writer.write_deterministic([(ln.speaker, ln.text) for ln in lines], chosen, [], kind="decisions")
     return _unique(w.text for w in written)
 
