@@ -280,8 +280,8 @@ OFFICE_MODEL_DIR = Path(env_str("OFFICE_MODEL_DIR", str(DATA_DIR / "models"))).r
 OFFICE_SUMMARY_WINDOW_SECONDS = env_int("OFFICE_SUMMARY_WINDOW_SECONDS", 60, minimum=10)
 OFFICE_SUMMARY_REFRESH_SECONDS = env_int("OFFICE_SUMMARY_REFRESH_SECONDS", 30, minimum=5)
 # Action items: the turn ranker's version (assistant/rankers/) and who writes the items for the turns it
-# picks: "rules" (deterministic; measured better than the packaged 1.5B model on real meetings, see
-# bench/meetings.py) or "model" (the large tier, e.g. a vLLM-served model).
+# picks: "rules" (deterministic; on real meetings about as good as the packaged 1.5B model, with better
+# owners and no model time, see bench/meetings.py and ADR 0012) or "model" (the large tier, e.g. vLLM).
 OFFICE_RANKER_VERSION = env_str("OFFICE_RANKER_VERSION", "v1")
 OFFICE_ACTION_ITEM_WRITER = env_str("OFFICE_ACTION_ITEM_WRITER", "rules")
 if OFFICE_ACTION_ITEM_WRITER not in ("rules", "model"):

@@ -62,7 +62,7 @@ def real_model(settings, small_model_url):
 @pytest.mark.django_db
 def test_action_items_from_the_real_model_follow_the_contract(real_model, office, people):
     meeting = record_meeting(office["atlas"], people, PLANNING[:5])
-    items = meeting_notes.action_items_propose(meeting)
+    items = meeting_notes.action_items_propose(meeting, writer="model")  # the model writes the ranked turns
     call = ModelCall.objects.filter(purpose="meeting.action_items").latest("id")
     assert call.status in ("ok", "repaired"), call.error
     assert call.completion_tokens > 0 and call.latency_ms > 0
