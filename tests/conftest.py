@@ -4,6 +4,7 @@ bob (member, not on the Vault's list), carol (member), dana (admin)."""
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 from channels.db import database_sync_to_async
@@ -142,7 +143,13 @@ async def sockets():
             pass
     hub = Hub._by_loop.get(id(asyncio.get_running_loop()))
     if hub is not None:
-        await hub.shutdown()
+        # Seen once, after the browser tests: this teardown never returned and the suite hung. Bounded
+        # here and reported as a warning (the test itself had passed); the cause is not found yet.
+        try:
+            await asyncio.wait_for(hub.shutdown(), timeout=15)
+        except TimeoutError:
+            Hub._by_loop.pop(id(asyncio.get_running_loop()), None)
+            warnings.warn("the process hub did not stop within 15 s", stacklevel=1)
 
 
 @pytest.fixture(autouse=True)
