@@ -104,12 +104,30 @@ def features(turns: list[Turn], names: list[str], vectors: np.ndarray | None = N
     """Hand cues + the turn's sentence embedding (+ its neighbours' mean, for context)."""
     cleaned = [t.clean for t in turns]
     if vectors is None:
-        vectors = embeddings.embed([c or "." for c in cleaned])
+        vectors = _turn_vectors(cleaned)
     context = np.zeros_like(vectors)
     for i in range(len(turns)):
         window = vectors[max(0, i - 2):i + 3]
         context[i] = window.mean(axis=0)
     return np.hstack([hand_features(turns, cleaned, count_mentions(cleaned, names)), vectors, context])
+
+
+_last_vectors: tuple[str, np.ndarray] | None = None
+_vectors_lock = threading.Lock()
+
+
+def _turn_vectors(cleaned: list[str]) -> np.ndarray:
+    """Embeddings of a meeting's turns; the last meeting's are kept, since the end-of-meeting pass
+    ranks the same turns for decisions and then for action items."""
+    global _last_vectors
+    key = f"{id(embeddings.get_embedder())}:" + hashlib.sha256("\x1f".join(cleaned).encode()).hexdigest()
+    with _vectors_lock:
+        if _last_vectors is not None and _last_vectors[0] == key:
+            return _last_vectors[1]
+    vectors = embeddings.embed([c or "." for c in cleaned])
+    with _vectors_lock:
+        _last_vectors = (key, vectors)
+    return vectors
 
 
 @dataclass
