@@ -41,18 +41,25 @@ class AskApi(APIView):
 
     @extend_schema(request=Body, responses=serializers.DictField())
     def post(self, request):
-        body = self.Body(data=request.data)
-        body.is_valid(raise_exception=True)
-        if not allow(f"ask:{request.user.pk}", per_minute=20):
-            raise Throttled(detail="too many questions; wait a minute")
-        try:
-            result = qa.answer_question(user=request.user, question=body.validated_data["question"],
-                                        room_id=body.validated_data.get("room"))
-        except LookupError as exc:
-            raise NotFound("no such room") from exc
-        except ValueError as exc:
-            raise ValidationError({"question": str(exc)}) from exc
-        return Response(result)
+        question, room_id = _asked(request, self.Body)
+        return Response(qa.answer_question(user=request.user, question=question, room_id=room_id))
+
+
+def _asked(request, body_serializer) -> tuple[str, int | None]:
+    """The question and room of an ask request, checked (input, rate limit, room access) the same way
+    for the plain and the streamed answer; errors are 400 / 404 / 429 before any model call."""
+    body = body_serializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    if not allow(f"ask:{request.user.pk}", per_minute=20):
+        raise Throttled(detail="too many questions; wait a minute")
+    question, room_id = body.validated_data["question"], body.validated_data.get("room")
+    try:
+        qa.question_checked(user=request.user, question=question, room_id=room_id)
+    except LookupError as exc:
+        raise NotFound("no such room") from exc
+    except ValueError as exc:
+        raise ValidationError({"question": str(exc)}) from exc
+    return question, room_id
 
 
 class AskStreamApi(APIView):
@@ -68,17 +75,7 @@ class AskStreamApi(APIView):
 
     @extend_schema(request=Body, responses={(200, "text/event-stream"): OpenApiTypes.STR})
     def post(self, request):
-        body = self.Body(data=request.data)
-        body.is_valid(raise_exception=True)
-        if not allow(f"ask:{request.user.pk}", per_minute=20):
-            raise Throttled(detail="too many questions; wait a minute")
-        question, room_id = body.validated_data["question"], body.validated_data.get("room")
-        try:
-            qa.question_checked(user=request.user, question=question, room_id=room_id)
-        except LookupError as exc:
-            raise NotFound("no such room") from exc
-        except ValueError as exc:
-            raise ValidationError({"question": str(exc)}) from exc
+        question, room_id = _asked(request, self.Body)
         events = qa.answer_question_stream(user=request.user, question=question, room_id=room_id)
         if isinstance(request._request, ASGIRequest):
             content = _sse_async(events)  # Daphne: each event is sent as soon as it exists
