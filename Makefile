@@ -36,10 +36,12 @@ system-test-deps:
 ## The whole suite: unit, integration against real embedded services, browser end to end.
 test: $(DEV_STAMP) system-test-deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 bench-movement: $(DEV_STAMP)
 	$(BIN)/python bench/movement.py

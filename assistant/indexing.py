@@ -19,7 +19,7 @@ from rooms.models import ChatMessage, ChatThread
 from rooms.selectors import display_name
 from transcription.models import TranscriptSegment
 
-from . import ocr
+from . import ocr, signals
 from .models import Document, DocumentPage, KnowledgeChunk
 from .services import knowledge_chunks_add, knowledge_source_replace
 from .transcript_text import clean_turn, is_backchannel
@@ -85,27 +85,6 @@ def index_chat_messages(message_ids: list[int]) -> int:
         "text": f"{display_name(m.author)}: {m.body}"[:8000],
     } for m in messages]
     return len(knowledge_chunks_add(items))
-
-
-def index_tickets(ticket_ids: list[int]) -> int:
-    """A ticket is knowledge of its room ("is the projector in Atlas fixed?"); it changes, so its
-    chunk is replaced when its text or room does. A ticket without a room (or whose room is gone)
-    belongs to no room's knowledge."""
-    from automation.models import Ticket
-
-    stored = 0
-    for ticket in Ticket.objects.filter(pk__in=ticket_ids).select_related("room"):
-        items = []
-        if ticket.room_id is not None:
-            detail = f" {ticket.detail}" if ticket.detail else ""
-            items.append({
-                "room": ticket.room, "source_kind": "ticket", "source_id": f"ticket:{ticket.pk}",
-                "locator": {"ticket": ticket.pk, "title": ticket.title, "status": ticket.status},
-                "text": (f"Ticket #{ticket.pk} ({ticket.get_kind_display()}, {ticket.get_severity_display()}, "
-                         f"{ticket.get_status_display()}) in {ticket.room.name}: {ticket.title}.{detail}")[:8000],
-            })
-        stored += len(knowledge_source_replace(source_kind="ticket", source_id=f"ticket:{ticket.pk}", items=items))
-    return stored
 
 
 def extract_pages(document: Document) -> list[tuple[str, bool]]:
@@ -181,24 +160,17 @@ def _not_indexed(queryset, kind: str, prefix: str):
 
 
 def sweep_unindexed(limit: int = 500) -> dict:
-    """Index whatever a lost enqueue left behind: segments, room messages, pending documents."""
+    """Index whatever a lost enqueue left behind: segments, room messages, pending documents, and
+    whatever later stages feed in (`signals.knowledge_sweep`)."""
     segment_ids = list(_not_indexed(TranscriptSegment.objects.all(), "transcript", "segment:")
                        .order_by("-pk").values_list("pk", flat=True)[:limit])
     message_ids = list(_not_indexed(ChatMessage.objects.filter(thread__kind=ChatThread.Kind.ROOM), "chat", "message:")
                        .order_by("-pk").values_list("pk", flat=True)[:limit])
     documents = list(Document.objects.filter(status=Document.Status.PENDING).values_list("pk", flat=True)[:20])
-    ticket_ids = list(_tickets_out_of_date().values_list("pk", flat=True)[:limit])
-    return {"segments": index_segments(segment_ids) if segment_ids else 0,
-            "messages": index_chat_messages(message_ids) if message_ids else 0,
-            "documents": sum(index_document(pk) for pk in documents),
-            "tickets": index_tickets(ticket_ids) if ticket_ids else 0}
-
-
-def _tickets_out_of_date():
-    """Tickets in a room with no chunk, or changed since their chunk was made (a lost enqueue)."""
-    from automation.models import Ticket
-
-    key = Concat(Value("ticket:"), Cast(OuterRef("pk"), CharField()))
-    fresh = KnowledgeChunk.objects.filter(source_kind="ticket", source_id=key, room_id=OuterRef("room_id"),
-                                          created_at__gte=OuterRef("updated_at"))
-    return Ticket.objects.filter(room__isnull=False).filter(~Exists(fresh)).order_by("-pk")
+    counts = {"segments": index_segments(segment_ids) if segment_ids else 0,
+              "messages": index_chat_messages(message_ids) if message_ids else 0,
+              "documents": sum(index_document(pk) for pk in documents)}
+    # Later stages that feed the index (automation's tickets) sweep their own sources.
+    for _receiver, more in signals.knowledge_sweep.send(sender=sweep_unindexed, limit=limit):
+        counts.update(more or {})
+    return counts

@@ -14,16 +14,14 @@ import re
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
-from automation.selectors import owner_suggest
 from office.events import send_event_on_commit
 from rooms.selectors import display_name
 from rooms.services import SYSTEM_USERNAME
 from transcription.models import Meeting, TranscriptSegment
 from transcription.services import room_group
 
-from . import candidate_ranker, extract, item_writer, llm
+from . import candidate_ranker, extract, item_writer, llm, signals
 from .models import ActionItem, MeetingSummary
 from .prompts import prompt
 from .selectors import action_item_payloads, summary_payload
@@ -377,9 +375,9 @@ def _store_item(meeting, candidate, lines, calls, participants, people, ranker_l
     by_number = {line.number: line for line in lines}
     evidence = [by_number[n] for n in candidate.lines if n in by_number]
     owner_id = candidate.owner.id if candidate.owner else None
-    suggested_id, reason = None, ""
+    reason = ""
     if owner_id is None:
-        suggested_id, reason = _suggest_owner(participants, candidate.due)
+        pass  # later stages may suggest one (signals.action_item_proposed)
     elif candidate.owner.id in participants:
         reason = f"{candidate.owner.display_name} took it on in the meeting"
     else:
@@ -390,9 +388,9 @@ def _store_item(meeting, candidate, lines, calls, participants, people, ranker_l
         return None
     try:
         with transaction.atomic():
-            return ActionItem.objects.create(
+            item = ActionItem.objects.create(
                 room_id=meeting.room_id, meeting=meeting, text=candidate.text, owner_id=owner_id,
-                suggested_owner_id=suggested_id, owner_reason=reason, due_date=candidate.due,
+                owner_reason=reason, due_date=candidate.due,
                 due_text=candidate.due_text[:80], confidence=round(candidate.confidence, 3),
                 source_segment_ids=[ln.segment_id for ln in evidence],
                 speaker_id=evidence[0].speaker.id if evidence and evidence[0].speaker else None,
@@ -400,18 +398,17 @@ def _store_item(meeting, candidate, lines, calls, participants, people, ranker_l
                 prompt_version=f"{call.prompt_name}.{call.prompt_version}" if call else "rules.v2",
                 model_call=call, dedupe_key=key, ranker_version=ranker_label,
             )
+            if owner_id is None:
+                _announce_ownerless_proposal(item, participants)
+            return item
     except IntegrityError:
         return None
 
 
-def _suggest_owner(participant_ids: set[int], due) -> tuple[int | None, str]:
-    """The participant the calendars say is free before the due date (automation's free/busy)."""
-    candidates = list(User.objects.filter(pk__in=participant_ids, is_active=True))
-    if not candidates:
-        return None, ""
-    try:
-        user, reason = owner_suggest(candidates=candidates, due_date=due, now=timezone.now())
-    except Exception:  # a calendar problem must not lose the proposal
-        logger.exception("owner suggestion failed")
-        return None, ""
-    return (user.pk if user else None), reason or ""
+def _announce_ownerless_proposal(item: ActionItem, participant_ids: set[int]) -> None:
+    """Let later stages suggest an owner (automation asks the calendars who is free before the due
+    date). A failing receiver must not lose the proposal: it is logged and the item kept."""
+    for receiver_fn, result in signals.action_item_proposed.send_robust(
+            sender=ActionItem, item=item, participant_ids=set(participant_ids)):
+        if isinstance(result, Exception):
+            logger.error("owner suggestion by %s failed: %r", getattr(receiver_fn, "__qualname__", receiver_fn), result)

@@ -309,7 +309,6 @@ def citation_target(chunk) -> dict:
     if kind == "document" and "document" in loc:
         return {"label": f"{loc.get('title', 'Document')}, page {loc.get('page')}",
                 "url": f"/documents/{loc['document']}/?page={loc.get('page')}#page-{loc.get('page')}"}
-    if kind == "ticket" and "ticket" in loc:
-        return {"label": f"Ticket #{loc['ticket']}: {loc.get('title', '')}".rstrip(": "),
-                "url": f"/tickets/?show=all#ticket-{loc['ticket']}"}
+    if loc.get("url"):  # sources fed in by later stages (tickets) carry their own label and link
+        return {"label": loc.get("label") or kind, "url": loc["url"]}
     return {"label": kind, "url": ""}

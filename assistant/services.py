@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from office.events import send_event_on_commit
-from office.tasks import enqueue_on_commit
+from office.queueing import enqueue_on_commit
 from rooms.selectors import user_can_enter_room
 from transcription.services import room_group
 
@@ -200,10 +200,7 @@ def document_upload(*, user, room, filename: str, content: bytes, title: str = "
             room=room, title=(title or filename)[:200], filename=filename, content_type=ALLOWED_DOCUMENTS[suffix],
             size_bytes=len(content), sha256=sha, content=content, uploaded_by=user,
         )
-
-        from .tasks import index_document  # tasks → indexing → services: imported when used
-
-        enqueue_on_commit(index_document, document.pk)
+        enqueue_on_commit("assistant.index_document", document.pk)
     return document, True
 
 

@@ -29,11 +29,6 @@ def index_document(document_id: int) -> int:
     return indexing.index_document(document_id)
 
 
-@shared_task(name="assistant.index_tickets")
-def index_tickets(ticket_ids: list[int]) -> int:
-    return indexing.index_tickets(ticket_ids)
-
-
 def _once(key: str, seconds: int) -> bool:
     """A short Redis lock so two workers do not run the same meeting's notes at once."""
     return bool(redis_client().set(f"office:assistant:{key}", "1", nx=True, ex=seconds))

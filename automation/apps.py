@@ -6,12 +6,18 @@ class AutomationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Approved action items become tasks inside the approving transaction. The assistant app
-        # sends the signal; until it defines one there is nothing to connect.
-        try:
-            from assistant.signals import action_item_approved
-        except ImportError:
-            return
-        from .receivers import task_from_approved_action_item
+        """Subscribe to what earlier stages announce (docs/adr/0013): approved and ownerless action
+        items, and the knowledge index's sweep; and index this app's own tickets as room knowledge."""
+        from django.db.models.signals import post_save
 
-        action_item_approved.connect(task_from_approved_action_item, dispatch_uid="automation.task_from_action_item")
+        from assistant import signals as assistant_signals
+
+        from . import receivers
+        from .models import Ticket
+
+        assistant_signals.action_item_approved.connect(
+            receivers.task_from_approved_action_item, dispatch_uid="automation.task_from_action_item")
+        assistant_signals.action_item_proposed.connect(
+            receivers.owner_suggested_for_proposal, dispatch_uid="automation.owner_for_proposal")
+        assistant_signals.knowledge_sweep.connect(receivers.tickets_swept, dispatch_uid="automation.tickets_swept")
+        post_save.connect(receivers.ticket_saved, sender=Ticket, dispatch_uid="automation.index_ticket")

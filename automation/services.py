@@ -188,6 +188,21 @@ def _action_item_candidates(item) -> list:
     return [u for u in people if u.is_active and u.get_username() != SYSTEM_USERNAME]
 
 
+def action_item_owner_suggest(item, *, participant_ids) -> None:
+    """A proposal the meeting gave no owner: suggest the participant the calendars say is free
+    before the due date, with the reason (who is free how long) for whoever approves it."""
+    if item.owner_id is not None:
+        return
+    candidates = list(User.objects.filter(pk__in=participant_ids, is_active=True))
+    if not candidates:
+        return
+    with transaction.atomic():  # a savepoint: a failure here leaves the proposal's transaction usable
+        user, reason = selectors.owner_suggest(candidates=candidates, due_date=item.due_date, now=timezone.now())
+        item.suggested_owner = user
+        item.owner_reason = reason or ""
+        item.save(update_fields=["suggested_owner", "owner_reason"])
+
+
 def task_create_from_action_item(item, *, actor) -> Task:
     """The task for an approved action item (one per item, however often this is called).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from . import knowledge, services
 
 
 @shared_task(name="automation.reminders_send_due")
@@ -20,3 +20,8 @@ def digests_send_daily() -> int:
 @shared_task(name="automation.calendars_import")
 def calendars_import() -> dict:
     return services.calendar_import_all()
+
+
+@shared_task(name="automation.index_tickets")
+def index_tickets(ticket_ids: list[int]) -> int:
+    return knowledge.tickets_index(ticket_ids)

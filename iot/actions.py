@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from automation.services import ticket_open
 from rooms.models import Room
 from rooms.services import system_message_send
 
@@ -13,13 +14,8 @@ logger = logging.getLogger(__name__)
 
 
 def facilities_ticket_open(*, room: Room, severity: str, title: str, detail: str, dedupe_key: str,
-                           actor_label: str) -> int | None:
-    """Open (or find the open) facilities ticket for this episode; its id, or None without a kernel."""
-    try:
-        from automation.services import ticket_open
-    except ImportError:
-        logger.warning("no ticket kernel installed: facilities ticket %r not opened", title)
-        return None
+                           actor_label: str) -> int:
+    """Open (or find the open) facilities ticket for this episode; its id."""
     ticket, _created = ticket_open(
         kind="facilities", room=room, severity=severity, title=title, detail=detail, source="iot",
         dedupe_key=dedupe_key, actor_label=actor_label,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from urllib.parse import quote, urlparse, urlunparse
+from urllib.parse import urlparse
 
 from amqtt.client import MQTTClient
 from amqtt.mqtt.constants import QOS_1
@@ -21,23 +21,14 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
+from office.mqtt import broker_uri
+
 from . import services
 from .metrics import INGESTER_CONNECTS, READINGS_REJECTED
 
 logger = logging.getLogger(__name__)
 # amqtt's session state machine logs every transition at INFO.
 logging.getLogger("transitions").setLevel(logging.WARNING)
-
-
-def broker_uri() -> str:
-    """settings.MQTT_URL with the ingester's own login (if configured) put in."""
-    url = urlparse(settings.MQTT_URL)
-    if settings.OFFICE_IOT_MQTT_USERNAME and not url.username:
-        auth = quote(settings.OFFICE_IOT_MQTT_USERNAME, safe="")
-        if settings.OFFICE_IOT_MQTT_PASSWORD:
-            auth += ":" + quote(settings.OFFICE_IOT_MQTT_PASSWORD, safe="")
-        url = url._replace(netloc=f"{auth}@{url.hostname}:{url.port or 1883}")
-    return urlunparse(url)
 
 
 def subscription() -> str:

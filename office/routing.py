@@ -1,16 +1,19 @@
-"""The office socket, composed from each stage's part (dependencies run rooms <- transcription)."""
+"""The office socket, composed from each stage's part: rooms (map, presence, chat) at the base, then
+transcription (meetings, audio, captions), automation (a member's work events) and iot (occupancy).
+Each stage's mixin handles its own channel-layer events; rooms knows none of them."""
 
 from django.urls import path
 
+from automation.consumers import WorkSocketMixin
 from iot.consumers import OccupancySocketMixin
 from iot.routing import websocket_urlpatterns as iot_websocket_urlpatterns
 from rooms.consumers import OfficeConsumer
 from transcription.consumers import MeetingSocketMixin
 
 
-class OfficeSocket(OccupancySocketMixin, MeetingSocketMixin, OfficeConsumer):
+class OfficeSocket(OccupancySocketMixin, WorkSocketMixin, MeetingSocketMixin, OfficeConsumer):
     """Map, presence, movement and chat (rooms), plus meetings, audio and captions (transcription),
-    plus live room occupancy from sensors (iot)."""
+    plus notifications, task and ticket changes (automation), plus live room occupancy (iot)."""
 
 
 websocket_urlpatterns = [

@@ -15,6 +15,8 @@ from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from office.mqtt import broker_uri
+
 
 def _check_database() -> None:
     with connection.cursor() as cursor:
@@ -46,8 +48,6 @@ def _mqtt_remaining_length(size: int) -> bytes:
 def _check_mqtt() -> None:
     """Open an MQTT 3.1.1 session with the ingester's login (CONNECT, expect CONNACK accepted), then
     disconnect: a broker that refuses that login is as bad for sensors as one that is down."""
-    from iot.ingest import broker_uri
-
     url = urlparse(broker_uri())
     flags = 0x02  # clean session
     payload = _mqtt_string(f"office-health-{secrets.token_hex(4)}")

@@ -405,16 +405,6 @@ class OfficeConsumer(AsyncWebsocketConsumer):
     async def access_changed(self, event: dict) -> None:
         await self._refresh_access()
 
-    # Personal events on the user's group (stored before they are sent; REST holds the full state).
-    async def notification_new(self, event: dict) -> None:
-        await self._send_json(event)
-
-    async def task_changed(self, event: dict) -> None:
-        await self._send_json(event)
-
-    async def ticket_changed(self, event: dict) -> None:
-        await self._send_json(event)
-
     async def map_changed(self, event: dict) -> None:
         def load():
             office_map = selectors.office_map_get(self.map_id)

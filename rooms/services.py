@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,7 +16,7 @@ from django.utils.text import slugify
 from office.events import map_group, send_event_on_commit, thread_group, user_group
 from office.observability import CHAT_MESSAGES
 
-from . import selectors
+from . import selectors, signals
 from .geometry import MapGeometry, overlapping_walled_rooms
 from .models import (
     ChatMessage,
@@ -239,16 +238,6 @@ def desk_create(*, office_map: OfficeMap, label: str, x: int, y: int, owner=None
 
 # --- room visits (who is in which room) ---
 
-RoomPresenceListener = Callable[..., None]
-_room_presence_listeners: list[RoomPresenceListener] = []
-
-
-def room_presence_subscribe(listener: RoomPresenceListener) -> None:
-    """Later stages (meetings) hear of room entries and exits inside the same transaction."""
-    if listener not in _room_presence_listeners:
-        _room_presence_listeners.append(listener)
-
-
 def room_visit_move(*, user, from_room_id: int | None, to_room_id: int | None) -> None:
     """Record that a member left one room and/or entered another (one open visit per member)."""
     now = timezone.now()
@@ -256,8 +245,8 @@ def room_visit_move(*, user, from_room_id: int | None, to_room_id: int | None) -
         RoomVisit.objects.filter(user=user, left_at__isnull=True).update(left_at=now)
         if to_room_id is not None and Room.objects.filter(pk=to_room_id).exists():
             RoomVisit.objects.create(user=user, room_id=to_room_id)
-        for listener in _room_presence_listeners:
-            listener(user=user, left_room_id=from_room_id, entered_room_id=to_room_id)
+        signals.room_presence_changed.send(sender=RoomVisit, user=user, left_room_id=from_room_id,
+                                           entered_room_id=to_room_id)
 
 
 def room_occupant_ids(room_id: int) -> set[int]:

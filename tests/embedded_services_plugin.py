@@ -8,6 +8,7 @@ external servers instead.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from pathlib import Path
@@ -16,6 +17,27 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 _services = None
+_data_dir_lock = None
+
+
+def _test_data_dir() -> Path:
+    """`.data/test`, or `.data/test-<n>` while another run on this checkout holds it (two suites at
+    once must not share one database cluster)."""
+    global _data_dir_lock
+    if "OFFICE_TEST_DATA_DIR" in os.environ:
+        return Path(os.environ["OFFICE_TEST_DATA_DIR"]).resolve()
+    for n in range(16):
+        data_dir = ROOT / ".data" / ("test" if n == 0 else f"test-{n}")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(data_dir / ".in-use.lock", "w")  # noqa: SIM115 (held until the process exits)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _data_dir_lock = handle
+        return data_dir.resolve()
+    raise RuntimeError("16 test runs already use this checkout's .data/test* directories")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -23,7 +45,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
     global _services
     from office.embedded import EmbeddedServices, free_port
 
-    data_dir = Path(os.environ.get("OFFICE_TEST_DATA_DIR", ROOT / ".data" / "test")).resolve()
+    data_dir = _test_data_dir()
     _services = EmbeddedServices(data_dir=data_dir, redis_port=free_port(), mqtt_port=free_port())
     started = _services.start()
     os.environ.update(started)

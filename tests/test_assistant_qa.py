@@ -287,6 +287,7 @@ def test_catch_up_lists_what_happened_since_i_left(people, office):
 
 @pytest.mark.django_db
 def test_tickets_are_room_knowledge_kept_current_and_only_for_who_may_enter(people, office):
+    from automation import knowledge
     from automation import services as work
     from automation.models import Ticket
 
@@ -297,7 +298,7 @@ def test_tickets_are_room_knowledge_kept_current_and_only_for_who_may_enter(peop
     secret, _ = work.ticket_open(kind="facilities", room=office["vault"], severity="low",
                                  title="Vault safe lock jams", detail="", source="member:alice", dedupe_key="",
                                  actor_label="alice")
-    assert indexing.index_tickets([ticket.pk, secret.pk]) == 2
+    assert knowledge.tickets_index([ticket.pk, secret.pk]) == 2
     chunk = KnowledgeChunk.objects.get(source_kind="ticket", source_id=f"ticket:{ticket.pk}")
     assert "Open" in chunk.text and chunk.room == office["atlas"]
 
@@ -317,11 +318,11 @@ def test_tickets_are_room_knowledge_kept_current_and_only_for_who_may_enter(peop
     # resolved: the chunk says so (replaced, not duplicated); unchanged: left alone
     work.ticket_update(ticket, actor=dana, status=Ticket.Status.ACKNOWLEDGED)
     work.ticket_resolve(Ticket.objects.get(pk=ticket.pk), actor=dana, reason="new cable")
-    indexing.index_tickets([ticket.pk])
+    knowledge.tickets_index([ticket.pk])
     chunks = KnowledgeChunk.objects.filter(source_kind="ticket", source_id=f"ticket:{ticket.pk}")
     assert chunks.count() == 1 and "Resolved" in chunks.get().text
     before = chunks.get().pk
-    indexing.index_tickets([ticket.pk])
+    knowledge.tickets_index([ticket.pk])
     assert chunks.get().pk == before
 
     # a change whose enqueue was lost is picked up by the sweep

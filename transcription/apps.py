@@ -7,11 +7,12 @@ class TranscriptionConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from rooms import services as room_services
+        from rooms.signals import room_presence_changed
 
-        from . import services
+        from . import receivers
 
-        room_services.room_presence_subscribe(services.on_room_presence_changed)
+        # Meetings start, gain people and end as members enter and leave rooms (docs/adr/0013).
+        room_presence_changed.connect(receivers.meeting_presence_follow, dispatch_uid="transcription.meetings")
         if settings.OFFICE_RTC_HOST_ADDRESSES:
             # aioice deliberately leaves 127.0.0.1 out of its host candidates; use the configured set.
             import aioice.ice

@@ -28,8 +28,8 @@ def _announce_meeting_state(meeting: Meeting) -> None:
     send_event_on_commit(room_group(meeting.room_id), {"type": "meeting.state", "meeting": payload})
 
 
-def on_room_presence_changed(*, user, left_room_id: int | None, entered_room_id: int | None) -> None:
-    """Listener for room visits (called inside the visit's transaction): start, join and end meetings."""
+def meetings_follow_presence(*, user, left_room_id: int | None, entered_room_id: int | None) -> None:
+    """Start, join and end meetings as members enter and leave rooms (inside the visit's transaction)."""
     if entered_room_id is not None:
         room = Room.objects.filter(pk=entered_room_id, assistant_enabled=True).select_for_update().first()
         if room is not None:

@@ -16,6 +16,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -25,6 +26,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from office.events import send_event_on_commit, user_group
+from office.queueing import task_send
 
 from . import definitions, selectors
 from .context import StepContext
@@ -40,6 +42,8 @@ from .models import (
 )
 
 logger = logging.getLogger(__name__)
+
+STEP_EXECUTE_TASK = "workflows.step_execute"  # automation/workflows/tasks.py
 Run = WorkflowRun.Status
 Step = WorkflowStep.Status
 
@@ -107,13 +111,11 @@ def _outbox_add(kind: str, payload: dict, *, available_at: datetime) -> None:
 
 
 def _dispatch(message: OutboxMessage) -> None:
-    from .tasks import step_execute_task
-
     if message.kind == OutboxMessage.Kind.STEP_EXECUTE:
         step_id = message.payload["step_id"]
         # No write to the step here: a row lock held until this commits would make the worker
         # that already got the message skip the step.
-        step_execute_task.apply_async(args=[step_id])
+        task_send(STEP_EXECUTE_TASK, step_id)
     else:
         logger.error("outbox message %s has unknown kind %r; dropped", message.pk, message.kind)
 
@@ -144,8 +146,6 @@ def outbox_relay(*, ids: list[int] | None = None, now: datetime | None = None, l
 def steps_requeue_stalled(*, now: datetime | None = None, limit: int = 500) -> int:
     """Re-enqueue due work whose task message went missing (a worker killed before it acked,
     a lost enqueue): due steps not enqueued recently, and attempts whose lease ran out."""
-    from .tasks import step_execute_task
-
     now = now or timezone.now()
     grace = timedelta(seconds=settings.OFFICE_WORKFLOW_REQUEUE_AFTER_SECONDS)
     # A step's message counts as missing only when the queue has moved past it: a worker started
@@ -171,7 +171,7 @@ def steps_requeue_stalled(*, now: datetime | None = None, limit: int = 500) -> i
             WorkflowStep.objects.filter(pk__in=stalled).update(enqueued_at=now)
     for step_id in stalled:
         try:
-            step_execute_task.apply_async(args=[step_id])
+            task_send(STEP_EXECUTE_TASK, step_id)
         except Exception:
             logger.exception("could not re-enqueue step %s; the next tick tries again", step_id)
             WorkflowStep.objects.filter(pk=step_id).update(enqueued_at=None)
@@ -180,11 +180,9 @@ def steps_requeue_stalled(*, now: datetime | None = None, limit: int = 500) -> i
 
 def _queue_is_empty() -> bool:
     """Whether the step queue has no waiting messages (False when the broker cannot be asked)."""
-    from .tasks import step_execute_task
-
     try:
-        with step_execute_task.app.connection_for_read() as connection:
-            queue = step_execute_task.app.conf.task_default_queue
+        with current_app.connection_for_read() as connection:
+            queue = current_app.conf.task_default_queue
             return connection.default_channel.queue_declare(queue=queue, passive=True).message_count == 0
     except Exception as exc:
         if getattr(exc, "reply_code", None) == 404 or "NOT_FOUND" in str(exc):

@@ -3,6 +3,10 @@
 // /ws/iot/sensors/ nudges with new readings and rule firings (reconnects with backoff, and a
 // reconnect reloads everything, so a missed nudge costs nothing).
 
+import { el } from "../office/lib/dom.js";
+import { formatTime } from "../office/lib/format.js";
+import { getJson, loginUrl, ReconnectingSocket } from "../office/lib/http.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 const MAX_POINTS = 120;
 const PRIMARY = { occupancy: "count", projector: "state", temperature: "celsius", door: "state" };
@@ -11,19 +15,6 @@ const LEVELS = { offline: "bad", error: "bad", open: "warn", on: "good", closed:
 const grid = document.getElementById("sensor-grid");
 const live = document.getElementById("sensors-live");
 const sensors = new Map(); // id -> {sensor, readings, card}
-
-async function getJSON(url) {
-  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-  if (!response.ok) throw new Error(`${url}: ${response.status}`);
-  return response.json();
-}
-
-function el(tag, attrs = {}, text) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  if (text != null) node.textContent = String(text);
-  return node;
-}
 
 function primaryValue(kind, value) {
   if (!value) return null;
@@ -40,9 +31,7 @@ function describe(kind, value) {
 }
 
 function timeText(iso) {
-  if (!iso) return "never";
-  const d = new Date(iso);
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return iso ? formatTime(iso, { seconds: true }) : "never";
 }
 
 function svgNode(tag, attrs) {
@@ -134,7 +123,7 @@ function renderList(listEl, items, text, emptyText) {
 }
 
 async function loadAll() {
-  const overview = await getJSON("/api/iot/overview/");
+  const overview = await getJson("/api/iot/overview/");
   const seen = new Set();
   for (const sensor of overview.sensors) {
     seen.add(sensor.id);
@@ -142,7 +131,7 @@ async function loadAll() {
     entry.sensor = sensor;
     sensors.set(sensor.id, entry);
     try {
-      entry.readings = (await getJSON(`/api/iot/sensors/${sensor.id}/readings/?limit=${MAX_POINTS}`)).readings;
+      entry.readings = (await getJson(`/api/iot/sensors/${sensor.id}/readings/?limit=${MAX_POINTS}`)).readings;
     } catch (err) {
       entry.readings = [];
     }
@@ -174,41 +163,24 @@ function onReading(frame) {
   setTimeout(() => entry.card.classList.remove("flash"), 600);
 }
 
-let backoff = 500;
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/iot/sensors/`);
-  live.dataset.state = "connecting";
-  live.textContent = "connecting";
-  ws.addEventListener("message", (e) => {
-    let frame;
-    try {
-      frame = JSON.parse(e.data);
-    } catch {
-      return;
-    }
-    if (frame.type === "hello") {
-      backoff = 500;
-      live.dataset.state = "connected";
-      live.textContent = "live";
-      loadAll().catch(() => {});
-    } else if (frame.type === "sensor.reading") {
-      onReading(frame);
-    } else if (frame.type === "rule.fired") {
-      loadAll().catch(() => {});
-    }
-  });
-  ws.addEventListener("close", (e) => {
-    if (e.code === 4401) {
-      location.href = `/login/?next=${encodeURIComponent(location.pathname)}`;
-      return;
-    }
-    live.dataset.state = "reconnecting";
-    live.textContent = "reconnecting";
-    setTimeout(connect, backoff);
-    backoff = Math.min(backoff * 2, 15000);
-  });
+function setLive(state) {
+  live.dataset.state = state;
+  live.textContent = state === "connected" ? "live" : state;
 }
 
+const socket = new ReconnectingSocket("/ws/iot/sensors/", {
+  backoff: { minMs: 500, maxMs: 15000, jitter: 0 },
+  onState: setLive,
+  onFrame: (frame) => {
+    if (frame.type === "hello" || frame.type === "rule.fired") loadAll().catch(() => {});
+    else if (frame.type === "sensor.reading") onReading(frame);
+  },
+  onClose: (e) => {
+    if (e.code !== 4401) return true;
+    location.href = loginUrl();
+    return false;
+  },
+});
+
 loadAll().catch(() => {});
-connect();
+socket.connect();

@@ -1,6 +1,9 @@
 // The chat panel: thread list with unread badges, message log with history paging,
 // composer with an outbox that survives reconnects (same client_id on every resend).
 
+import { el } from "./lib/dom.js";
+import { colorFor, formatTime, initialsOf, safeColor } from "./lib/format.js";
+
 const HISTORY_PAGE = 50;
 const AUTO_SWITCH_AFTER_MS = 30000;
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -13,25 +16,6 @@ export function newClientId() {
   b[8] = (b[8] & 0x3f) | 0x80;
   const h = [...b].map((v) => v.toString(16).padStart(2, "0")).join("");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-export function colorFor(id) {
-  const palette = ["#6366f1", "#0ea5e9", "#10b981", "#f59e0b", "#ef4444", "#8b5cf6", "#ec4899", "#14b8a6", "#f97316", "#64748b"];
-  const n = Math.abs(Number(id) || 0);
-  return palette[n % palette.length];
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
-function initialsOf(name) {
-  const parts = String(name || "?").trim().split(/\s+/).filter(Boolean);
-  if (!parts.length) return "?";
-  return ((parts[0][0] || "") + (parts.length > 1 ? parts[parts.length - 1][0] : parts[0][1] || "")).toUpperCase();
 }
 
 export class ChatPanel {
@@ -506,13 +490,13 @@ export class ChatPanel {
     if (authorId != null) node.dataset.author = String(authorId);
     const presence = authorId != null ? this.state.presence.get(authorId) : null;
     const avatar = el("span", "msg-avatar", initialsOf(m.author && m.author.name));
-    avatar.style.background = (presence && /^#[0-9a-fA-F]{3,8}$/.test(presence.color || "") && presence.color) || colorFor(authorId);
+    avatar.style.background = safeColor(presence && presence.color, colorFor(authorId));
     avatar.setAttribute("aria-hidden", "true");
     const main = el("div", "msg-main");
     const meta = el("div", "msg-meta");
     meta.append(el("span", "msg-author", (m.author && m.author.name) || "Someone"));
     if (when && !isNaN(when)) {
-      const time = el("time", "msg-time", when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+      const time = el("time", "msg-time", formatTime(when));
       time.dateTime = when.toISOString();
       time.title = when.toLocaleString();
       meta.append(time);

@@ -7,6 +7,7 @@ import { Sidebar } from "./sidebar.js";
 import { AudioHub, ProximityVoice } from "./voice.js";
 import { MeetingPanel } from "./meeting.js";
 import { AssistantPanel } from "./assistant.js";
+import { el } from "./lib/dom.js";
 
 const app = document.getElementById("office-app");
 const mapId = Number(app.dataset.mapId);
@@ -58,14 +59,9 @@ function renderRoomLabel() {
   const room = state.geo && state.you.room != null ? state.geo.roomById.get(state.you.room) : null;
   roomLabel.replaceChildren();
   if (!state.me) return;
-  const name = document.createElement("span");
-  name.textContent = room ? room.name : "Hallway";
-  roomLabel.append(name);
+  roomLabel.append(el("span", null, room ? room.name : "Hallway"));
   if (room) {
-    const kind = document.createElement("span");
-    kind.className = "hud-kind";
-    kind.textContent = room.kind === "open" ? "open area" : room.kind === "meeting" ? "meeting room" : "private room";
-    roomLabel.append(kind);
+    roomLabel.append(el("span", "hud-kind", room.kind === "open" ? "open area" : room.kind === "meeting" ? "meeting room" : "private room"));
   }
 }
 

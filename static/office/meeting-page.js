@@ -3,7 +3,12 @@
 // The notes (summary, decisions, open questions, action items with links to their transcript lines)
 // come from the assistant's REST API and are decided here as in the office sidebar.
 
-import { ActionItemList, apiRequest, assistantStatus, el, pickSummary, renderNotes } from "./assistant.js";
+import { ActionItemList } from "./assistant/items.js";
+import { pickSummary, renderNotes } from "./assistant/notes.js";
+import { assistantStatus } from "./assistant/status.js";
+import { el } from "./lib/dom.js";
+import { formatDateTime, formatTime } from "./lib/format.js";
+import { apiRequest, getJson } from "./lib/http.js";
 
 const PAGE = 1000;
 const POLL_MS = 4000;
@@ -26,23 +31,15 @@ let searchGen = 0;
 let ended = root.dataset.ended === "true";
 let started = null;
 
-async function getJson(url) {
-  const res = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  return res.json();
-}
-
 function localTimes() {
   for (const t of document.querySelectorAll("time[datetime]")) {
-    const d = new Date(t.dateTime);
-    if (!Number.isNaN(d.getTime())) t.textContent = d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    const text = formatDateTime(t.dateTime);
+    if (text) t.textContent = text;
   }
 }
 
 function timeOf(seg) {
-  const d = new Date(seg.spoken_at);
-  if (Number.isNaN(d.getTime())) return "";
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return formatTime(seg.spoken_at, { seconds: true });
 }
 
 function escapeRegExp(text) {

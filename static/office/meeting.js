@@ -1,22 +1,13 @@
 // The Meeting panel: recording indicator, participants and consent, live captions, and the
 // microphone attached to the meeting's server peer (WebRTC offer over the office socket, no trickle).
 
+import { el } from "./lib/dom.js";
+import { formatTime } from "./lib/format.js";
+import { getJson } from "./lib/http.js";
+
 const MAX_CAPTIONS = 50;
 const ICE_GATHER_TIMEOUT_MS = 5000;
 const PARTIAL_STALE_MS = 20000;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
-function clock(iso) {
-  const d = iso ? new Date(iso) : null;
-  if (!d || Number.isNaN(d.getTime())) return "";
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-}
 
 /** Resolve once ICE gathering is complete (the server does not trickle), or after a timeout. */
 export function iceGatheringComplete(pc, timeoutMs = ICE_GATHER_TIMEOUT_MS) {
@@ -246,11 +237,8 @@ export class MeetingPanel {
     if (!last) return;
     try {
       const after = Math.max(0, last - MAX_CAPTIONS);
-      const res = await fetch(`/api/meetings/${meetingId}/transcript/?after=${after}`, {
-        credentials: "same-origin", headers: { Accept: "application/json" },
-      });
-      if (!res.ok || this.captionsFor !== meetingId) return;
-      const data = await res.json();
+      const data = await getJson(`/api/meetings/${meetingId}/transcript/?after=${after}`);
+      if (this.captionsFor !== meetingId) return;
       for (const seg of data.segments || []) this.onFinal(seg, true);
     } catch (err) {
       /* live captions still arrive */
@@ -312,7 +300,7 @@ export class MeetingPanel {
       }
       const node = this._captionNode("final", seg.speaker);
       node.dataset.seq = String(seg.seq);
-      const time = el("time", "caption-time", clock(seg.spoken_at));
+      const time = el("time", "caption-time", formatTime(seg.spoken_at));
       if (seg.spoken_at) time.dateTime = seg.spoken_at;
       node.querySelector(".caption-head").append(time);
       node.querySelector(".caption-text").textContent = seg.text || "";
@@ -350,7 +338,7 @@ export class MeetingPanel {
     this.titleEl.textContent = room ? room.name : "Meeting";
     this.linkEl.href = `/meetings/${m.id}/`;
     this.panel.dataset.meeting = String(m.id);
-    this.indicator.title = `Started ${clock(m.started_at)}`;
+    this.indicator.title = `Started ${formatTime(m.started_at)}`;
     const me = this.state.me && this.state.me.id;
     const frag = document.createDocumentFragment();
     for (const p of m.participants || []) {

@@ -1,25 +1,14 @@
 // The People side of the sidebar: who is where, the status picker and the member directory.
 
-import { colorFor } from "./chat.js";
+import { el } from "./lib/dom.js";
+import { colorFor, initialsOf, safeColor } from "./lib/format.js";
 
 const WHO_THROTTLE_MS = 250; // at most ~4 DOM updates per second
 const STATUS_LABEL = { available: "available", busy: "busy", away: "away" };
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
-
-function initialsOf(name) {
-  const parts = String(name || "?").trim().split(/\s+/).filter(Boolean);
-  if (!parts.length) return "?";
-  return ((parts[0][0] || "") + (parts.length > 1 ? parts[parts.length - 1][0] : parts[0][1] || "")).toUpperCase();
-}
-
-function safeColor(color, id) {
-  return typeof color === "string" && /^#[0-9a-fA-F]{3,8}$/.test(color) ? color : colorFor(id);
+/** A person's colour from the server, or their stable palette colour. */
+function avatarColor(color, id) {
+  return safeColor(color, colorFor(id));
 }
 
 export class Sidebar {
@@ -92,7 +81,7 @@ export class Sidebar {
     if (this.statusDot) this.statusDot.dataset.status = me.status || "available";
     if (this.meAvatar) {
       this.meAvatar.textContent = initialsOf(me.name);
-      this.meAvatar.style.background = safeColor(me.color, me.id);
+      this.meAvatar.style.background = avatarColor(me.color, me.id);
     }
     if (this.meName && me.name) this.meName.textContent = me.name;
   }
@@ -135,7 +124,7 @@ export class Sidebar {
       if (p.room !== lastRoom) li.classList.add("group-start");
       lastRoom = p.room;
       const avatar = el("span", "person-avatar", initialsOf(p.name));
-      avatar.style.background = safeColor(p.color, p.user);
+      avatar.style.background = avatarColor(p.color, p.user);
       avatar.setAttribute("aria-hidden", "true");
       const dot = el("span", "status-dot");
       dot.dataset.status = p.status || "available";
@@ -185,7 +174,7 @@ export class Sidebar {
       const p = this.state.presence.get(id);
       const avatar = li.querySelector(".person-avatar");
       const dot = li.querySelector(".status-dot");
-      avatar.style.background = safeColor(p && p.color, id);
+      avatar.style.background = avatarColor(p && p.color, id);
       dot.dataset.status = p ? p.status || "available" : "offline";
       li.classList.toggle("offline", !p);
       li.title = p ? `${p.status || "available"} — ${this.roomName(p.room)}` : "not in the office";

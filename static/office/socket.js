@@ -1,6 +1,8 @@
 // The office WebSocket client: JSON frames, an event emitter, automatic reconnects with
 // exponential backoff and jitter, and per-thread chat sequence tracking (resume + de-duplication).
 
+import { Backoff, loginUrl, wsUrl } from "./lib/http.js";
+
 export const CLOSE = Object.freeze({
   NOT_SIGNED_IN: 4401,
   FORBIDDEN: 4403,
@@ -16,10 +18,6 @@ const BACKOFF_MAX_MS = 10000;
 const PING_EVERY_MS = 25000;
 const SILENCE_LIMIT_MS = 70000;
 
-function loginUrl() {
-  return "/login/?next=" + encodeURIComponent(location.pathname + location.search);
-}
-
 export class OfficeSocket {
   constructor(mapId, { stateEl = null, bannerEl = null } = {}) {
     this.mapId = mapId;
@@ -27,7 +25,7 @@ export class OfficeSocket {
     this.handlers = new Map();
     this.lastSeq = new Map(); // thread id -> last chat seq seen
     this.state = "connecting";
-    this.attempt = 0;
+    this.backoff = new Backoff({ minMs: BACKOFF_MIN_MS, maxMs: BACKOFF_MAX_MS });
     this.retryTimer = null;
     this.pingTimer = null;
     this.blockedUntil = 0;
@@ -46,10 +44,9 @@ export class OfficeSocket {
   get url() {
     // On a reconnect the server learns our last seq per thread in the handshake, so it can send
     // exactly what we missed before any live message (no race with a later chat.resume).
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
     const resume = [...this.lastSeq].map(([thread, seq]) => `${thread}.${seq}`).join(",");
     const query = resume ? `?resume=${resume}` : "";
-    return `${scheme}://${location.host}/ws/office/${this.mapId}/${query}`;
+    return wsUrl(`/ws/office/${this.mapId}/${query}`);
   }
 
   get isOpen() {
@@ -149,7 +146,7 @@ export class OfficeSocket {
   reconnectNow() {
     this.stopped = false;
     this.blockedUntil = 0;
-    this.attempt = 0;
+    this.backoff.reset();
     this._hideBanner();
     if (this.ws) {
       const ws = this.ws;
@@ -234,7 +231,7 @@ export class OfficeSocket {
   _onHello(frame) {
     const reconnect = this.connections > 0;
     this.connections += 1;
-    this.attempt = 0;
+    this.backoff.reset();
     this.lastFatal = null;
     this._hideBanner();
     // Threads we followed were resumed in the handshake (the backlog follows hello); learn new ones.
@@ -299,12 +296,7 @@ export class OfficeSocket {
 
   _scheduleReconnect(extraAttempts = 0) {
     if (this.stopped) return;
-    this.attempt = Math.max(this.attempt, extraAttempts);
-    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
-    const jittered = base * (0.75 + Math.random() * 0.5);
-    let delay = Math.min(BACKOFF_MAX_MS, Math.max(BACKOFF_MIN_MS, jittered));
-    delay = Math.max(delay, this.blockedUntil - Date.now());
-    this.attempt += 1;
+    const delay = Math.max(this.backoff.next(extraAttempts), this.blockedUntil - Date.now());
     this._setState("reconnecting");
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.connect(), delay);
@@ -348,10 +340,10 @@ export class OfficeSocket {
   }
 
   _showBanner(text, kind, actions = []) {
-    const el = this.bannerEl;
-    if (!el) return;
-    const textEl = el.querySelector("#connection-banner-text") || el;
-    const actionsEl = el.querySelector("#connection-banner-actions");
+    const banner = this.bannerEl;
+    if (!banner) return;
+    const textEl = banner.querySelector("#connection-banner-text") || banner;
+    const actionsEl = banner.querySelector("#connection-banner-actions");
     textEl.textContent = text;
     if (actionsEl) {
       actionsEl.replaceChildren();
@@ -371,8 +363,8 @@ export class OfficeSocket {
         actionsEl.append(node);
       }
     }
-    el.classList.toggle("banner-error", kind === "error");
-    el.hidden = false;
+    banner.classList.toggle("banner-error", kind === "error");
+    banner.hidden = false;
   }
 
   _hideBanner() {

@@ -2,18 +2,13 @@
 // meters) and proximity voice (ProximityVoice: one browser-to-browser WebRTC connection per person
 // you may hear, signalled through `voice.signal` frames; volume falls with distance in open space).
 
+import { el } from "./lib/dom.js";
+
 export const VOICE_RADIUS_TILES = 6;
 const SPEAKING_LEVEL = 0.02; // RMS above which someone counts as speaking
 const SPEAKING_HOLD_MS = 350;
 const OUT_OF_RANGE_GRACE_MS = 1500; // positions jitter at the edge: do not hang up at once
 const RETRY_FAILED_MS = 3000;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
 
 function newSid() {
   const b = window.crypto.getRandomValues(new Uint8Array(8));
