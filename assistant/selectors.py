@@ -21,11 +21,12 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
-from rooms.selectors import display_name, rooms_visible_to
-from transcription.models import Meeting, TranscriptSegment
+from rooms.selectors import rooms_visible_to
+from transcription.models import Meeting
 
 from . import embeddings
 from .models import ActionItem, Document, KnowledgeChunk, MeetingSummary
+from .serializers import ActionItemOut, DocumentOut, SummaryOut
 
 EXACT_SCAN_MAX_CHUNKS = 2000  # scopes up to this many chunks are searched exactly
 EF_SEARCH = 100
@@ -161,73 +162,18 @@ def closest_turn_in_window(chunk: KnowledgeChunk, vector: np.ndarray) -> Knowled
 
 # --- meeting notes, action items, documents ---
 
-def _person(user) -> dict | None:
-    return {"id": user.pk, "name": display_name(user)} if user is not None else None
-
-
 def summary_payload(summary) -> dict:
-    return {
-        "id": summary.pk,
-        "meeting": summary.meeting_id,
-        "kind": summary.kind,
-        "summary": summary.summary,
-        "decisions": summary.decisions,
-        "open_questions": summary.open_questions,
-        "topics": summary.topics,
-        "through_seq": summary.through_seq,
-        "source": summary.source,
-        "created_at": summary.created_at.isoformat(),
-    }
-
-
-def _segment_ids(segment_ids) -> set[int]:
-    return {int(i) for i in segment_ids or [] if isinstance(i, int | str) and str(i).isdigit()}
-
-
-def _segment_seq_map(items) -> dict[int, int]:
-    """Segment id -> transcript position for the source segments of many items, in one query."""
-    ids = set().union(*(_segment_ids(item.source_segment_ids) for item in items))
-    if not ids:
-        return {}
-    return dict(TranscriptSegment.objects.filter(pk__in=ids).values_list("pk", "seq"))
+    return dict(SummaryOut(summary).data)
 
 
 def action_item_payloads(items) -> list[dict]:
     """Payloads for many items with one segment lookup (not one per item)."""
-    items = list(items)
-    seq_of = _segment_seq_map(items)
-    return [action_item_payload(item, seq_of=seq_of) for item in items]
+    return list(ActionItemOut(items, many=True).data)
 
 
 def action_item_payload(item, *, seq_of: dict[int, int] | None = None) -> dict:
-    """`seq_of` (from `action_item_payloads`) saves the segment lookup when shaping many items.
-    The source segments' transcript positions let links go to /meetings/<id>/#seg-<seq>."""
-    if seq_of is None:
-        seq_of = _segment_seq_map([item])
-    return {
-        "id": item.pk,
-        "room": item.room_id,
-        "meeting": item.meeting_id,
-        "text": item.text,
-        "owner": _person(item.owner),
-        "suggested_owner": _person(item.suggested_owner),
-        "owner_reason": item.owner_reason,
-        "due_date": item.due_date.isoformat() if item.due_date else None,
-        "due_text": item.due_text,
-        "confidence": item.confidence,
-        "status": item.status,
-        "provenance": {
-            "segments": item.source_segment_ids,
-            "segment_seqs": sorted(seq_of[pk] for pk in _segment_ids(item.source_segment_ids) if pk in seq_of),
-            "speaker": _person(item.speaker),
-            "model_id": item.model_id,
-            "prompt_version": item.prompt_version,
-            "ranker_version": item.ranker_version,
-        },
-        "decided_by": _person(item.decided_by),
-        "decided_at": item.decided_at.isoformat() if item.decided_at else None,
-        "created_at": item.created_at.isoformat(),
-    }
+    """`seq_of` (segment id -> seq) saves the segment lookup when the caller has it."""
+    return dict(ActionItemOut(item, context={"seq_of": seq_of}).data)
 
 
 def _with_people(items):
@@ -281,19 +227,7 @@ def documents_visible_to(user):
 
 
 def document_payload(document) -> dict:
-    return {
-        "id": document.pk,
-        "room": document.room_id,
-        "title": document.title,
-        "filename": document.filename,
-        "content_type": document.content_type,
-        "size_bytes": document.size_bytes,
-        "status": document.status,
-        "error": document.error,
-        "page_count": document.page_count,
-        "url": f"/documents/{document.pk}/",
-        "created_at": document.created_at.isoformat(),
-    }
+    return dict(DocumentOut(document).data)
 
 
 def citation_target(chunk) -> dict:

@@ -17,12 +17,12 @@ from rooms.models import Room, RoomMembership, RoomVisit
 from rooms.services import SYSTEM_USERNAME
 
 from .models import AuditEntry, BusyInterval, CalendarFeed, Digest, Reminder, Task, Ticket
+from .serializers import AuditEntryOut, DigestOut, ReminderOut, TaskOut, TicketOut
 
 User = get_user_model()
 
 
-class NotFound(room_selectors.NotFound):
-    """Missing or not visible to the asker: the same answer for both."""
+NotFound = room_selectors.NotFound  # missing or not visible to the asker: the same answer for both
 
 
 def _iso(value) -> str | None:
@@ -36,77 +36,23 @@ def _name(user) -> str | None:
 # --- payloads (JSON-safe; used by the API, live events and audit snapshots) ---
 
 def task_payload(task: Task) -> dict:
-    return {
-        "id": task.id,
-        "title": task.title,
-        "description": task.description,
-        "owner": task.owner_id,
-        "owner_name": _name(task.owner),
-        "due_date": _iso(task.due_date),
-        "status": task.status,
-        "room": task.room_id,
-        "room_name": task.room.name if task.room_id else None,
-        "source_kind": task.source_kind,
-        "source_id": task.source_id,
-        "provenance": task.provenance,
-        "created_by": task.created_by_id,
-        "created_by_label": task.created_by_label,
-        "created_at": _iso(task.created_at),
-        "updated_at": _iso(task.updated_at),
-    }
+    return dict(TaskOut(task).data)
 
 
 def ticket_payload(ticket: Ticket) -> dict:
-    return {
-        "id": ticket.id,
-        "kind": ticket.kind,
-        "room": ticket.room_id,
-        "room_name": ticket.room.name if ticket.room_id else None,
-        "severity": ticket.severity,
-        "title": ticket.title,
-        "detail": ticket.detail,
-        "status": ticket.status,
-        "dedupe_key": ticket.dedupe_key,
-        "source": ticket.source,
-        "created_at": _iso(ticket.created_at),
-        "updated_at": _iso(ticket.updated_at),
-        "resolved_at": _iso(ticket.resolved_at),
-    }
+    return dict(TicketOut(ticket).data)
 
 
 def reminder_payload(reminder: Reminder) -> dict:
-    return {
-        "id": reminder.id,
-        "task": reminder.task_id,
-        "user": reminder.user_id,
-        "remind_at": _iso(reminder.remind_at),
-        "sent_at": _iso(reminder.sent_at),
-        "status": reminder.status,
-    }
+    return dict(ReminderOut(reminder).data)
 
 
 def digest_payload(digest: Digest) -> dict:
-    return {
-        "id": digest.id,
-        "date": _iso(digest.date),
-        "content": digest.content,
-        "text": digest.text,
-        "created_at": _iso(digest.created_at),
-        "sent_at": _iso(digest.sent_at),
-    }
+    return dict(DigestOut(digest).data)
 
 
 def audit_payload(entry: AuditEntry) -> dict:
-    return {
-        "id": entry.id,
-        "action": entry.action,
-        "actor": entry.actor_id,
-        "actor_label": entry.actor_label,
-        "reason": entry.reason,
-        "before": entry.before,
-        "after": entry.after,
-        "at": _iso(entry.at),
-    }
+    return dict(AuditEntryOut(entry).data)
 
 
 def audit_trail(subject_type: str, subject_id: int) -> QuerySet[AuditEntry]:
@@ -148,8 +94,7 @@ def tasks_for_tab(user, *, tab: str, room_id: int | None = None, include_closed:
         team_rooms = RoomMembership.objects.filter(user=user).values("room_id")
         tasks = tasks.filter(room_id__in=team_rooms)
     elif tab == "room":
-        if room_id is None or not room_selectors.rooms_visible_to(user).filter(pk=room_id).exists():
-            raise NotFound("no such room")
+        room_selectors.room_get_visible(user=user, room_id=room_id)
         tasks = tasks.filter(room_id=room_id)
     else:
         raise NotFound("no such tab")

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -337,7 +337,10 @@ def ticket_open(
 
 
 def ticket_update(ticket: Ticket, *, actor, reason: str = "", **changes) -> Ticket:
-    """Change severity, title, detail or status (along the allowed transitions), audited."""
+    """Change severity, title, detail or status (along the allowed transitions), audited. Only
+    facilities staff (admins) and automations (an actor given as a label) change tickets."""
+    if not isinstance(actor, str) and actor is not None and not getattr(actor, "is_staff", False):
+        raise PermissionDenied("only facilities staff (admins) change tickets")
     unknown = set(changes) - set(TICKET_FIELDS)
     if unknown:
         raise ValidationError(f"cannot change {', '.join(sorted(unknown))}")

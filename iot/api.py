@@ -12,7 +12,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
@@ -25,6 +25,17 @@ from rooms.models import Room
 from . import selectors, services
 from .credentials import DeviceCredentials
 from .models import Rule, Sensor
+from .serializers import (
+    BookingOut,
+    DeviceCredentialsOut,
+    FiringOut,
+    OccupancyOut,
+    ReadingOut,
+    RuleOut,
+    SensorCreatedOut,
+    SensorOut,
+    SuggestionOut,
+)
 
 
 def _room_or_400(room_id):
@@ -37,12 +48,7 @@ def _room_or_400(room_id):
 
 
 def _credentials_payload(creds: DeviceCredentials) -> dict:
-    return {
-        "mqtt_username": creds.mqtt_username,
-        "mqtt_password": creds.mqtt_password,
-        "webhook_secret": creds.webhook_secret,
-        "note": "shown once: store these on the device now; rotate them if they are lost",
-    }
+    return dict(DeviceCredentialsOut(creds).data)
 
 
 class AdminWritePermissions:
@@ -63,7 +69,7 @@ class SensorListApi(AdminWritePermissions, APIView):
         mqtt_topic = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         enabled = serializers.BooleanField(required=False, default=True)
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=SensorOut(many=True))
     def get(self, request):
         sensors = selectors.sensors_visible_to(request.user)
         room_id = request.query_params.get("room")
@@ -71,7 +77,7 @@ class SensorListApi(AdminWritePermissions, APIView):
             sensors = sensors.filter(room_id=int(room_id))
         return Response([selectors.sensor_payload(s) for s in sensors])
 
-    @extend_schema(request=InputSerializer, responses=serializers.DictField())
+    @extend_schema(request=InputSerializer, responses={201: SensorCreatedOut})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -89,12 +95,12 @@ class SensorDetailApi(AdminWritePermissions, APIView):
         mqtt_topic = serializers.CharField(max_length=200, required=False, allow_blank=True)
         enabled = serializers.BooleanField(required=False)
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=SensorOut)
     def get(self, request, sensor_id: int):
         sensor = call_service(selectors.sensor_for_user, request.user, sensor_id)
         return Response(selectors.sensor_payload(sensor))
 
-    @extend_schema(request=InputSerializer, responses=serializers.DictField())
+    @extend_schema(request=InputSerializer, responses=SensorOut)
     def patch(self, request, sensor_id: int):
         sensor = get_object_or_404(Sensor, pk=sensor_id)
         data = self.InputSerializer(data=request.data, partial=True)
@@ -113,14 +119,16 @@ class SensorDetailApi(AdminWritePermissions, APIView):
 class SensorRotateApi(APIView):
     permission_classes = [IsAuthenticated, IsAdminUser]
 
-    @extend_schema(request=None, responses=serializers.DictField())
+    @extend_schema(request=None, responses=inline_serializer("SensorCredentials", {
+        "credentials": DeviceCredentialsOut()}))
     def post(self, request, sensor_id: int):
         creds = call_service(services.sensor_credentials_rotate, sensor=get_object_or_404(Sensor, pk=sensor_id))
         return Response({"credentials": _credentials_payload(creds)})
 
 
 class SensorReadingsApi(APIView):
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=inline_serializer("SensorReadings", {
+        "sensor": serializers.IntegerField(), "readings": ReadingOut(many=True)}))
     def get(self, request, sensor_id: int):
         sensor = call_service(selectors.sensor_for_user, request.user, sensor_id)
         raw = request.query_params.get("limit", "120")
@@ -160,23 +168,17 @@ def _rule_fields(validated: dict) -> dict:
 
 
 def rule_payload(rule: Rule) -> dict:
-    return {
-        "id": rule.id, "name": rule.name, "builtin": rule.builtin_key, "scope": rule.scope,
-        "sensor": rule.sensor_id, "room": rule.room_id, "sensor_kind": rule.sensor_kind, "field": rule.field,
-        "op": rule.op, "value": rule.value, "for_seconds": rule.for_seconds, "clear_op": rule.clear_op,
-        "clear_value": rule.clear_value, "clear_for_seconds": rule.clear_for_seconds, "action": rule.action,
-        "severity": rule.severity, "enabled": rule.enabled,
-    }
+    return dict(RuleOut(rule).data)
 
 
 class RuleListApi(APIView):
     permission_classes = [IsAuthenticated, IsAdminUser]
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=RuleOut(many=True))
     def get(self, request):
         return Response([rule_payload(r) for r in Rule.objects.all()])
 
-    @extend_schema(request=RuleSerializer, responses=serializers.DictField())
+    @extend_schema(request=RuleSerializer, responses={201: RuleOut})
     def post(self, request):
         data = RuleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -187,11 +189,11 @@ class RuleListApi(APIView):
 class RuleDetailApi(APIView):
     permission_classes = [IsAuthenticated, IsAdminUser]
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=RuleOut)
     def get(self, request, rule_id: int):
         return Response(rule_payload(get_object_or_404(Rule, pk=rule_id)))
 
-    @extend_schema(request=RuleSerializer(partial=True), responses=serializers.DictField())
+    @extend_schema(request=RuleSerializer(partial=True), responses=RuleOut)
     def patch(self, request, rule_id: int):
         rule = get_object_or_404(Rule, pk=rule_id)
         data = RuleSerializer(data=request.data, partial=True)
@@ -211,14 +213,14 @@ class BookingListApi(APIView):
         start = serializers.DateTimeField()
         end = serializers.DateTimeField()
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=BookingOut(many=True))
     def get(self, request):
         room_id = request.query_params.get("room")
         bookings = selectors.bookings_visible_to(request.user,
                                                  room_id=int(room_id) if room_id and room_id.isdigit() else None)
         return Response([selectors.booking_payload(b) for b in bookings[:500]])
 
-    @extend_schema(request=InputSerializer, responses=serializers.DictField())
+    @extend_schema(request=InputSerializer, responses={201: BookingOut})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -242,7 +244,8 @@ class BookingDetailApi(APIView):
 class OccupancyApi(APIView):
     """Live occupancy of a map's rooms (the map draws it as badges; later changes come over the socket)."""
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=inline_serializer("MapOccupancy", {
+        "map": serializers.IntegerField(), "rooms": OccupancyOut(many=True)}))
     def get(self, request):
         raw = request.query_params.get("map", "")
         if not raw.isdigit():
@@ -253,7 +256,8 @@ class OccupancyApi(APIView):
 class OverviewApi(APIView):
     """What the sensors page shows: visible sensors, recent suggestions and firings."""
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=inline_serializer("SensorsOverview", {
+        "sensors": SensorOut(many=True), "suggestions": SuggestionOut(many=True), "firings": FiringOut(many=True)}))
     def get(self, request):
         return Response({
             "sensors": [selectors.sensor_payload(s) for s in selectors.sensors_visible_to(request.user)],

@@ -13,6 +13,7 @@ from rooms import selectors as room_selectors
 from rooms.models import Room
 
 from .models import RoomBooking, Rule, RuleFiring, Sensor, SensorReading
+from .serializers import BookingOut, FiringOut, ReadingOut, SensorOut, SuggestionOut
 
 
 class NotFound(ObjectDoesNotExist):
@@ -99,29 +100,11 @@ def rules_for_sensor(sensor: Sensor) -> list[Rule]:
 
 
 def sensor_payload(sensor: Sensor) -> dict:
-    return {
-        "id": sensor.id,
-        "name": sensor.name,
-        "kind": sensor.kind,
-        "device_id": sensor.device_id,
-        "room": sensor.room_id,
-        "room_name": sensor.room.name if sensor.room_id else None,
-        "mqtt_topic": sensor_topic(sensor),
-        "mqtt_username": sensor.mqtt_username,
-        "enabled": sensor.enabled,
-        "last_state": sensor.last_state,
-        "last_seen_at": sensor.last_seen_at.isoformat() if sensor.last_seen_at else None,
-    }
+    return dict(SensorOut(sensor).data)
 
 
 def reading_payload(reading: SensorReading) -> dict:
-    return {
-        "id": reading.id,
-        "value": reading.value,
-        "received_at": reading.received_at.isoformat(),
-        "measured_at": reading.measured_at.isoformat() if reading.measured_at else None,
-        "source": reading.source,
-    }
+    return dict(ReadingOut(reading).data)
 
 
 # --- occupancy and bookings ---
@@ -168,16 +151,7 @@ def bookings_visible_to(user, *, room_id: int | None = None):
 
 
 def booking_payload(booking: RoomBooking) -> dict:
-    return {
-        "id": booking.id,
-        "room": booking.room_id,
-        "room_name": booking.room.name,
-        "title": booking.title,
-        "organizer": booking.organizer_id,
-        "organizer_name": room_selectors.display_name(booking.organizer),
-        "start": booking.start.isoformat(),
-        "end": booking.end.isoformat(),
-    }
+    return dict(BookingOut(booking).data)
 
 
 def free_room_for(room: Room, *, needed: int, start: datetime, end: datetime) -> Room | None:
@@ -199,27 +173,10 @@ def suggestions_recent(user, limit: int = 20) -> list[dict]:
     """Recent free-room suggestions for rooms the user may see (shown on the sensors page)."""
     firings = _in_rooms_visible_to(user, RuleFiring.objects.filter(rule__action=Rule.Action.SUGGEST_ROOM)
                                    .select_related("room", "suggested_room", "rule"))
-    return [
-        {
-            "id": f.id,
-            "rule": f.rule.name,
-            "room": f.room_id,
-            "room_name": f.room.name if f.room_id else None,
-            "suggested_room": f.suggested_room_id,
-            "suggested_room_name": f.suggested_room.name if f.suggested_room_id else None,
-            "outcome": f.outcome,
-            "fired_at": f.fired_at.isoformat(),
-        }
-        for f in firings[:limit]
-    ]
+    return list(SuggestionOut(firings[:limit], many=True).data)
 
 
 def firings_recent(user, limit: int = 20) -> list[dict]:
     """Recent rule firings in rooms the user may see (shown on the sensors page)."""
     firings = _in_rooms_visible_to(user, RuleFiring.objects.select_related("room", "rule"))
-    return [
-        {"id": f.id, "rule": f.rule.name, "sensor": f.sensor_id, "room": f.room_id,
-         "room_name": f.room.name if f.room_id else None, "outcome": f.outcome,
-         "ticket": f.ticket_id, "fired_at": f.fired_at.isoformat()}
-        for f in firings[:limit]
-    ]
+    return list(FiringOut(firings[:limit], many=True).data)

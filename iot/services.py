@@ -40,6 +40,7 @@ from .metrics import READINGS, READINGS_REJECTED, RULE_ERRORS, RULE_FIRINGS, RUL
 from .models import RoomBooking, Rule, RuleFiring, RuleState, Sensor, SensorReading
 from .rules import RuleSpec, Timer, timer_after_reading
 from .schemas import PRIMARY_FIELD, READING_SCHEMAS, reading_field, reading_problems
+from .serializers import RuleFiredOut
 
 logger = logging.getLogger(__name__)
 
@@ -522,11 +523,7 @@ def _fire(rule: Rule, sensor: Sensor, episode_start: datetime, now: datetime) ->
         firing.outcome = "recorded"
     firing.save()
     transaction.on_commit(lambda: RULE_FIRINGS.labels(rule.action).inc())
-    send_event_on_commit(SENSORS_GROUP, {
-        "type": "iot.firing", "sensor": sensor.id, "room": room.id if room else None, "rule": rule.name,
-        "outcome": firing.outcome, "suggested_room": firing.suggested_room_id,
-        "suggested_room_name": firing.suggested_room.name if firing.suggested_room_id else None,
-    })
+    send_event_on_commit(SENSORS_GROUP, {"type": "iot.firing", **RuleFiredOut(firing).data})
     return firing
 
 

@@ -260,9 +260,9 @@ OFFICE_WHISPER_CPU_THREADS = env_int("OFFICE_WHISPER_CPU_THREADS", 2, minimum=1)
 # point them at vLLM (see README). Two tiers: small/fast for routing and short answers, large for
 # summaries and action items and for escalation when the small tier is unsure.
 LLM_BASE_URL = env_str("LLM_BASE_URL", "")
-LLM_MODEL = env_str("LLM_MODEL", "qwen2.5-0.5b-instruct-q4")
+LLM_MODEL = env_str("LLM_MODEL", "qwen2.5-coder-0.5b-instruct-q4")
 LLM_LARGE_BASE_URL = env_str("LLM_LARGE_BASE_URL", "")
-LLM_LARGE_MODEL = env_str("LLM_LARGE_MODEL", "qwen2.5-1.5b-instruct-q4")
+LLM_LARGE_MODEL = env_str("LLM_LARGE_MODEL", "qwen2.5-coder-1.5b-instruct-q4")
 LLM_API_KEY = env_str("LLM_API_KEY", "")
 # An endpoint outside our own infrastructure: text is redacted (e-mail, phone, card, unknown names)
 # before it leaves. Local endpoints see raw text.

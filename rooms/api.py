@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
@@ -15,6 +15,14 @@ from office.api import call_service
 
 from . import selectors, services
 from .models import OfficeMap, Profile, Room
+from .serializers import (
+    ChatMessageOut,
+    MapLayoutOut,
+    MapPresenceEntryOut,
+    MapSummaryOut,
+    MemberOut,
+    ThreadSummaryOut,
+)
 
 
 class MeApi(APIView):
@@ -52,15 +60,9 @@ class MeApi(APIView):
 
 
 class MemberListApi(APIView):
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        username = serializers.CharField()
-        name = serializers.CharField()
-        role = serializers.CharField()
-
-    @extend_schema(responses=OutputSerializer(many=True))
+    @extend_schema(responses=MemberOut(many=True))
     def get(self, request):
-        return Response(self.OutputSerializer(selectors.members_directory(), many=True).data)
+        return Response(selectors.members_directory())
 
 
 class MapInputSerializer(serializers.Serializer):
@@ -76,11 +78,11 @@ class MapListApi(APIView):
     def get_permissions(self):
         return [IsAuthenticated(), IsAdminUser()] if self.request.method == "POST" else [IsAuthenticated()]
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=MapSummaryOut(many=True))
     def get(self, request):
-        return Response([{"id": m.id, "name": m.name, "slug": m.slug} for m in OfficeMap.objects.order_by("id")])
+        return Response(MapSummaryOut(OfficeMap.objects.order_by("id"), many=True).data)
 
-    @extend_schema(request=MapInputSerializer, responses=serializers.DictField())
+    @extend_schema(request=MapInputSerializer, responses={201: MapLayoutOut})
     def post(self, request):
         data = MapInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -92,11 +94,11 @@ class MapDetailApi(APIView):
     def get_permissions(self):
         return [IsAuthenticated(), IsAdminUser()] if self.request.method == "PATCH" else [IsAuthenticated()]
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=MapLayoutOut)
     def get(self, request, map_id: int):
         return Response(selectors.map_layout_payload(get_object_or_404(OfficeMap, pk=map_id)))
 
-    @extend_schema(request=MapInputSerializer(partial=True), responses=serializers.DictField())
+    @extend_schema(request=MapInputSerializer(partial=True), responses=MapLayoutOut)
     def patch(self, request, map_id: int):
         office_map = get_object_or_404(OfficeMap, pk=map_id)
         data = MapInputSerializer(data=request.data, partial=True)
@@ -108,7 +110,8 @@ class MapDetailApi(APIView):
 class MapPresenceApi(APIView):
     """Who is on the map now; exact positions inside private rooms only for that room's members."""
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=inline_serializer("MapPresence", {
+        "map": serializers.IntegerField(), "people": MapPresenceEntryOut(many=True)}))
     def get(self, request, map_id: int):
         get_object_or_404(OfficeMap, pk=map_id)
         return Response({"map": map_id, "people": selectors.map_presence_for(request.user, map_id)})
@@ -204,7 +207,7 @@ class RoomMembersApi(APIView):
 
 
 class ThreadListApi(APIView):
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=ThreadSummaryOut(many=True))
     def get(self, request):
         return Response([s.as_dict() for s in selectors.thread_summaries_for(request.user)])
 
@@ -219,7 +222,9 @@ class ThreadMessagesApi(APIView):
         after = serializers.IntegerField(min_value=0, required=False)
         limit = serializers.IntegerField(min_value=1, max_value=200, required=False)
 
-    @extend_schema(parameters=[PageSerializer], responses=serializers.DictField())
+    @extend_schema(parameters=[PageSerializer], responses=inline_serializer("ChatPage", {
+        "thread": serializers.IntegerField(), "last_seq": serializers.IntegerField(),
+        "messages": ChatMessageOut(many=True), "more": serializers.BooleanField()}))
     def get(self, request, thread_id: int):
         thread = call_service(selectors.thread_for_user, request.user, thread_id)
         page = self.PageSerializer(data=request.query_params)
@@ -238,7 +243,7 @@ class ThreadMessagesApi(APIView):
             "more": more,
         })
 
-    @extend_schema(request=InputSerializer, responses=serializers.DictField())
+    @extend_schema(request=InputSerializer, responses={201: ChatMessageOut, 200: ChatMessageOut})
     def post(self, request, thread_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -251,7 +256,8 @@ class ThreadReadApi(APIView):
     class InputSerializer(serializers.Serializer):
         seq = serializers.IntegerField(min_value=0)
 
-    @extend_schema(request=InputSerializer, responses=serializers.DictField())
+    @extend_schema(request=InputSerializer, responses=inline_serializer("ChatUnread", {
+        "thread": serializers.IntegerField(), "unread": serializers.IntegerField()}))
     def post(self, request, thread_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -264,7 +270,7 @@ class DirectThreadApi(APIView):
     class InputSerializer(serializers.Serializer):
         user = serializers.IntegerField(min_value=1)
 
-    @extend_schema(request=InputSerializer, responses=serializers.DictField())
+    @extend_schema(request=InputSerializer, responses={201: ThreadSummaryOut, 200: ThreadSummaryOut})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, F, OuterRef, Q, Subquery, Value
@@ -15,7 +14,8 @@ from office.redis_client import redis_client
 
 from .geometry import MapGeometry, RoomShape
 from .hub import presence_key
-from .models import ChatMessage, ChatReadState, ChatThread, Desk, OfficeMap, Profile, Room
+from .models import ChatMessage, ChatReadState, ChatThread, OfficeMap, Profile, Room
+from .serializers import ChatMessageOut, MapLayoutOut, MemberOut, ThreadSummaryOut
 
 User = get_user_model()
 
@@ -37,6 +37,15 @@ def rooms_visible_to(user, *, office_map_id: int | None = None):
     if office_map_id is not None:
         rooms = rooms.filter(office_map_id=office_map_id)
     return rooms.distinct()
+
+
+def room_get_visible(*, user, room_id) -> Room:
+    """The room `room_id` if `user` may see it. NotFound otherwise: a missing room and a private
+    one the user may not enter get the same answer, so ids reveal nothing. Every app asks here."""
+    room = rooms_visible_to(user).filter(pk=room_id).first() if isinstance(room_id, int) else None
+    if room is None:
+        raise NotFound("no such room")
+    return room
 
 
 def user_can_enter_room(user, room: Room) -> bool:
@@ -102,34 +111,7 @@ def room_shape(room: Room) -> RoomShape:
 
 def map_layout_payload(office_map: OfficeMap) -> dict:
     """What a client draws: the grid, rooms with doors, desks (JSON-safe)."""
-    return {
-        "id": office_map.id,
-        "name": office_map.name,
-        "width": office_map.width,
-        "height": office_map.height,
-        "spawn": [office_map.spawn_x, office_map.spawn_y],
-        "aoi_cell": settings.OFFICE_AOI_CELL_TILES,
-        "rooms": [
-            {
-                "id": room.id,
-                "name": room.name,
-                "slug": room.slug,
-                "kind": room.kind,
-                "x": room.x,
-                "y": room.y,
-                "width": room.width,
-                "height": room.height,
-                "doors": room.doors,
-                "capacity": room.capacity,
-                "assistant_enabled": room.assistant_enabled,
-            }
-            for room in office_map.rooms.all()
-        ],
-        "desks": [
-            {"id": d.id, "label": d.label, "x": d.x, "y": d.y, "owner": d.owner_id}
-            for d in Desk.objects.filter(office_map=office_map).order_by("id")
-        ],
-    }
+    return dict(MapLayoutOut(office_map).data)
 
 
 # --- chat ---
@@ -159,15 +141,7 @@ class ThreadSummary:
     with_user_id: int | None
 
     def as_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "title": self.title,
-            "room": self.room_id,
-            "last_seq": self.last_seq,
-            "unread": self.unread,
-            "with_user": self.with_user_id,
-        }
+        return dict(ThreadSummaryOut(self).data)
 
 
 def thread_summaries_for(user) -> list[ThreadSummary]:
@@ -219,15 +193,7 @@ def thread_last_seqs(thread_ids: list[int]) -> dict[int, int]:
 
 
 def chat_message_payload(message: ChatMessage) -> dict:
-    return {
-        "thread": message.thread_id,
-        "seq": message.seq,
-        "id": message.id,
-        "author": {"id": message.author_id, "name": display_name(message.author)},
-        "body": message.body,
-        "client_id": message.client_id or None,
-        "created_at": message.created_at.isoformat(),
-    }
+    return dict(ChatMessageOut(message).data)
 
 
 def chat_messages_after(thread: ChatThread, after_seq: int, limit: int) -> list[ChatMessage]:
@@ -247,7 +213,5 @@ def chat_messages_before(thread: ChatThread, before_seq: int | None, limit: int)
 
 
 def members_directory() -> list[dict]:
-    return [
-        {"id": u.id, "username": u.username, "name": display_name(u), "role": "admin" if u.is_staff else "member"}
-        for u in User.objects.filter(is_active=True).select_related("profile").order_by("username")
-    ]
+    return list(MemberOut(User.objects.filter(is_active=True).select_related("profile").order_by("username"),
+                          many=True).data)

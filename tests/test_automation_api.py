@@ -200,6 +200,37 @@ def test_tasks_page_needs_login_and_new_task_form_works(people, client_of):
 
 
 @pytest.mark.django_db
+def test_the_pages_refuse_a_room_the_member_may_not_see_as_the_api_does(people, office, client_of):
+    """A private room bob may not enter is "no such room" on the pages too, never silently dropped."""
+    bob = client_of(people["bob"])
+    response = bob.post("/tasks/new/", {"title": "Count the vault", "room": office["vault"].id}, follow=True)
+    assert "no such room" in response.content.decode()
+    assert not Task.objects.filter(title="Count the vault").exists()
+    response = bob.post("/tickets/new/", {"kind": "it", "severity": "low", "title": "Vault door squeaks",
+                                          "room": office["vault"].id}, follow=True)
+    assert "no such room" in response.content.decode()
+    assert not Ticket.objects.filter(title="Vault door squeaks").exists()
+    api = bob.post("/api/tasks/", {"title": "Count the vault", "room": office["vault"].id},
+                   content_type="application/json")
+    assert api.status_code == 404 and "no such room" in api.content.decode()
+
+
+@pytest.mark.django_db
+def test_only_facilities_staff_change_tickets_whoever_calls_the_service(people, office):
+    """The rule lives in the service, so a page, the API or a workflow cannot skip it."""
+    from django.core.exceptions import PermissionDenied
+
+    from automation import services
+
+    ticket, _ = services.ticket_open(kind="it", room=office["open"], severity="low", title="Printer jam", detail="",
+                                     source="member:bob", dedupe_key="", actor_label="bob")
+    with pytest.raises(PermissionDenied):
+        services.ticket_update(ticket, actor=people["bob"], status="resolved")
+    assert services.ticket_update(ticket, actor="sensor rule: lamp", status="acknowledged").status == "acknowledged"
+    assert services.ticket_resolve(ticket, actor=people["dana"], reason="fixed").status == "resolved"
+
+
+@pytest.mark.django_db
 def test_tickets_page_members_report_staff_resolve(people, office, client_of):
     bob, dana = client_of(people["bob"]), client_of(people["dana"])
     bob.post("/tickets/new/", {"kind": "it", "severity": "low", "title": "Printer jam", "room": office["open"].id})

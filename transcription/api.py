@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import selectors
+from .serializers import MeetingDetailOut, MeetingListItemOut, SegmentOut
 
 
 class MeetingListApi(APIView):
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=MeetingListItemOut(many=True))
     def get(self, request):
         meetings = selectors.meetings_visible_to(request.user)
         room = request.query_params.get("room")
@@ -20,20 +21,16 @@ class MeetingListApi(APIView):
             if not room.isdigit():
                 raise ValidationError({"room": "must be a room id"})
             meetings = meetings.filter(room_id=int(room))
-        return Response([
-            {"id": m.id, "room": m.room_id, "room_name": m.room.name, "started_at": m.started_at.isoformat(),
-             "ended_at": m.ended_at.isoformat() if m.ended_at else None, "segments": m.last_seq}
-            for m in meetings.order_by("-started_at")[:100]
-        ])
+        return Response(MeetingListItemOut(meetings.order_by("-started_at")[:100], many=True).data)
 
 
 class MeetingDetailApi(APIView):
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=MeetingDetailOut)
     def get(self, request, meeting_id: int):
         meeting = selectors.meeting_for_user(request.user, meeting_id)
         if meeting is None:
             raise NotFound("no such meeting")
-        return Response({**selectors.meeting_state_payload(meeting), "room_name": meeting.room.name})
+        return Response(MeetingDetailOut(meeting).data)
 
 
 class MeetingTranscriptApi(APIView):
@@ -42,7 +39,8 @@ class MeetingTranscriptApi(APIView):
         after = serializers.IntegerField(min_value=0, required=False)
         limit = serializers.IntegerField(min_value=1, max_value=1000, required=False)
 
-    @extend_schema(parameters=[QuerySerializer], responses=serializers.DictField())
+    @extend_schema(parameters=[QuerySerializer], responses=inline_serializer("MeetingTranscript", {
+        "meeting": serializers.IntegerField(), "segments": SegmentOut(many=True)}))
     def get(self, request, meeting_id: int):
         meeting = selectors.meeting_for_user(request.user, meeting_id)
         if meeting is None:

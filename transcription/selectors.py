@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from rooms.selectors import display_name, rooms_visible_to
+from rooms.selectors import rooms_visible_to
 
 from .models import Meeting, TranscriptSegment
+from .serializers import MeetingStateOut, SegmentOut
 
 
 def open_meeting_for_room(room_id: int) -> Meeting | None:
@@ -14,33 +15,11 @@ def open_meeting_for_room(room_id: int) -> Meeting | None:
 
 
 def meeting_state_payload(meeting: Meeting) -> dict:
-    participants = meeting.participants.select_related("user__profile").order_by("joined_at")
-    return {
-        "id": meeting.id,
-        "room": meeting.room_id,
-        "started_at": meeting.started_at.isoformat(),
-        "ended_at": meeting.ended_at.isoformat() if meeting.ended_at else None,
-        "recording": meeting.ended_at is None,
-        "last_seq": meeting.last_seq,
-        "participants": [
-            {"user": p.user_id, "name": display_name(p.user), "transcribed": not p.opted_out} for p in participants
-        ],
-    }
+    return dict(MeetingStateOut(meeting).data)
 
 
 def segment_payload(segment: TranscriptSegment) -> dict:
-    return {
-        "meeting": segment.meeting_id,
-        "room": segment.room_id,
-        "seq": segment.seq,
-        "speaker": {"id": segment.speaker_id, "name": display_name(segment.speaker)},
-        "text": segment.text,
-        "start_ms": segment.start_ms,
-        "end_ms": segment.end_ms,
-        "spoken_at": segment.spoken_at.isoformat(),
-        "confidence": round(segment.confidence, 3),
-        "model_id": segment.model_id,
-    }
+    return dict(SegmentOut(segment).data)
 
 
 def meetings_visible_to(user):

@@ -25,6 +25,7 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from automation.serializers import NotificationOut
 from office.events import send_event_on_commit, user_group
 from office.queueing import task_send
 
@@ -621,10 +622,7 @@ def _event(run: WorkflowRun, action: str, *, step: WorkflowStep | None = None, a
 
 
 def notification_payload(notification: Notification) -> dict:
-    return {
-        "id": notification.pk, "title": notification.title, "body": notification.body, "url": notification.url,
-        "created_at": notification.created_at.isoformat(), "read": notification.read_at is not None,
-    }
+    return dict(NotificationOut(notification).data)
 
 
 def notification_create(*, user, title: str, body: str = "", url: str = "", idempotency_key: str | None = None,

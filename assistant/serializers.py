@@ -1,0 +1,106 @@
+"""Output shapes of the assistant's notes: summaries, action items and room documents (REST and the
+room's live events)."""
+
+from __future__ import annotations
+
+from django.db import models
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from office.serializers import IsoDateField, IsoDateTimeField, JsonListField, NumberField
+from rooms.serializers import PersonOut
+from transcription.models import TranscriptSegment
+
+
+def segment_ids(values) -> set[int]:
+    """The integer segment ids in an item's `source_segment_ids` (anything else is ignored)."""
+    return {int(i) for i in values or [] if isinstance(i, int | str) and str(i).isdigit()}
+
+
+def segment_seq_map(items) -> dict[int, int]:
+    """Segment id -> transcript position for the source segments of many items, in one query."""
+    ids = set().union(*(segment_ids(item.source_segment_ids) for item in items))
+    if not ids:
+        return {}
+    return dict(TranscriptSegment.objects.filter(pk__in=ids).values_list("pk", "seq"))
+
+
+class SummaryOut(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    meeting = serializers.IntegerField(source="meeting_id")
+    kind = serializers.CharField(help_text="rolling or final")
+    summary = serializers.CharField()
+    decisions = JsonListField()
+    open_questions = JsonListField()
+    topics = JsonListField()
+    through_seq = serializers.IntegerField()
+    source = serializers.CharField(help_text="model or fallback")
+    created_at = IsoDateTimeField()
+
+
+class ActionItemProvenanceOut(serializers.Serializer):
+    segments = JsonListField(source="source_segment_ids")
+    # The source segments' transcript positions, so links go to /meetings/<id>/#seg-<seq>: looked up
+    # in the context's `seq_of` (one query for a whole list, see ActionItemListOut) or for this item.
+    segment_seqs = serializers.SerializerMethodField()
+    speaker = PersonOut(allow_null=True)
+    model_id = serializers.CharField()
+    prompt_version = serializers.CharField()
+    ranker_version = serializers.CharField()
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_segment_seqs(self, item) -> list[int]:
+        seq_of = self.context.get("seq_of")
+        if seq_of is None:
+            seq_of = segment_seq_map([item])
+        return sorted(seq_of[pk] for pk in segment_ids(item.source_segment_ids) if pk in seq_of)
+
+
+class ActionItemListOut(serializers.ListSerializer):
+    """Many items: their source segments' positions come from one query (unless the context has them)."""
+
+    def to_representation(self, data):
+        items = list(data.all() if isinstance(data, models.manager.BaseManager) else data)
+        if self.context.get("seq_of") is None:
+            self.context["seq_of"] = segment_seq_map(items)
+        return super().to_representation(items)
+
+
+class ActionItemOut(serializers.Serializer):
+    """A proposed (or decided) action item; `context={"seq_of": {segment id: seq}}` saves the lookup."""
+
+    id = serializers.IntegerField(source="pk")
+    room = serializers.IntegerField(source="room_id")
+    meeting = serializers.IntegerField(source="meeting_id", allow_null=True)
+    text = serializers.CharField()
+    owner = PersonOut(allow_null=True)
+    suggested_owner = PersonOut(allow_null=True)
+    owner_reason = serializers.CharField()
+    due_date = IsoDateField(allow_null=True)
+    due_text = serializers.CharField()
+    confidence = NumberField()
+    status = serializers.CharField(help_text="proposed, approved or rejected")
+    provenance = ActionItemProvenanceOut(source="*")
+    decided_by = PersonOut(allow_null=True)
+    decided_at = IsoDateTimeField(allow_null=True)
+    created_at = IsoDateTimeField()
+
+    class Meta:
+        list_serializer_class = ActionItemListOut
+
+
+class DocumentOut(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    room = serializers.IntegerField(source="room_id")
+    title = serializers.CharField()
+    filename = serializers.CharField()
+    content_type = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    status = serializers.CharField(help_text="pending, indexed or failed")
+    error = serializers.CharField()
+    page_count = serializers.IntegerField()
+    url = serializers.SerializerMethodField()  # the document's page, from its id
+    created_at = IsoDateTimeField()
+
+    def get_url(self, document) -> str:
+        return f"/documents/{document.pk}/"

@@ -1,0 +1,172 @@
+"""What the office socket sends about the map, presence and chat: frame `type` -> the serializer of
+its other fields (docstring: when it comes). docs/protocol.md's table is generated from this
+(office/protocol.py) and tests/test_protocol_doc.py checks real frames against it."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from office.serializers import JsonListField
+
+from .serializers import ChatMessageOut, MapLayoutOut, MemberOut, MeOut, PresenceOut, ThreadSummaryOut
+
+
+class PositionOut(serializers.Serializer):
+    x = serializers.IntegerField()
+    y = serializers.IntegerField()
+    room = serializers.IntegerField(allow_null=True)
+
+
+class LimitsOut(serializers.Serializer):
+    max_frame_bytes = serializers.IntegerField()
+    rate_per_second = serializers.IntegerField()
+    chat_max_chars = serializers.IntegerField()
+
+
+class HelloEvent(serializers.Serializer):
+    """The first frame: who you are, where you stand, the map, your conversations and who is here."""
+
+    protocol = serializers.IntegerField(help_text="1")
+    me = MeOut()
+    you = PositionOut()
+    map = MapLayoutOut()
+    threads = ThreadSummaryOut(many=True)
+    presence = PresenceOut(many=True)
+    members = MemberOut(many=True)
+    tick_ms = serializers.IntegerField()
+    ice_servers = JsonListField(help_text="STUN/TURN servers for voice; none by default")
+    limits = LimitsOut()
+
+
+class MovesEvent(serializers.Serializer):
+    """Batched per tick: positions of people in your area of interest, your own moves included (the
+    server's acknowledgement)."""
+
+    m = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()),
+                              help_text="[[user, x, y, seq], ...]")
+
+
+class MoveRejectedEvent(serializers.Serializer):
+    """A step was refused (or your access changed): go back to the authoritative position."""
+
+    seq = serializers.IntegerField()
+    x = serializers.IntegerField()
+    y = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
+class PresenceJoinEvent(serializers.Serializer):
+    """Someone arrived on the map."""
+
+    person = PresenceOut()
+
+
+class PresenceUpdateEvent(serializers.Serializer):
+    """Someone changed status or room."""
+
+    person = PresenceOut()
+
+
+class PresenceLeaveEvent(serializers.Serializer):
+    """Someone left the map."""
+
+    user = serializers.IntegerField()
+
+
+class ChatMessageEvent(serializers.Serializer):
+    """A new message in a conversation you read, in sequence (a gap is filled from the database)."""
+
+    message = ChatMessageOut()
+
+
+class ChatAckEvent(serializers.Serializer):
+    """Your `chat.send` is stored."""
+
+    thread = serializers.IntegerField()
+    seq = serializers.IntegerField()
+    client_id = serializers.CharField(allow_null=True)
+
+
+class ChatBacklogEvent(serializers.Serializer):
+    """What you missed (after `hello` or `chat.resume`), oldest first."""
+
+    thread = serializers.IntegerField()
+    messages = ChatMessageOut(many=True)
+    more = serializers.BooleanField(help_text="another backlog frame follows")
+
+
+class ChatHistoryEvent(serializers.Serializer):
+    """The answer to `chat.history`."""
+
+    thread = serializers.IntegerField()
+    messages = ChatMessageOut(many=True, help_text="oldest first")
+    more = serializers.BooleanField(help_text="older pages exist")
+
+
+class ChatUnreadEvent(serializers.Serializer):
+    """The answer to `chat.read`."""
+
+    thread = serializers.IntegerField()
+    unread = serializers.IntegerField()
+
+
+class ThreadAddedEvent(serializers.Serializer):
+    """A conversation you may now read (a direct message, or access to a private room)."""
+
+    thread = ThreadSummaryOut()
+
+
+class ThreadRemovedEvent(serializers.Serializer):
+    """A conversation you may no longer read."""
+
+    thread = serializers.IntegerField(help_text="id")
+
+
+class DmOpenedEvent(serializers.Serializer):
+    """The answer to `dm.open`."""
+
+    thread = serializers.IntegerField()
+    user = serializers.IntegerField()
+
+
+class MapChangedEvent(serializers.Serializer):
+    """An admin changed the map: the new layout."""
+
+    map = MapLayoutOut()
+
+
+class PongEvent(serializers.Serializer):
+    """The answer to `ping`."""
+
+    t = serializers.IntegerField(help_text="server time, ms since the epoch")
+
+
+class ErrorEvent(serializers.Serializer):
+    """A frame was refused, or (fatal) the socket closes next with a close code (below)."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+    ref = serializers.CharField(required=False, help_text="the frame type it refers to")
+    client_id = serializers.CharField(required=False, help_text="of a failed `chat.send`")
+    fatal = serializers.BooleanField(required=False, help_text="true")
+
+
+CLIENT_EVENTS = {
+    "hello": HelloEvent,
+    "moves": MovesEvent,
+    "move.rejected": MoveRejectedEvent,
+    "presence.join": PresenceJoinEvent,
+    "presence.update": PresenceUpdateEvent,
+    "presence.leave": PresenceLeaveEvent,
+    "chat.message": ChatMessageEvent,
+    "chat.ack": ChatAckEvent,
+    "chat.backlog": ChatBacklogEvent,
+    "chat.history": ChatHistoryEvent,
+    "chat.unread": ChatUnreadEvent,
+    "thread.added": ThreadAddedEvent,
+    "thread.removed": ThreadRemovedEvent,
+    "dm.opened": DmOpenedEvent,
+    "map.changed": MapChangedEvent,
+    "pong": PongEvent,
+    "error": ErrorEvent,
+}
