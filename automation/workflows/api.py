@@ -10,6 +10,7 @@ from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from automation.serializers import NotificationOut
 from office.api import call_service
 
 from . import selectors, services
@@ -154,31 +155,19 @@ class ApprovalDecideApi(APIView):
         return Response(ApprovalSerializer(approval).data)
 
 
-class NotificationSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    title = serializers.CharField()
-    body = serializers.CharField()
-    url = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    read = serializers.SerializerMethodField()
-
-    def get_read(self, obj) -> bool:
-        return obj.read_at is not None
-
-
 class NotificationListApi(APIView):
     permission_classes = [IsAuthenticated]
 
     class OutputSerializer(serializers.Serializer):
         unread = serializers.IntegerField()
-        notifications = NotificationSerializer(many=True)
+        notifications = NotificationOut(many=True)
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request):
         unread_only = request.query_params.get("unread") in ("1", "true")
         return Response({
             "unread": selectors.notifications_unread_count(request.user),
-            "notifications": NotificationSerializer(
+            "notifications": NotificationOut(
                 selectors.notifications_for(request.user, unread_only=unread_only), many=True).data,
         })
 
