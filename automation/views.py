@@ -33,6 +33,31 @@ def _int(value) -> int | None:
         return None
 
 
+def _visible_room(request, room_id: int | None):
+    return room_selectors.room_get_visible(user=request.user, room_id=room_id) if room_id else None
+
+
+def _visible_or_404(selector, request, object_id: int):
+    try:
+        return selector(request.user, object_id)
+    except selectors.NotFound as exc:
+        raise Http404(str(exc)) from exc
+
+
+def _submit(request, change, *, success: str = "") -> None:
+    """Run one form's change; a refusal becomes a message on the page the form came from (the API
+    answers the same refusal with a 4xx). A PermissionDenied still answers 403."""
+    try:
+        change()
+    except selectors.NotFound as exc:  # a room named in the form that this member may not see
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        if success:
+            messages.success(request, success)
+
+
 def tasks_page(request):
     tab = request.GET.get("tab", "mine")
     room_id = _int(request.GET.get("room"))
@@ -62,31 +87,18 @@ def tasks_page(request):
 def task_create_view(request):
     room_id, owner_id = _int(request.POST.get("room")), _int(request.POST.get("owner"))
     owner = selectors.active_members().filter(pk=owner_id).first() if owner_id else None
-    try:
-        room = room_selectors.room_get_visible(user=request.user, room_id=room_id) if room_id else None
-        services.task_create(
-            title=request.POST.get("title", ""), description=request.POST.get("description", ""),
-            owner=owner, room=room, due_date=request.POST.get("due_date") or None, actor=request.user,
-        )
-        messages.success(request, "Task created.")
-    except room_selectors.NotFound as exc:  # the same answer as the API's 404, not a silently dropped room
-        messages.error(request, str(exc))
-    except ValidationError as exc:
-        messages.error(request, "; ".join(exc.messages))
+    _submit(request, lambda: services.task_create(
+        title=request.POST.get("title", ""), description=request.POST.get("description", ""), owner=owner,
+        room=_visible_room(request, room_id), due_date=request.POST.get("due_date") or None, actor=request.user,
+    ), success="Task created.")
     return _back(request, "automation-tasks")
 
 
 @require_POST
 def task_status_view(request, task_id: int):
-    try:
-        task = selectors.task_for_user(request.user, task_id)
-    except selectors.NotFound as exc:
-        raise Http404(str(exc)) from exc
-    try:
-        services.task_update(task, actor=request.user, reason=request.POST.get("reason", ""),
-                             status=request.POST.get("status", ""))
-    except ValidationError as exc:
-        messages.error(request, "; ".join(exc.messages))
+    task = _visible_or_404(selectors.task_for_user, request, task_id)
+    _submit(request, lambda: services.task_update(task, actor=request.user, reason=request.POST.get("reason", ""),
+                                                  status=request.POST.get("status", "")))
     return _back(request, "automation-tasks")
 
 
@@ -107,32 +119,20 @@ def tickets_page(request):
 
 @require_POST
 def ticket_report_view(request):
-    room_id = _int(request.POST.get("room"))
     label = request.user.get_username()
-    try:
-        room = room_selectors.room_get_visible(user=request.user, room_id=room_id) if room_id else None
-        services.ticket_open(
-            kind=request.POST.get("kind", ""), room=room, severity=request.POST.get("severity", "medium"),
-            title=request.POST.get("title", ""), detail=request.POST.get("detail", ""), source=f"member:{label}",
-            dedupe_key="", actor_label=label, actor=request.user,
-        )
-        messages.success(request, "Thanks, the problem is reported.")
-    except room_selectors.NotFound as exc:
-        messages.error(request, str(exc))
-    except ValidationError as exc:
-        messages.error(request, "; ".join(exc.messages))
+    room_id = _int(request.POST.get("room"))
+    _submit(request, lambda: services.ticket_open(
+        kind=request.POST.get("kind", ""), room=_visible_room(request, room_id),
+        severity=request.POST.get("severity", "medium"), title=request.POST.get("title", ""),
+        detail=request.POST.get("detail", ""), source=f"member:{label}", dedupe_key="", actor_label=label,
+        actor=request.user,
+    ), success="Thanks, the problem is reported.")
     return _back(request, "automation-tickets")
 
 
 @require_POST
 def ticket_status_view(request, ticket_id: int):
-    try:
-        ticket = selectors.ticket_for_user(request.user, ticket_id)
-    except selectors.NotFound as exc:
-        raise Http404(str(exc)) from exc
-    try:
-        services.ticket_update(ticket, actor=request.user, reason=request.POST.get("reason", ""),
-                               status=request.POST.get("status", ""))
-    except ValidationError as exc:
-        messages.error(request, "; ".join(exc.messages))
+    ticket = _visible_or_404(selectors.ticket_for_user, request, ticket_id)
+    _submit(request, lambda: services.ticket_update(ticket, actor=request.user, reason=request.POST.get("reason", ""),
+                                                    status=request.POST.get("status", "")))
     return _back(request, "automation-tickets")

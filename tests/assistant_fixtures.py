@@ -1,10 +1,14 @@
-"""Recorded meetings for assistant tests: a Meeting in Atlas with segments stored through the same
-service the transcription worker uses."""
+"""Shared by the assistant's tests: recorded meetings (a Meeting in Atlas with segments stored
+through the same service the transcription worker uses), room knowledge, a scripted model."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
+from assistant import llm, qa
+from assistant.testing import ScriptedTransport
 from transcription import services as transcription_services
 from transcription.models import Meeting, MeetingParticipant
 
@@ -39,3 +43,42 @@ def record_meeting(room, people: dict, lines, *, start=MONDAY) -> Meeting:
         )
     meeting.refresh_from_db()
     return meeting
+
+
+VAULT_TEXT = "The acquisition of Northwind closes on March 3 at a price of 40 million."
+
+
+def release_chunk(office) -> dict:
+    return {"room": office["atlas"], "source_kind": "transcript", "source_id": "segment:1",
+            "locator": {"meeting": 1, "seq": 4, "speaker": "Carol Chen"},
+            "text": "Carol Chen: the mobile app release ships on Friday after QA signs off."}
+
+
+def lunch_chunk(office) -> dict:
+    return {"room": office["atlas"], "source_kind": "chat", "source_id": "message:1",
+            "locator": {"thread": 1, "seq": 2, "author": "Bob Baker"},
+            "text": "Bob Baker: lunch is pizza in the kitchen at noon."}
+
+
+def vault_memo_chunk(office) -> dict:
+    """Private-room knowledge (the Vault): whoever may not enter it must never get it."""
+    return {"room": office["vault"], "source_kind": "document", "source_id": "document:9:p1:c0",
+            "locator": {"document": 9, "page": 1, "title": "Deal memo"}, "text": VAULT_TEXT}
+
+
+def install(responder, **shape) -> ScriptedTransport:
+    """Answer model calls with `responder` (see assistant.testing.by_purpose) for this test."""
+    transport = ScriptedTransport(responder, **shape)
+    llm.set_client(llm.LLMClient(transport))
+    return transport
+
+
+@pytest.fixture
+def assistant_state_reset():
+    """Breakers and the answer cache from one test must not leak into the next; nor the model."""
+    llm.reset_breakers()
+    qa.answer_cache.clear()
+    yield
+    llm.set_client(None)
+    llm.reset_breakers()
+    qa.answer_cache.clear()

@@ -10,43 +10,26 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from assistant import indexing, llm, qa, ratelimit
+from assistant import indexing, qa, ratelimit
 from assistant.models import Document, KnowledgeChunk
 from assistant.services import document_upload, knowledge_chunks_add
-from assistant.testing import ScriptedTransport, by_purpose
+from assistant.testing import by_purpose
 from rooms import services as room_services
+from tests.assistant_fixtures import (
+    assistant_state_reset,  # noqa: F401 (a fixture)
+    install,
+    lunch_chunk,
+    release_chunk,
+    vault_memo_chunk,
+)
 from tests.conftest import client_for
 
-VAULT_TEXT = "The acquisition of Northwind closes on March 3 at a price of 40 million."
-
-
-@pytest.fixture(autouse=True)
-def _fresh():
-    llm.reset_breakers()
-    qa.answer_cache.clear()
-    yield
-    llm.set_client(None)
-    qa.answer_cache.clear()
+pytestmark = pytest.mark.usefixtures("assistant_state_reset")
 
 
 @pytest.fixture
 def knowledge(office):
-    return knowledge_chunks_add([
-        {"room": office["atlas"], "source_kind": "transcript", "source_id": "segment:1",
-         "locator": {"meeting": 1, "seq": 4, "speaker": "Carol Chen"},
-         "text": "Carol Chen: the mobile app release ships on Friday after QA signs off."},
-        {"room": office["atlas"], "source_kind": "chat", "source_id": "message:1",
-         "locator": {"thread": 1, "seq": 2, "author": "Bob Baker"},
-         "text": "Bob Baker: lunch is pizza in the kitchen at noon."},
-        {"room": office["vault"], "source_kind": "document", "source_id": "document:9:p1:c0",
-         "locator": {"document": 9, "page": 1, "title": "Deal memo"}, "text": VAULT_TEXT},
-    ])
-
-
-def install(responder) -> ScriptedTransport:
-    transport = ScriptedTransport(responder)
-    llm.set_client(llm.LLMClient(transport))
-    return transport
+    return knowledge_chunks_add([release_chunk(office), lunch_chunk(office), vault_memo_chunk(office)])
 
 
 @pytest.mark.django_db

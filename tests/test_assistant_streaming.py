@@ -15,38 +15,24 @@ from assistant.models import ModelCall
 from assistant.prompts import prompt
 from assistant.services import knowledge_chunks_add
 from assistant.testing import ScriptedTransport, by_purpose, serve_scripted_model
+from tests.assistant_fixtures import (
+    assistant_state_reset,  # noqa: F401 (a fixture)
+    install,
+    release_chunk,
+    vault_memo_chunk,
+)
 from tests.conftest import client_for
 
-VAULT_TEXT = "The acquisition of Northwind closes on March 3 at a price of 40 million."
 ANSWER = {"answer": "It ships on Friday [1], once QA signs off.", "citations": [1], "found": True, "confidence": 0.9}
 URL = "/api/assistant/ask/stream/"
 
 
-@pytest.fixture(autouse=True)
-def _fresh():
-    llm.reset_breakers()
-    qa.answer_cache.clear()
-    yield
-    llm.set_client(None)
-    llm.reset_breakers()
-    qa.answer_cache.clear()
+pytestmark = pytest.mark.usefixtures("assistant_state_reset")
 
 
 @pytest.fixture
 def knowledge(office):
-    return knowledge_chunks_add([
-        {"room": office["atlas"], "source_kind": "transcript", "source_id": "segment:1",
-         "locator": {"meeting": 1, "seq": 4, "speaker": "Carol Chen"},
-         "text": "Carol Chen: the mobile app release ships on Friday after QA signs off."},
-        {"room": office["vault"], "source_kind": "document", "source_id": "document:9:p1:c0",
-         "locator": {"document": 9, "page": 1, "title": "Deal memo"}, "text": VAULT_TEXT},
-    ])
-
-
-def install(responder, **shape) -> ScriptedTransport:
-    transport = ScriptedTransport(responder, **shape)
-    llm.set_client(llm.LLMClient(transport))
-    return transport
+    return knowledge_chunks_add([release_chunk(office), vault_memo_chunk(office)])
 
 
 def parse_sse(raw: bytes) -> list[dict]:
