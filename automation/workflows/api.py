@@ -15,93 +15,39 @@ from office.api import call_service
 
 from . import selectors, services
 from .models import Approval, WorkflowRun
-
-
-class RunSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    version = serializers.IntegerField()
-    status = serializers.CharField()
-    error = serializers.CharField()
-    input = serializers.JSONField()
-    started_by = serializers.CharField(source="started_by.username", default=None)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
-
-
-class AttemptSerializer(serializers.Serializer):
-    number = serializers.IntegerField()
-    kind = serializers.CharField()
-    outcome = serializers.CharField()
-    error = serializers.CharField()
-    started_at = serializers.DateTimeField()
-    finished_at = serializers.DateTimeField()
-
-
-class StepSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
-    name = serializers.CharField()
-    status = serializers.CharField()
-    attempts = serializers.IntegerField()
-    next_retry_at = serializers.DateTimeField()
-    last_error = serializers.CharField()
-    result = serializers.JSONField()
-    attempt_log = AttemptSerializer(many=True)
-
-
-class EventSerializer(serializers.Serializer):
-    action = serializers.CharField()
-    step = serializers.CharField(source="step.name", default=None)
-    actor = serializers.CharField(source="actor.username", default=None)
-    note = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
-class ApprovalSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    run_id = serializers.IntegerField()
-    workflow = serializers.CharField(source="run.name")
-    step = serializers.CharField(source="step.name")
-    summary = serializers.CharField()
-    assignee = serializers.CharField(source="assignee.username", default=None)
-    requested_at = serializers.DateTimeField()
-    decision = serializers.CharField()
-    decided_by = serializers.CharField(source="decided_by.username", default=None)
-    decided_at = serializers.DateTimeField()
-    note = serializers.CharField()
+from .serializers import ApprovalOut, RunOut, StepOut, WorkflowEventOut
 
 
 class RunListApi(APIView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(responses=RunSerializer(many=True))
+    @extend_schema(responses=RunOut(many=True))
     def get(self, request):
         status = request.query_params.get("status") or None
         if status and status not in WorkflowRun.Status.values:
             raise ValidationError({"status": [f"one of {', '.join(WorkflowRun.Status.values)}"]})
         runs = selectors.runs_list(status=status, name=request.query_params.get("name") or None)
-        return Response(RunSerializer(runs, many=True).data)
+        return Response(RunOut(runs, many=True).data)
 
 
 class RunDetailApi(APIView):
     permission_classes = [IsAdminUser]
 
-    class OutputSerializer(RunSerializer):
-        steps = StepSerializer(many=True)
-        events = EventSerializer(many=True)
-        approvals = ApprovalSerializer(many=True)
+    class OutputSerializer(RunOut):
+        steps = StepOut(many=True)
+        events = WorkflowEventOut(many=True)
+        approvals = ApprovalOut(many=True)
         actions = serializers.ListField(child=serializers.CharField())
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request, run_id: int):
         run = call_service(selectors.run_get, run_id)
         detail = selectors.run_detail(run)
-        data = RunSerializer(run).data
+        data = RunOut(run).data
         data.update(
-            steps=StepSerializer(detail["steps"], many=True).data,
-            events=EventSerializer(detail["events"], many=True).data,
-            approvals=ApprovalSerializer(detail["approvals"], many=True).data,
+            steps=StepOut(detail["steps"], many=True).data,
+            events=WorkflowEventOut(detail["events"], many=True).data,
+            approvals=ApprovalOut(detail["approvals"], many=True).data,
             actions=detail["actions"],
         )
         return Response(data)
@@ -113,7 +59,7 @@ class RunActionApi(APIView):
     class InputSerializer(serializers.Serializer):
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
-    @extend_schema(request=InputSerializer, responses=RunSerializer)
+    @extend_schema(request=InputSerializer, responses=RunOut)
     def post(self, request, run_id: int, action: str):
         if action not in services.RUN_ACTIONS:
             raise NotFound(f"no action {action!r}; use retry, skip or cancel")
@@ -122,20 +68,20 @@ class RunActionApi(APIView):
         run = call_service(selectors.run_get, run_id)
         run = call_service(services.run_act, run, request.user, action=action, note=data.validated_data.get("note", ""))
         run.refresh_from_db()
-        return Response(RunSerializer(run).data)
+        return Response(RunOut(run).data)
 
 
 class ApprovalListApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=ApprovalSerializer(many=True))
+    @extend_schema(responses=ApprovalOut(many=True))
     def get(self, request):
         decision = request.query_params.get("decision", Approval.Decision.PENDING)
         if decision == "all":
             decision = None
         elif decision not in Approval.Decision.values:
             raise ValidationError({"decision": [f"one of all, {', '.join(Approval.Decision.values)}"]})
-        return Response(ApprovalSerializer(selectors.approvals_for(request.user, decision=decision), many=True).data)
+        return Response(ApprovalOut(selectors.approvals_for(request.user, decision=decision), many=True).data)
 
 
 class ApprovalDecideApi(APIView):
@@ -145,14 +91,14 @@ class ApprovalDecideApi(APIView):
         approve = serializers.BooleanField()
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
-    @extend_schema(request=InputSerializer, responses=ApprovalSerializer)
+    @extend_schema(request=InputSerializer, responses=ApprovalOut)
     def post(self, request, approval_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         approval = call_service(selectors.approval_get_for, request.user, approval_id)
         approval = call_service(services.approval_decide, approval, request.user, data.validated_data["approve"],
                         data.validated_data.get("note", ""))
-        return Response(ApprovalSerializer(approval).data)
+        return Response(ApprovalOut(approval).data)
 
 
 class NotificationListApi(APIView):
