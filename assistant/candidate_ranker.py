@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 
 from . import embeddings
+from .models import AssistantVersion
 from .transcript_text import clean_turn, is_backchannel, word_count
 
 ARTEFACT_DIR = Path(__file__).resolve().parent / "rankers"
@@ -206,9 +208,14 @@ def current(kind: str) -> Ranker:
     registry's current version (`OFFICE_RANKER_VERSION` while the registry has none)."""
     if kind in _override:
         return _override[kind]
-    from .registry import current_version  # the registry imports this module: here to avoid a cycle
-
     return load(kind, current_version(kind))
+
+
+def current_version(kind: str) -> str:
+    """The registry's current version of `kind`; `OFFICE_RANKER_VERSION` while it has none (a fresh database)."""
+    version = (AssistantVersion.objects.filter(kind=kind, stage=AssistantVersion.Stage.CURRENT)
+               .values_list("version", flat=True).first())
+    return version or settings.OFFICE_RANKER_VERSION
 
 
 def set_current(kind: str, ranker: Ranker | None) -> None:

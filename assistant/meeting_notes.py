@@ -22,7 +22,7 @@ from transcription.models import Meeting, TranscriptSegment
 from transcription.services import room_group
 
 from . import candidate_ranker, extract, item_writer, llm, signals
-from .models import ActionItem, MeetingSummary
+from .models import ActionItem, AssistantVersion, MeetingSummary
 from .prompts import prompt
 from .selectors import action_item_payloads, summary_payload
 
@@ -93,8 +93,6 @@ def meeting_finalize(meeting: Meeting, *, client: llm.LLMClient | None = None) -
     summary_finalize(meeting, client=client)
     action_items_propose(meeting, client=client)
     try:
-        from .registry import shadow_propose  # the registry reads this module's helpers
-
         shadow_propose(meeting)
     except Exception:  # a shadow ranker's run must never cost the meeting its notes
         logger.exception("shadow proposals for meeting %s failed", meeting.pk)
@@ -412,3 +410,43 @@ def _announce_ownerless_proposal(item: ActionItem, participant_ids: set[int]) ->
             sender=ActionItem, item=item, participant_ids=set(participant_ids)):
         if isinstance(result, Exception):
             logger.error("owner suggestion by %s failed: %r", getattr(receiver_fn, "__qualname__", receiver_fn), result)
+
+
+# --- shadow rankers (assistant/registry.py puts a version in shadow) ---
+
+# Kinds whose shadow runs store proposals (decisions are only listed in notes, never stored as items).
+SHADOW_KINDS = ("action_items",)
+
+
+def shadow_propose(meeting: Meeting) -> int:
+    """Run each shadow ranker over a finished meeting and store its proposals as shadow items (rules
+    writer, no model call; never announced, never listed). Returns how many were stored."""
+    stored = 0
+    for kind in SHADOW_KINDS:
+        row = AssistantVersion.objects.filter(kind=kind, stage=AssistantVersion.Stage.SHADOW).first()
+        if row is None:
+            continue
+        ranker = candidate_ranker.load(kind, row.version)
+        segments = list(TranscriptSegment.objects.filter(meeting=meeting).select_related("speaker__profile")
+                        .order_by("seq"))
+        if not segments:
+            continue
+        people = people_for(meeting)
+        lines = _lines(segments, people)
+        candidates, _calls, label = extract_candidates(lines, people, meeting=meeting,
+                                                                     use_model=False, ranker=ranker)
+        by_number = {line.number: line for line in lines}
+        items = []
+        for c in candidates:
+            evidence = [by_number[n] for n in c.lines if n in by_number]
+            items.append(ActionItem(
+                room_id=meeting.room_id, meeting=meeting, text=c.text, owner_id=c.owner.id if c.owner else None,
+                due_date=c.due, due_text=c.due_text[:80], confidence=round(c.confidence, 3),
+                source_segment_ids=[ln.segment_id for ln in evidence],
+                speaker_id=evidence[0].speaker.id if evidence and evidence[0].speaker else None,
+                model_id="rules", prompt_version="rules.v2", dedupe_key=extract.dedupe_key(c.text),
+                ranker_version=label, shadow=True,
+            ))
+        # A second finalisation stores nothing twice: the (room, meeting, dedupe_key, shadow) constraint.
+        stored += len(ActionItem.objects.bulk_create(items, ignore_conflicts=True))
+    return stored

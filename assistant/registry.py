@@ -22,7 +22,9 @@ from django.utils import timezone
 from rooms.selectors import display_name
 from transcription.models import Meeting, MeetingParticipant, TranscriptSegment
 
-from . import candidate_ranker, embeddings, extract
+from . import candidate_ranker, embeddings
+from .candidate_ranker import current_version
+from .meeting_notes import SHADOW_KINDS, shadow_propose  # noqa: F401 (the registry runs shadows; the notes own them)
 from .models import ActionItem, ActionItemDecision, AssistantVersion
 
 logger = logging.getLogger(__name__)
@@ -33,17 +35,9 @@ GUARD_FIGURES = ("turn_f1", "mean_average_precision")
 GUARD_TOLERANCE = 0.005  # the cards round figures to 3 decimals; a difference this small is noise
 DECISION_WINDOW_DAYS = 30
 # Only action items have stored proposals to compare; a decision ranker's choices are not stored rows.
-SHADOW_KINDS = ("action_items",)
 
 
 # --- selectors ---
-
-def current_version(kind: str) -> str:
-    """The registry's current version of `kind`; `OFFICE_RANKER_VERSION` while it has none (a fresh database)."""
-    version = (AssistantVersion.objects.filter(kind=kind, stage=Stage.CURRENT)
-               .values_list("version", flat=True).first())
-    return version or settings.OFFICE_RANKER_VERSION
-
 
 def card_figures(card: dict) -> dict:
     """What the admin page and the guard read from a card (None where the card has no figure)."""
@@ -257,42 +251,6 @@ def version_rollback(kind: str, actor) -> AssistantVersion:
         _audit(actor, f"rolled {kind} back to {previous.version} (was {was})")
     previous.refresh_from_db()
     return previous
-
-
-def shadow_propose(meeting: Meeting) -> int:
-    """Run each shadow ranker over a finished meeting and store its proposals as shadow items (rules
-    writer, no model call; never announced, never listed). Returns how many were stored."""
-    from . import meeting_notes  # meeting_notes calls this at the end of a meeting
-
-    stored = 0
-    for kind in SHADOW_KINDS:
-        row = AssistantVersion.objects.filter(kind=kind, stage=Stage.SHADOW).first()
-        if row is None:
-            continue
-        ranker = candidate_ranker.load(kind, row.version)
-        segments = list(TranscriptSegment.objects.filter(meeting=meeting).select_related("speaker__profile")
-                        .order_by("seq"))
-        if not segments:
-            continue
-        people = meeting_notes.people_for(meeting)
-        lines = meeting_notes._lines(segments, people)
-        candidates, _calls, label = meeting_notes.extract_candidates(lines, people, meeting=meeting,
-                                                                     use_model=False, ranker=ranker)
-        by_number = {line.number: line for line in lines}
-        items = []
-        for c in candidates:
-            evidence = [by_number[n] for n in c.lines if n in by_number]
-            items.append(ActionItem(
-                room_id=meeting.room_id, meeting=meeting, text=c.text, owner_id=c.owner.id if c.owner else None,
-                due_date=c.due, due_text=c.due_text[:80], confidence=round(c.confidence, 3),
-                source_segment_ids=[ln.segment_id for ln in evidence],
-                speaker_id=evidence[0].speaker.id if evidence and evidence[0].speaker else None,
-                model_id="rules", prompt_version="rules.v2", dedupe_key=extract.dedupe_key(c.text),
-                ranker_version=label, shadow=True,
-            ))
-        # A second finalisation stores nothing twice: the (room, meeting, dedupe_key, shadow) constraint.
-        stored += len(ActionItem.objects.bulk_create(items, ignore_conflicts=True))
-    return stored
 
 
 # --- labels for the next training run ---

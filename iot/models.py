@@ -14,6 +14,10 @@ from django.db import models
 from django.db.models import Q
 
 
+def default_topic(device_id: str) -> str:
+    return f"{settings.OFFICE_IOT_TOPIC_PREFIX}/{device_id}"
+
+
 class Sensor(models.Model):
     class Kind(models.TextChoices):
         OCCUPANCY = "occupancy", "Occupancy"
@@ -46,6 +50,11 @@ class Sensor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.device_id})"
+
+    @property
+    def topic(self) -> str:
+        """Where it publishes: its own topic, else the default one for its device id."""
+        return self.mqtt_topic or default_topic(self.device_id)
 
 
 class SensorReading(models.Model):

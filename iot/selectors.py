@@ -12,16 +12,12 @@ from django.db.models import Q
 from rooms import selectors as room_selectors
 from rooms.models import Room
 
-from .models import RoomBooking, Rule, RuleFiring, Sensor, SensorReading
+from .models import RoomBooking, Rule, RuleFiring, Sensor, SensorReading, default_topic
 from .serializers import BookingOut, FiringOut, ReadingOut, SensorOut, SuggestionOut
 
 
 class NotFound(ObjectDoesNotExist):
     """No such object, or the user may not know it exists (same answer for both)."""
-
-
-def default_topic(device_id: str) -> str:
-    return f"{settings.OFFICE_IOT_TOPIC_PREFIX}/{device_id}"
 
 
 def _in_rooms_visible_to(user, queryset):
@@ -65,7 +61,7 @@ def sensor_by_topic(topic: str) -> Sensor | None:
 
 
 def sensor_topic(sensor: Sensor) -> str:
-    return sensor.mqtt_topic or default_topic(sensor.device_id)
+    return sensor.topic
 
 
 @dataclass(frozen=True)

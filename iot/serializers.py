@@ -17,16 +17,11 @@ class SensorOut(serializers.Serializer):
     device_id = serializers.CharField()
     room = serializers.IntegerField(source="room_id", allow_null=True)
     room_name = serializers.CharField(source="room.name", allow_null=True)
-    mqtt_topic = serializers.SerializerMethodField()  # its own topic, else the default one
+    mqtt_topic = serializers.CharField(source="topic", help_text="its own topic, else the default one")
     mqtt_username = serializers.CharField()
     enabled = serializers.BooleanField()
     last_state = JsonObjectField(allow_null=True)
     last_seen_at = IsoDateTimeField(allow_null=True)
-
-    def get_mqtt_topic(self, sensor) -> str:
-        from .selectors import sensor_topic  # the selectors import these serializers
-
-        return sensor_topic(sensor)
 
 
 class DeviceCredentialsOut(serializers.Serializer):

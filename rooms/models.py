@@ -30,6 +30,14 @@ class Profile(models.Model):
         return "admin" if self.user.is_staff else "member"
 
 
+def display_name(user) -> str:
+    """How the office names a member: their profile's name, else their username."""
+    try:
+        return user.profile.display_name
+    except Profile.DoesNotExist:
+        return user.get_username()
+
+
 class OfficeMap(models.Model):
     """A floor: a grid of tiles; rooms are rectangles on it."""
 

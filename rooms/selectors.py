@@ -14,7 +14,7 @@ from office.redis_client import redis_client
 
 from .geometry import MapGeometry, RoomShape
 from .hub import presence_key
-from .models import ChatMessage, ChatReadState, ChatThread, OfficeMap, Profile, Room
+from .models import ChatMessage, ChatReadState, ChatThread, OfficeMap, Room, display_name
 from .serializers import ChatMessageOut, MapLayoutOut, MemberOut, ThreadSummaryOut
 
 User = get_user_model()
@@ -22,13 +22,6 @@ User = get_user_model()
 
 class NotFound(ObjectDoesNotExist):
     """The object does not exist or the user may not know it exists (same answer for both)."""
-
-
-def display_name(user) -> str:
-    try:
-        return user.profile.display_name
-    except Profile.DoesNotExist:
-        return user.get_username()
 
 
 def rooms_visible_to(user, *, office_map_id: int | None = None):

@@ -9,13 +9,13 @@ from rest_framework import serializers
 
 from office.serializers import BlankAsNullCharField, IsoDateTimeField, JsonListField
 
+from .models import display_name
+
 
 class DisplayNameField(serializers.CharField):
     """A member's display name, from the user (their username when they have no profile)."""
 
     def to_representation(self, user):
-        from .selectors import display_name  # the selectors import these serializers
-
         return display_name(user)
 
 
