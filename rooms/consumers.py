@@ -1,9 +1,9 @@
 """The office socket: one per open map page. Parses and authorises frames, then calls services.
 
-Movement goes to the process hub (batched); chat goes through `services.chat_message_send`, which
-persists before anything is announced. Per-thread cursors make chat delivery gap-free and
-duplicate-free across reconnects: a live event is sent only if it is the next sequence number,
-and a gap is filled from the database.
+Movement goes to the process hub (batched); chat (`chat_socket.ChatSocketMixin`) goes through
+`services.chat_message_send`, which persists before anything is announced, and is delivered
+gap-free by per-thread cursors. What the socket loads at connect and its session checks are in
+`socket_context`. Channel-layer events are handled here, chat's included.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -25,7 +23,7 @@ from office.events import map_group, thread_group, user_group
 from office.observability import WS_CONNECTIONS, WS_ERRORS, WS_FRAMES_IN
 
 from . import selectors, services
-from .geometry import MapGeometry
+from .chat_socket import ChatSocketMixin
 from .hub import NODE_ID, Hub, Person
 from .protocol import (
     CLOSE_FORBIDDEN,
@@ -37,6 +35,7 @@ from .protocol import (
     TokenBucket,
     parse_client_frame,
 )
+from .socket_context import SocketContext, session_still_valid, socket_context_load
 
 logger = logging.getLogger(__name__)
 
@@ -44,79 +43,7 @@ RATE_LIMIT_CLOSE_AFTER = 100  # frames refused within one connection before it i
 MAX_STEPS_PER_SECOND = 5
 
 
-@dataclass
-class SocketContext:
-    """Everything a socket needs from the database at connect, loaded in one sync call."""
-
-    layout: dict
-    geometry: MapGeometry
-    private_rooms: set[int]
-    me: dict
-    threads: list[dict]
-    members: list[dict]
-    session_expires_at: object
-    desk: tuple[int, int] | None
-
-
-def _load_context(user, map_id: int, session_key: str | None) -> SocketContext | None:
-    try:
-        office_map = selectors.office_map_get(map_id)
-    except selectors.NotFound:
-        return None
-    profile = services.profile_ensure(user)
-    session = Session.objects.filter(session_key=session_key).first() if session_key else None
-    desk = office_map.desks.filter(owner=user).values_list("x", "y").first()
-    return SocketContext(
-        layout=selectors.map_layout_payload(office_map),
-        geometry=selectors.map_geometry(office_map),
-        private_rooms=selectors.private_room_ids_for(user, map_id),
-        me={
-            "id": user.id,
-            "username": user.get_username(),
-            "name": profile.display_name,
-            "color": profile.color,
-            "status": profile.status,
-            "role": profile.role,
-        },
-        threads=[t.as_dict() for t in selectors.thread_summaries_for(user)],
-        members=selectors.members_directory(),
-        session_expires_at=session.expire_date if session else None,
-        desk=desk,
-    )
-
-
-def parse_resume(query_string: bytes) -> dict[int, int]:
-    """`resume=12.40,13.7` -> {12: 40, 13: 7}; anything malformed is ignored (the client then gets
-    live messages only, and can still ask with chat.resume)."""
-    from urllib.parse import parse_qs
-
-    cursors: dict[int, int] = {}
-    try:
-        raw = parse_qs(query_string.decode("ascii", "replace")).get("resume", [""])[0]
-    except ValueError:
-        return cursors
-    for pair in raw.split(",")[:500]:
-        thread, _, seq = pair.partition(".")
-        if thread.isdigit() and seq.isdigit() and len(thread) < 19 and len(seq) < 19:
-            cursors[int(thread)] = int(seq)
-    return cursors
-
-
-def _session_still_valid(session_key: str | None, user_id: int):
-    """The session's expiry if it still exists and its user is active, else None."""
-    if not session_key:
-        return None
-    row = Session.objects.filter(session_key=session_key, expire_date__gt=timezone.now()).first()
-    if row is None or row.get_decoded().get("_auth_user_id") != str(user_id):
-        return None
-    from django.contrib.auth import get_user_model
-
-    if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
-        return None
-    return row.expire_date
-
-
-class OfficeConsumer(AsyncWebsocketConsumer):
+class OfficeConsumer(ChatSocketMixin, AsyncWebsocketConsumer):
     # --- lifecycle ---
 
     async def connect(self) -> None:
@@ -130,7 +57,7 @@ class OfficeConsumer(AsyncWebsocketConsumer):
         self.conn_id = uuid.uuid4().hex
         self.map_id = int(self.scope["url_route"]["kwargs"]["map_id"])
         self.session_key = self.scope["session"].session_key
-        ctx = await database_sync_to_async(_load_context)(self.user, self.map_id, self.session_key)
+        ctx = await database_sync_to_async(socket_context_load)(self.user, self.map_id, self.session_key)
         if ctx is None:
             await self._close_with(CLOSE_FORBIDDEN, "not_found", "no such map")
             return
@@ -155,15 +82,7 @@ class OfficeConsumer(AsyncWebsocketConsumer):
         self.in_private = bool(room and room.private)
         self.move_seq = 0
 
-        # Per-thread cursors: the last seq this socket has delivered. A reconnecting client names
-        # its last seen seq per thread in the URL (?resume=<thread>.<seq>,...), so the cursor is
-        # right before any live event can arrive; the gap is sent as a backlog after hello.
-        resume = parse_resume(self.scope.get("query_string", b""))
-        self.cursors: dict[int, int] = {
-            t["id"]: min(resume.get(t["id"], t["last_seq"]), t["last_seq"]) for t in ctx.threads
-        }
-        # Everything above this floor is delivered by this connection; chat.resume sends what is below.
-        self.delivered_floor = dict(self.cursors)
+        self._chat_cursors_open(ctx.threads)  # chat_socket: cursors from ?resume=, backlog after hello
         self.groups_joined = [user_group(self.user_id), map_group(self.map_id)] + [thread_group(t) for t in self.cursors]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -199,11 +118,7 @@ class OfficeConsumer(AsyncWebsocketConsumer):
         if frame:
             await self.send(text_data=frame)
         await self.on_room_changed(None, self.room_id)
-        # Fill what the client missed, and anything written between loading hello and joining groups.
-        latest = await database_sync_to_async(selectors.thread_last_seqs)(list(self.cursors))
-        for thread, last_seq in latest.items():
-            if self.cursors.get(thread, last_seq) < last_seq:
-                await self._catch_up(thread)
+        await self._chat_fill_gaps()
 
     async def _starting_tile(self, ctx: SocketContext) -> tuple[int, int]:
         """Where the member left off, else their desk, else the map's spawn point; never a refused room."""
@@ -279,7 +194,7 @@ class OfficeConsumer(AsyncWebsocketConsumer):
         expired = self.session_expires_at <= timezone.now()
         if not expired and now - self.access_checked_at >= settings.OFFICE_ACCESS_RECHECK_SECONDS:
             self.access_checked_at = now
-            expires_at = await database_sync_to_async(_session_still_valid)(self.session_key, self.user_id)
+            expires_at = await database_sync_to_async(session_still_valid)(self.session_key, self.user_id)
             if expires_at is None:
                 expired = True
             else:
@@ -336,55 +251,6 @@ class OfficeConsumer(AsyncWebsocketConsumer):
         await database_sync_to_async(services.profile_set_status)(user=self.user, status=status)
         await self.hub.update(self.map_id, self.user_id, status=status)
 
-    async def on_chat_send(self, thread: int, body: str, client_id: str = "") -> None:
-        try:
-            if thread not in self.cursors:
-                raise selectors.NotFound("no such conversation")
-            message, _created = await database_sync_to_async(services.chat_message_send)(
-                user=self.user, thread_id=thread, body=body, client_id=client_id
-            )
-        except ValidationError as exc:
-            raise ProtocolError("invalid", "; ".join(exc.messages), "chat.send", client_id) from exc
-        except selectors.NotFound as exc:
-            raise ProtocolError("not_found", str(exc), "chat.send", client_id) from exc
-        await self._send_json({"type": "chat.ack", "thread": thread, "seq": message.seq, "client_id": client_id or None})
-
-    async def on_chat_resume(self, thread: int, after: int) -> None:
-        """Send what the client missed before this connection (after a reconnect).
-
-        Messages above the connection's floor were already delivered on this socket, so only the
-        range (after, floor] is sent, then anything the cursor has not reached yet.
-        """
-        if thread not in self.cursors:
-            raise selectors.NotFound("no such conversation")
-        upto = self.delivered_floor.get(thread, 0)
-        if after < upto:
-            await self._send_range(thread, after, upto)
-            self.delivered_floor[thread] = after
-        await self._catch_up(thread)
-
-    async def on_chat_history(self, thread: int, before: int | None = None, limit: int | None = None) -> None:
-        limit = min(limit or settings.OFFICE_CHAT_PAGE_SIZE, 200)
-
-        def page():
-            thread_row = selectors.thread_for_user(self.user, thread)
-            return [selectors.chat_message_payload(m) for m in selectors.chat_messages_before(thread_row, before, limit)]
-
-        messages = await database_sync_to_async(page)()
-        await self._send_json({
-            "type": "chat.history", "thread": thread, "messages": messages,
-            "more": bool(messages) and messages[0]["seq"] > 1,
-        })
-
-    async def on_chat_read(self, thread: int, seq: int) -> None:
-        unread = await database_sync_to_async(services.chat_thread_mark_read)(user=self.user, thread_id=thread, seq=seq)
-        await self._send_json({"type": "chat.unread", "thread": thread, "unread": unread})
-
-    async def on_dm_open(self, user: int) -> None:
-        thread, _created = await database_sync_to_async(services.direct_thread_open)(user=self.user, other_user_id=user)
-        await self._add_thread(thread.id, from_seq=0)
-        await self._send_json({"type": "dm.opened", "thread": thread.id, "user": user})
-
     # --- events from the channel layer (group sends after commit) ---
 
     async def chat_message(self, event: dict) -> None:
@@ -420,63 +286,9 @@ class OfficeConsumer(AsyncWebsocketConsumer):
 
     # --- helpers ---
 
-    async def _catch_up(self, thread: int) -> None:
-        page_size = 200
-        while True:
-            def page(after=self.cursors[thread]):
-                thread_row = selectors.thread_for_user(self.user, thread)
-                return [selectors.chat_message_payload(m) for m in selectors.chat_messages_after(thread_row, after, page_size)]
-
-            messages = await database_sync_to_async(page)()
-            if messages:
-                self.cursors[thread] = messages[-1]["seq"]
-            more = len(messages) == page_size
-            await self._send_json({"type": "chat.backlog", "thread": thread, "messages": messages, "more": more})
-            if not more:
-                return
-
-    async def _send_range(self, thread: int, after: int, upto: int) -> None:
-        def page(start):
-            thread_row = selectors.thread_for_user(self.user, thread)
-            messages = selectors.chat_messages_after(thread_row, start, 200)
-            return [selectors.chat_message_payload(m) for m in messages if m.seq <= upto]
-
-        start = after
-        while start < upto:
-            messages = await database_sync_to_async(page)(start)
-            if not messages:
-                return
-            start = messages[-1]["seq"]
-            await self._send_json({"type": "chat.backlog", "thread": thread, "messages": messages,
-                                   "more": start < upto})
-
-    async def _add_thread(self, thread_id: int, *, from_seq: int) -> None:
-        if thread_id in self.cursors:
-            return
-        summaries = await database_sync_to_async(selectors.thread_summaries_for)(self.user)
-        summary = next((s for s in summaries if s.id == thread_id), None)
-        if summary is None:
-            return
-        await self.channel_layer.group_add(thread_group(thread_id), self.channel_name)
-        self.groups_joined.append(thread_group(thread_id))
-        self.cursors[thread_id] = self.delivered_floor[thread_id] = from_seq
-        await self._send_json({"type": "thread.added", "thread": summary.as_dict()})
-        await self._catch_up(thread_id)
-
     async def _refresh_access(self) -> None:
         self.private_rooms = await database_sync_to_async(selectors.private_room_ids_for)(self.user, self.map_id)
-        summaries = await database_sync_to_async(selectors.thread_summaries_for)(self.user)
-        visible = {s.id: s for s in summaries}
-        for thread_id in [t for t in self.cursors if t not in visible]:
-            del self.cursors[thread_id]
-            await self.channel_layer.group_discard(thread_group(thread_id), self.channel_name)
-            await self._send_json({"type": "thread.removed", "thread": thread_id})
-        for summary in visible.values():
-            if summary.id not in self.cursors:
-                await self.channel_layer.group_add(thread_group(summary.id), self.channel_name)
-                self.groups_joined.append(thread_group(summary.id))
-                self.cursors[summary.id] = self.delivered_floor[summary.id] = summary.last_seq
-                await self._send_json({"type": "thread.added", "thread": summary.as_dict()})
+        await self._threads_refresh()
         await self._relocate_if_refused("your access changed")
 
     async def _relocate_if_refused(self, reason: str) -> None:

@@ -148,7 +148,7 @@ def test_a_failing_task_creation_rolls_the_approval_back(office, people, monkeyp
     def broken(*args, **kwargs):
         raise RuntimeError("database trouble")
 
-    monkeypatch.setattr(services, "task_create", broken)
+    monkeypatch.setattr("automation.services.action_items.task_create", broken)
     with pytest.raises(RuntimeError):
         assistant_services.action_item_decide(item=item, user=people["alice"], action="approve")
 

@@ -93,7 +93,7 @@ def _skip_space(text: str, at: int) -> int:
 APPS = ["office", "rooms", "transcription", "assistant", "automation", "iot"]
 # Where frames are written: every app's consumers (and their mixins), the movement hub, protocol errors.
 SOCKET_FILES = sorted({*(str(p.relative_to(ROOT)) for app in APPS for p in (ROOT / app).rglob("consumers.py")),
-                       "rooms/hub.py", "rooms/protocol.py"})
+                       "rooms/chat_socket.py", "rooms/hub.py", "rooms/protocol.py"})
 GROUP_SENDERS = {"send_event_on_commit", "send_event", "group_send", "_group_send"}
 INTERNAL_GROUP_EVENTS = {"hub.tick"}  # the hubs' own channel (rooms/hub.py), never a socket's
 

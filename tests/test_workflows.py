@@ -365,7 +365,7 @@ def test_operator_can_retry_skip_and_cancel(people):
 
 def test_an_outbox_row_left_by_a_crash_is_relayed_by_the_tick(people, monkeypatch):
     # given a process that dies right after committing the start (its after-commit relay never runs)
-    monkeypatch.setattr(services, "outbox_relay", lambda **kw: 0)
+    monkeypatch.setattr("automation.workflows.services.outbox.outbox_relay", lambda **kw: 0)
     run = services.workflow_start("test.order", {"item": "mug"}, idempotency_key="order-6")
     monkeypatch.undo()
     assert WorkflowStep.objects.get(run=run, index=0).status == "pending"
