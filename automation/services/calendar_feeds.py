@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,7 +18,10 @@ logger = logging.getLogger(__name__)
 
 def calendar_feed_add(*, user, actor, name: str = "", url: str = "", content: str = "") -> CalendarFeed:
     """Add a member's calendar: uploaded ICS text (the member or an admin), or an http(s) URL that
-    only an admin may set up (the server fetches it). Uploaded text is imported at once."""
+    only an admin may set up (the server fetches it). Only admins set up other members' calendars.
+    Uploaded text is imported at once."""
+    if getattr(actor, "pk", None) != user.pk and not getattr(actor, "is_staff", False):
+        raise PermissionDenied("only admins set up other members' calendars")
     url, content = (url or "").strip(), content or ""
     if bool(url) == bool(content):
         raise ValidationError("give either a feed URL or the ICS text")
@@ -34,8 +37,6 @@ def calendar_feed_add(*, user, actor, name: str = "", url: str = "", content: st
             calendars.parse(content)  # reject a broken file before storing it
         except calendars.CalendarError as exc:
             raise ValidationError(str(exc)) from exc
-        if getattr(actor, "pk", None) != user.pk and not getattr(actor, "is_staff", False):
-            raise ValidationError("members can only add their own calendar")
     feed = CalendarFeed.objects.create(
         user=user, name=(name or "")[:120], url=url, content=content,
         configured_by=actor if getattr(actor, "pk", None) else None,

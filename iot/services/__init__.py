@@ -1,5 +1,5 @@
-"""Writes for sensors, readings, rules and bookings: `sensors` (registration, credentials), `ingest`
-(MQTT and webhook readings: validate, store, announce), `rules` (rule CRUD, built-in rules), `firing`
+"""Writes for sensors, readings, rules and bookings: `sensors` (registration, credentials), `readings`
+(MQTT and webhook readings: validate, store, announce), `rule_config` (rule CRUD, built-in rules), `firing`
 (rule timers, evaluation, firing once per episode), `bookings` (room bookings); `common` holds what
 they share (the sensors page's group, the row-locked update). Callers import from `iot.services`.
 """
@@ -7,7 +7,7 @@ they share (the sensors page's group, the row-locked update). Callers import fro
 from .bookings import booking_create, booking_delete
 from .common import SENSORS_GROUP
 from .firing import RETRY_BROKEN_RULE_SECONDS, rule_states_fire, rules_fire_due
-from .ingest import (
+from .readings import (
     IngestResult,
     ReadingRejected,
     mqtt_message_ingest,
@@ -15,7 +15,14 @@ from .ingest import (
     webhook_ingest,
     webhook_signature,
 )
-from .rules import BUILTIN_RULES, builtin_rules_ensure, rule_check, rule_create, rule_delete, rule_update
+from .rule_config import (
+    BUILTIN_RULES,
+    builtin_rules_ensure,
+    rule_check,
+    rule_create,
+    rule_delete,
+    rule_update,
+)
 from .sensors import sensor_create, sensor_credentials_rotate, sensor_delete, sensor_update
 
 __all__ = [
