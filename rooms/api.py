@@ -6,7 +6,7 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -157,11 +157,7 @@ class RoomDetailApi(APIView):
         return [IsAuthenticated()] if self.request.method == "GET" else [IsAuthenticated(), IsAdminUser()]
 
     def _room(self, request, room_id: int) -> Room:
-        rooms = Room.objects.all() if request.user.is_staff else selectors.rooms_visible_to(request.user)
-        room = rooms.filter(pk=room_id).first()
-        if room is None:
-            raise NotFound("no such room")
-        return room
+        return call_service(selectors.room_get_administrable, user=request.user, room_id=room_id)
 
     @extend_schema(responses=RoomSerializer)
     def get(self, request, room_id: int):
@@ -185,22 +181,17 @@ class RoomMembersApi(APIView):
     class InputSerializer(serializers.Serializer):
         users = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=1000)
 
-    def _room(self, request, room_id: int) -> Room:
-        room = Room.objects.filter(pk=room_id).first()
-        if room is None or not (request.user.is_staff or room.memberships.filter(user=request.user).exists()):
-            raise NotFound("no such room")
-        return room
+    def get_permissions(self):
+        return [IsAuthenticated()] if self.request.method == "GET" else [IsAuthenticated(), IsAdminUser()]
 
     @extend_schema(responses=InputSerializer)
     def get(self, request, room_id: int):
-        room = self._room(request, room_id)
+        room = call_service(selectors.room_get_with_members_known, user=request.user, room_id=room_id)
         return Response({"users": sorted(room.memberships.values_list("user_id", flat=True))})
 
     @extend_schema(request=InputSerializer, responses=InputSerializer)
     def put(self, request, room_id: int):
-        if not request.user.is_staff:
-            raise PermissionDenied("only admins change room members")
-        room = self._room(request, room_id)
+        room = call_service(selectors.room_get_with_members_known, user=request.user, room_id=room_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response({"users": call_service(services.room_set_members, room=room, user_ids=data.validated_data["users"])})

@@ -41,6 +41,24 @@ def room_get_visible(*, user, room_id) -> Room:
     return room
 
 
+def room_get_administrable(*, user, room_id) -> Room:
+    """Admins reach every room (to configure it); members the rooms they may see."""
+    if getattr(user, "is_staff", False):
+        room = Room.objects.filter(pk=room_id).first() if isinstance(room_id, int) else None
+        if room is None:
+            raise NotFound("no such room")
+        return room
+    return room_get_visible(user=user, room_id=room_id)
+
+
+def room_get_with_members_known(*, user, room_id) -> Room:
+    """Who belongs to a room is known to its members and to admins; to anyone else it does not exist."""
+    room = Room.objects.filter(pk=room_id).first() if isinstance(room_id, int) else None
+    if room is None or not (getattr(user, "is_staff", False) or room.memberships.filter(user=user).exists()):
+        raise NotFound("no such room")
+    return room
+
+
 def user_can_enter_room(user, room: Room) -> bool:
     if room.kind != Room.Kind.PRIVATE:
         return True
