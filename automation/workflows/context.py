@@ -10,6 +10,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from . import connectors
+from .models import SideEffect
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
 
 
@@ -49,9 +52,6 @@ class StepContext:
         (webhook-id, Message-ID), which is how a receiver drops the rare repeat after a crash
         between delivery and the ledger write.
         """
-        from . import connectors
-        from .models import SideEffect
-
         self._sends += 1
         name = self._effect_name(key or f"{connector}.{self._sends}")
         idempotency_key = effect_key(self.run_id, self.step_index, name)

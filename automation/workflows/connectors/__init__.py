@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import pybreaker
 
+from ..breakers import breaker_for, retry_after_seconds
 from ..errors import ConnectorUnavailable
 
 
@@ -43,8 +44,6 @@ def connector_get(name: str) -> Connector:
 
 
 def call_through_breaker(connector: Connector, message: dict, idempotency_key: str) -> Any:
-    from ..breakers import breaker_for, retry_after_seconds
-
     breaker = breaker_for(connector.breaker_name(message))
     try:
         return breaker.call(connector.deliver, message, idempotency_key=idempotency_key)

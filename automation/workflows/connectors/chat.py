@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
+from rooms import services as room_services
+from rooms.models import Room
+
 from ..errors import PermanentError
 
 
@@ -12,9 +15,6 @@ class RoomChatConnector:
     transactional = True
 
     def deliver(self, message: dict, *, idempotency_key: str) -> dict:
-        from rooms import services as room_services
-        from rooms.models import Room
-
         room = Room.objects.filter(pk=message.get("room_id")).first()
         if room is None:
             raise PermanentError(f"no room with id {message.get('room_id')!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 
 from ..errors import PermanentError
+from ..inbox import notification_create
 
 
 class NotificationConnector:
@@ -12,8 +13,6 @@ class NotificationConnector:
     transactional = True
 
     def deliver(self, message: dict, *, idempotency_key: str) -> dict:
-        from ..services import notification_create
-
         user = get_user_model().objects.filter(pk=message.get("user_id"), is_active=True).first()
         if user is None:
             raise PermanentError(f"no active member with id {message.get('user_id')!r}")

@@ -16,6 +16,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from ..errors import PermanentError, TransientError
+from ..models import WebhookDelivery, WebhookEndpoint
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -30,8 +31,6 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedire
 def webhook_publish(ctx, event_type: str, payload: dict) -> list:
     """From a step: deliver `event_type` to every active endpoint that wants it, one ledger entry
     per endpoint, so a retry after one endpoint failed does not resend to the others."""
-    from ..models import WebhookEndpoint
-
     results = []
     for endpoint in WebhookEndpoint.objects.filter(active=True).order_by("pk"):
         if endpoint.wants(event_type):
@@ -48,8 +47,6 @@ class WebhookConnector:
         return f"webhook.{message.get('endpoint_id')}"  # one dead receiver does not hold up the others
 
     def deliver(self, message: dict, *, idempotency_key: str) -> dict:
-        from ..models import WebhookDelivery, WebhookEndpoint
-
         endpoint = WebhookEndpoint.objects.filter(pk=message.get("endpoint_id"), active=True).first()
         if endpoint is None:
             raise PermanentError(f"webhook endpoint {message.get('endpoint_id')!r} is gone or inactive")

@@ -1,10 +1,10 @@
 """The workflow engine's writes: `runs` (start, operator retry/skip/cancel), `steps` (claim, execute,
-record the outcome), `approvals`, `outbox` (relay, requeue of stalled steps, the beat tick),
-`notifications` (members' inbox) and `state` (run transitions and the event log the others share).
+record the outcome), `approvals`, `outbox` (relay, requeue of stalled steps, the beat tick) and
+`state` (run transitions and the event log the others share); the inbox (`..inbox`) is re-exported.
 """
 
+from ..inbox import notification_create, notification_mark_read, notification_payload
 from .approvals import approval_can_decide, approval_decide
-from .notifications import notification_create, notification_mark_read, notification_payload
 from .outbox import (
     STEP_EXECUTE_TASK,
     TICK_TASK_NAME,

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from .. import definitions
 from ..context import StepContext
+from ..inbox import notification_create
 from ..models import Approval, WorkflowRun, WorkflowStep
-from .notifications import notification_create
 from .outbox import _schedule
 from .state import _event, _stop_run
 

@@ -1,4 +1,7 @@
-"""Members' notification inbox: create (idempotent, announced after commit) and mark read."""
+"""Members' notification inbox: create (idempotent, announced after commit) and mark read.
+
+A service module of its own, below `services/` and `connectors/`: the notification connector delivers
+through it and the services re-export it, so neither has to import the other."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from django.utils import timezone
 from automation.serializers import NotificationOut
 from office.events import send_event_on_commit, user_group
 
-from ..models import Notification
+from .models import Notification
 
 
 def notification_payload(notification: Notification) -> dict:
