@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from office.input_checks import control_character_field, refusal_message
+
 CLOSE_NOT_SIGNED_IN = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_SESSION_EXPIRED = 4408
@@ -108,6 +110,8 @@ def parse_client_frame(text: str | None) -> tuple[str, dict[str, Any]]:
             raise ProtocolError("bad_field", f"{frame_type}: {name!r} must be at most {spec.maximum}", frame_type)
         if spec.max_length is not None and len(value) > spec.max_length:
             raise ProtocolError("bad_field", f"{frame_type}: {name!r} is longer than {spec.max_length}", frame_type)
+        if (place := control_character_field(value, name)) is not None:
+            raise ProtocolError("bad_field", f"{frame_type}: {refusal_message(place)}", frame_type)
         if spec.choices is not None and value not in spec.choices:
             raise ProtocolError("bad_field", f"{frame_type}: {name!r} must be one of {', '.join(spec.choices)}", frame_type)
         payload[name] = value
