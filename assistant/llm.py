@@ -35,7 +35,10 @@ from typing import Protocol
 
 import jsonschema
 import pybreaker
+import redis
 from django.conf import settings
+
+from office.redis_client import redis_client
 
 from .models import ModelCall
 from .prompts import Prompt
@@ -135,17 +138,23 @@ class HttpTransport:
 
 _breakers: dict[str, pybreaker.CircuitBreaker] = {}
 _breakers_lock = Lock()
+BREAKER_NAMESPACE = "office:llm-breaker"
 
 
 def breaker_for(endpoint: Endpoint) -> pybreaker.CircuitBreaker:
+    """One breaker per model server, its state in Redis: every process and node agrees whether the
+    assistant is available (and the status endpoint shows that shared view)."""
     with _breakers_lock:
         breaker = _breakers.get(endpoint.base_url)
         if breaker is None:
+            storage = pybreaker.CircuitRedisStorage(
+                pybreaker.STATE_CLOSED, redis_client(), namespace=f"{BREAKER_NAMESPACE}:{endpoint.base_url}")
             breaker = pybreaker.CircuitBreaker(
                 fail_max=settings.LLM_BREAKER_FAILURES,
                 reset_timeout=settings.LLM_BREAKER_RESET_SECONDS,
                 # A stream the caller stopped reading (GeneratorExit) says nothing about the server.
                 exclude=[LLMOutputInvalid, GeneratorExit],
+                state_storage=storage,
                 name=endpoint.base_url,
             )
             _breakers[endpoint.base_url] = breaker
@@ -153,8 +162,16 @@ def breaker_for(endpoint: Endpoint) -> pybreaker.CircuitBreaker:
 
 
 def reset_breakers() -> None:
+    """Forget every model breaker, here and in Redis (tests; an operator after fixing a server)."""
     with _breakers_lock:
         _breakers.clear()
+        try:
+            client = redis_client()
+            keys = list(client.scan_iter(match=f"{BREAKER_NAMESPACE}:*", count=500))
+            if keys:
+                client.delete(*keys)
+        except redis.RedisError as exc:
+            logger.warning("could not clear the shared model breakers: %s", exc)
 
 
 @dataclass

@@ -5,27 +5,10 @@ from __future__ import annotations
 import logging
 
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from office.input_checks import control_character_field, refusal_message
-
 logger = logging.getLogger(__name__)
-
-
-class SafeJSONParser(JSONParser):
-    """DRF's parser lets a deeply nested body raise RecursionError (a 500); make it a 400. Text with
-    control characters is refused here too (office.input_checks), whatever reaches DRF."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            data = super().parse(stream, media_type, parser_context)
-        except RecursionError as exc:
-            raise exceptions.ParseError("JSON parse error - nesting too deep") from exc
-        if (place := control_character_field(data)) is not None:
-            raise exceptions.ParseError(refusal_message(f"JSON field {place}"))
-        return data
 
 
 class Conflict(exceptions.APIException):

@@ -3,7 +3,7 @@ carriage return are text). PostgreSQL refuses NUL in text, so letting one throug
 probe into a 500; the other control characters have no business in names, messages or parameters.
 
 Applied in one place per entry: `ControlCharacterMiddleware` (paths, query strings, headers, form
-fields, JSON bodies of every HTTP request), `office.api.SafeJSONParser` (DRF), and the socket's
+fields, JSON bodies of every HTTP request), `office.drf.SafeJSONParser` (DRF), and the socket's
 frame parser (`rooms.protocol`).
 """
 

@@ -214,11 +214,11 @@ WHITENOISE_AUTOREFRESH = env_bool("WHITENOISE_AUTOREFRESH", DEBUG)  # make run: 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["office.api.SafeJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["office.drf.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "office.api.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["office.drf.SharedUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env_str("API_RATE_LIMIT", "1200/minute")},
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
@@ -230,7 +230,14 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# On Redis, so every web node counts the same API rate limits (a per-process cache would let N
+# nodes allow N times the limit). Short timeouts: an outage fails the throttle open, never hangs.
+CACHES = {"default": {
+    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "LOCATION": env_str("CACHE_URL", REDIS_URL),
+    "KEY_PREFIX": "office-cache",
+    "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+}}
 
 # --- real time ---
 OFFICE_WS_MAX_FRAME_BYTES = env_int("OFFICE_WS_MAX_FRAME_BYTES", 64 * 1024, minimum=1024)

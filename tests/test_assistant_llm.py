@@ -72,6 +72,26 @@ def test_breaker_opens_after_failures_and_stops_calling(settings):
 
 
 @pytest.mark.django_db
+def test_an_open_breaker_is_seen_by_every_process(settings):
+    """The breaker's state lives in Redis: a process that never called the server (here: this one
+    after forgetting its breaker objects) sees it open too, and does not call."""
+    settings.LLM_BREAKER_FAILURES = 2
+    transport = ScriptedTransport(lambda e, b: ConnectionRefusedError("down"))
+    for _ in range(2):
+        with pytest.raises(llm.LLMUnavailable):
+            ask(llm.LLMClient(transport))
+    with llm._breakers_lock:
+        llm._breakers.clear()  # another process: no breaker objects of its own yet
+    assert llm.breaker_for(llm.endpoint_for("small")).current_state == "open"
+    fresh = ScriptedTransport(lambda e, b: ConnectionRefusedError("down"))
+    with pytest.raises(llm.LLMUnavailable, match="circuit open"):
+        ask(llm.LLMClient(fresh))
+    assert fresh.requests == []
+    llm.reset_breakers()  # and forgetting them clears the shared state
+    assert llm.breaker_for(llm.endpoint_for("small")).current_state == "closed"
+
+
+@pytest.mark.django_db
 def test_real_http_transport_to_a_dead_port_is_unavailable_not_an_error(settings):
     settings.LLM_BASE_URL = "http://127.0.0.1:9/v1"  # discard port: nothing listens
     settings.LLM_TIMEOUT_SECONDS = 2

@@ -10,6 +10,7 @@ import pytest
 from rest_framework.exceptions import ParseError
 
 from automation.models import Task
+from office.drf import SafeJSONParser
 from rooms.protocol import ProtocolError, parse_client_frame
 
 pytestmark = pytest.mark.django_db
@@ -44,8 +45,6 @@ def test_json_and_form_bodies_with_nul_store_nothing_but_text_with_tabs_and_newl
 
 
 def test_the_api_parser_refuses_control_characters_even_without_the_middleware():
-    from office.api import SafeJSONParser  # DRF's settings import it: loaded after DRF
-
     with pytest.raises(ParseError, match="JSON field items\\[1\\].name"):
         SafeJSONParser().parse(io.BytesIO(b'{"items": [{"name": "ok"}, {"name": "a\\u0007"}]}'))
 
