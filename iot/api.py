@@ -111,6 +111,7 @@ class SensorDetailApi(AdminWritePermissions, APIView):
         sensor = call_service(services.sensor_update, sensor=sensor, **fields)
         return Response(selectors.sensor_payload(Sensor.objects.select_related("room").get(pk=sensor.pk)))
 
+    @extend_schema(responses={204: None})
     def delete(self, request, sensor_id: int):
         call_service(services.sensor_delete, sensor=get_object_or_404(Sensor, pk=sensor_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -201,6 +202,7 @@ class RuleDetailApi(APIView):
         rule = call_service(services.rule_update, rule=rule, **_rule_fields(data.validated_data))
         return Response(rule_payload(rule))
 
+    @extend_schema(responses={204: None})
     def delete(self, request, rule_id: int):
         call_service(services.rule_delete, rule=get_object_or_404(Rule, pk=rule_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -233,6 +235,7 @@ class BookingListApi(APIView):
 
 
 class BookingDetailApi(APIView):
+    @extend_schema(responses={204: None})
     def delete(self, request, booking_id: int):
         booking = selectors.bookings_visible_to(request.user).filter(pk=booking_id).first()
         if booking is None:

@@ -77,8 +77,20 @@ def database_from_url(url: str) -> dict:
 # --- where embedded services keep their data (make run) ---
 DATA_DIR = Path(env_str("OFFICE_DATA_DIR", str(BASE_DIR / ".data"))).resolve()
 
+# OFFICE_ENV=production turns on the settings a deployment behind a TLS proxy needs (HSTS, SSL
+# redirect, the proxy's scheme header, secure cookies) and refuses DEBUG and a secret that is not
+# from the environment; `manage.py check --deploy` is clean with it (tests/test_deploy_check.py).
+OFFICE_ENV = env_str("OFFICE_ENV", "development")
+if OFFICE_ENV not in ("development", "production"):
+    raise ImproperlyConfigured(f"OFFICE_ENV must be development or production, not {OFFICE_ENV!r}")
+PRODUCTION = OFFICE_ENV == "production"
+
 DEBUG = env_bool("DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off when OFFICE_ENV=production")
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if PRODUCTION and len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("OFFICE_ENV=production needs SECRET_KEY from the environment (50+ random characters)")
 if not SECRET_KEY:
     # The embedded runner writes a random key into the data directory; production must set one.
     key_file = DATA_DIR / "secret_key"
@@ -94,9 +106,18 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 12, minimum=60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+# Health and metrics are probed over plain HTTP from inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", PRODUCTION)
+# Behind the TLS-terminating proxy (deploy/): trust its X-Forwarded-Proto for "is this HTTPS".
+if env_bool("OFFICE_BEHIND_TLS_PROXY", PRODUCTION):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
@@ -216,7 +237,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["office.drf.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "office.schema.OfficeAutoSchema",
     "EXCEPTION_HANDLER": "office.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["office.drf.SharedUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env_str("API_RATE_LIMIT", "1200/minute")},
@@ -228,6 +249,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets shared by several fields, or whose field names collide across apps, named once.
+    "ENUM_NAME_OVERRIDES": {
+        "RuleOpEnum": "iot.models.Rule.Op",
+        "SensorKindEnum": "iot.models.Sensor.Kind",
+        "RoomKindEnum": "rooms.models.Room.Kind",
+        "TicketKindEnum": "automation.models.Ticket.Kind",
+        "TicketSeverityEnum": "automation.models.Ticket.Severity",
+        "RuleSeverityEnum": ["low", "medium", "high", "critical"],
+    },
 }
 
 # On Redis, so every web node counts the same API rate limits (a per-process cache would let N

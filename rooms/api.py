@@ -172,6 +172,7 @@ class RoomDetailApi(APIView):
         room = call_service(services.room_update, room=room, **fields)
         return Response(RoomSerializer(room).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, room_id: int):
         call_service(services.room_delete, room=self._room(request, room_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
