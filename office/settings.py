@@ -218,6 +218,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/login/"
+# Password sign-in: failures counted in Redis per username and address, and per address (office/signin.py).
+OFFICE_SIGNIN_MAX_FAILURES = env_int("OFFICE_SIGNIN_MAX_FAILURES", 5, minimum=1)
+OFFICE_SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int("OFFICE_SIGNIN_MAX_FAILURES_PER_ADDRESS", 30, minimum=1)
+OFFICE_SIGNIN_LOCK_SECONDS = env_int("OFFICE_SIGNIN_LOCK_SECONDS", 15 * 60, minimum=1)
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 

@@ -11,11 +11,13 @@ from rooms.urls import api_urlpatterns, page_urlpatterns
 from transcription import urls as transcription_urls
 
 from . import views
+from .signin import ThrottledAuthenticationForm
 
 admin.site.site_header = "Office administration"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True,
+                                              authentication_form=ThrottledAuthenticationForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),

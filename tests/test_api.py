@@ -257,3 +257,24 @@ def test_admin_site_adds_rooms_through_the_same_rules(office, people, client_of)
     assert b"overlap" in clash.content
     assert not Room.objects.filter(slug="clash").exists()
     assert client_of(people["bob"]).get("/admin/rooms/room/add/").status_code == 302  # members are sent to sign in
+
+
+def test_repeated_failed_sign_ins_lock_that_name_from_that_address_for_a_while(office, settings):
+    """Guessing is cut off after OFFICE_SIGNIN_MAX_FAILURES: even the right password is refused, with
+    a message that says to wait; another member signing in from elsewhere is not affected."""
+    from office.redis_client import redis_client
+
+    settings.OFFICE_SIGNIN_MAX_FAILURES = 3
+    redis_client().delete(*redis_client().keys("office:signin-fail:*") or ["none"])
+    guesser = Client(REMOTE_ADDR="10.0.0.7")
+    for guess in ("a", "b", "c"):
+        refused = guesser.post("/login/", {"username": "alice", "password": guess})
+        assert b"correct username and password" in refused.content
+    locked = guesser.post("/login/", {"username": "alice", "password": "office-test-pass-1"})
+    assert locked.status_code == 200 and b"Too many failed sign-ins" in locked.content
+    assert "_auth_user_id" not in guesser.session
+    elsewhere = Client(REMOTE_ADDR="10.0.0.8").post("/login/", {"username": "alice", "password": "office-test-pass-1"})
+    assert elsewhere.status_code == 302
+    unknown = Client(REMOTE_ADDR="10.0.0.9").post("/login/", {"username": "nobody", "password": "x"})
+    assert b"correct username and password" in unknown.content  # the same words as a wrong password
+    redis_client().delete(*redis_client().keys("office:signin-fail:*") or ["none"])
