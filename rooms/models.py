@@ -203,3 +203,27 @@ class RoomVisit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.room} from {self.entered_at:%H:%M}"
+
+
+class ApiToken(models.Model):
+    """A member's key for scripts and integrations on the REST API (never the socket). Only a hash
+    is stored; the token is shown once. Rows are kept after revocation: they are the audit trail."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read only"
+        WRITE = "write", "Read and write"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
+    prefix = models.CharField(max_length=12, unique=True, help_text="the token's public start, to find it")
+    token_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -14,7 +14,7 @@ from office.redis_client import redis_client
 
 from .geometry import MapGeometry, RoomShape
 from .hub import presence_key
-from .models import ChatMessage, ChatReadState, ChatThread, OfficeMap, Room, display_name
+from .models import ApiToken, ChatMessage, ChatReadState, ChatThread, OfficeMap, Room, display_name
 from .serializers import ChatMessageOut, MapLayoutOut, MemberOut, ThreadSummaryOut
 
 User = get_user_model()
@@ -226,3 +226,8 @@ def chat_messages_before(thread: ChatThread, before_seq: int | None, limit: int)
 def members_directory() -> list[dict]:
     return list(MemberOut(User.objects.filter(is_active=True).select_related("profile").order_by("username"),
                           many=True).data)
+
+
+def api_tokens_for(user):
+    """A member's tokens, active first (revoked ones stay listed: they are the record)."""
+    return ApiToken.objects.filter(user=user).order_by(F("revoked_at").asc(nulls_first=True), "-created_at")

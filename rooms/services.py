@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,6 +22,7 @@ from office.observability import CHAT_MESSAGES
 from . import selectors, signals
 from .geometry import MapGeometry, overlapping_walled_rooms
 from .models import (
+    ApiToken,
     ChatMessage,
     ChatReadState,
     ChatThread,
@@ -362,3 +366,59 @@ def direct_thread_open(*, user, other_user_id: int) -> tuple[ChatThread, bool]:
             for uid in (user.id, other.id):
                 send_event_on_commit(user_group(uid), {"type": "thread.added", "thread": thread.pk})
     return thread, created
+
+
+# --- API tokens (scripts and integrations) ---
+
+API_TOKEN_LIMIT = 20  # active tokens per member
+
+
+def api_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def api_token_create(*, user, name: str, scope: str) -> tuple[ApiToken, str]:
+    """A new token for `user`: (its row, the token itself, which is shown once and never stored)."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("give the token a name (what will use it)")
+    if len(name) > 80:
+        raise ValidationError("a token's name has at most 80 characters")
+    if scope not in ApiToken.Scope.values:
+        raise ValidationError(f"scope must be one of {', '.join(ApiToken.Scope.values)}")
+    if ApiToken.objects.filter(user=user, revoked_at__isnull=True).count() >= API_TOKEN_LIMIT:
+        raise ValidationError(f"at most {API_TOKEN_LIMIT} active tokens: revoke one first")
+    prefix = secrets.token_hex(4)
+    token = f"office_{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiToken.objects.create(user=user, name=name, scope=scope, prefix=prefix, token_hash=api_token_hash(token))
+    logger.info("API token %s… (%s) created by %s", prefix, scope, user.get_username(),
+                extra={"audit": "api_token.created", "token_prefix": prefix, "user_id": user.pk})
+    return row, token
+
+
+def api_token_revoke(*, user, token_id: int) -> ApiToken:
+    """Revoke one of `user`'s own tokens (at once, on every node: it is checked on each request)."""
+    row = ApiToken.objects.filter(pk=token_id, user=user).first()
+    if row is None:
+        raise selectors.NotFound("no such token")
+    if row.revoked_at is None:
+        ApiToken.objects.filter(pk=row.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        row.refresh_from_db()
+        logger.info("API token %s… revoked by %s", row.prefix, user.get_username(),
+                    extra={"audit": "api_token.revoked", "token_prefix": row.prefix, "user_id": user.pk})
+    return row
+
+
+def api_token_authenticate(token: str) -> ApiToken | None:
+    """The active token row for a presented token (its member active), else None; notes its use."""
+    parts = token.split("_")
+    if len(parts) != 3 or parts[0] != "office":
+        return None
+    row = (ApiToken.objects.select_related("user").filter(prefix=parts[1], revoked_at__isnull=True,
+                                                           user__is_active=True).first())
+    if row is None or not hmac.compare_digest(row.token_hash, api_token_hash(token)):
+        return None
+    now = timezone.now()
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:  # one write a minute at most
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    return row

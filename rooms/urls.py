@@ -20,4 +20,6 @@ api_urlpatterns = [
 page_urlpatterns = [
     path("", views.office_home, name="office-home"),
     path("office/<int:map_id>/", views.office_page, name="office-page"),
+    path("settings/tokens/", views.api_tokens_page, name="api-tokens"),
+    path("settings/tokens/<int:token_id>/revoke/", views.api_token_revoke_view, name="api-token-revoke"),
 ]

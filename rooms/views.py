@@ -1,9 +1,13 @@
-"""Pages: the office itself (the rest happens over the socket and the API)."""
+"""Pages: the office itself (the rest happens over the socket and the API), and a member's API tokens."""
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from . import selectors, services
+from .models import ApiToken
 
 
 def office_home(request):
@@ -20,3 +24,31 @@ def office_page(request, map_id: int):
         raise Http404("no such map") from exc
     profile = services.profile_ensure(request.user)
     return render(request, "rooms/office.html", {"office_map": office_map, "profile": profile})
+
+
+def api_tokens_page(request):
+    """Create and revoke your own API tokens; a new token is shown on this one response only."""
+    new_token = None
+    if request.method == "POST":
+        try:
+            row, new_token = services.api_token_create(user=request.user, name=request.POST.get("name", ""),
+                                                        scope=request.POST.get("scope", ""))
+            messages.success(request, f"Token “{row.name}” created. Copy it now: it is not shown again.")
+        except ValidationError as exc:
+            messages.error(request, "; ".join(exc.messages))
+    response = render(request, "rooms/api_tokens.html", {
+        "tokens": selectors.api_tokens_for(request.user), "new_token": new_token, "scopes": ApiToken.Scope.choices,
+    })
+    if new_token:
+        response["Cache-Control"] = "no-store"  # the one page that holds the secret is never cached
+    return response
+
+
+@require_POST
+def api_token_revoke_view(request, token_id: int):
+    try:
+        row = services.api_token_revoke(user=request.user, token_id=token_id)
+    except selectors.NotFound as exc:
+        raise Http404(str(exc)) from exc
+    messages.success(request, f"Token “{row.name}” revoked.")
+    return redirect("api-tokens")
