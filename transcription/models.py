@@ -47,6 +47,22 @@ class MeetingParticipant(models.Model):
         return f"{self.user} in {self.meeting}"
 
 
+class ConsentChange(models.Model):
+    """Who stopped or resumed transcription of their voice in a meeting, and when (kept with the
+    meeting: the record of what people agreed to)."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="consent_changes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    transcribe = models.BooleanField(help_text="true: agreed to be transcribed; false: opted out")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {'agreed' if self.transcribe else 'opted out'} in {self.meeting} at {self.at:%H:%M:%S}"
+
+
 class TranscriptSegment(models.Model):
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="segments")
     room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="transcript_segments")

@@ -35,3 +35,8 @@ def meeting_segments(meeting: Meeting, *, after_seq: int = 0, query: str = "", l
     if query:
         segments = segments.filter(Q(text__icontains=query))
     return list(segments.order_by("seq")[:limit])
+
+
+def consent_changes_of(meeting: Meeting):
+    """The meeting's consent record, oldest first, with who changed it."""
+    return meeting.consent_changes.select_related("user__profile")

@@ -14,7 +14,7 @@ from rooms import services as room_services
 from rooms.models import Room
 
 from . import selectors
-from .models import Meeting, MeetingParticipant, TranscriptSegment
+from .models import ConsentChange, Meeting, MeetingParticipant, TranscriptSegment
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +60,20 @@ def meeting_end(*, meeting: Meeting) -> Meeting:
 
 
 def meeting_set_consent(*, user, meeting_id: int, transcribe: bool) -> MeetingParticipant:
-    """A participant opts out of (or back into) transcription; everyone in the room is told."""
+    """A participant opts out of (or back into) transcription; everyone in the room is told, and each
+    change is recorded with who and when (`ConsentChange`, listed on the meeting page)."""
     with transaction.atomic():
         participant = MeetingParticipant.objects.select_for_update().filter(
             meeting_id=meeting_id, user=user, meeting__ended_at__isnull=True
         ).first()
         if participant is None:
             raise ValidationError("you are not in this meeting")
-        participant.opted_out = not transcribe
-        participant.save(update_fields=["opted_out"])
+        if participant.opted_out != (not transcribe):
+            participant.opted_out = not transcribe
+            participant.save(update_fields=["opted_out"])
+            ConsentChange.objects.create(meeting_id=meeting_id, user=user, transcribe=transcribe)
+            logger.info("meeting %s: %s %s transcription", meeting_id, user.get_username(),
+                        "resumed" if transcribe else "opted out of")
         _announce_meeting_state(participant.meeting)
     return participant
 

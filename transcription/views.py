@@ -9,4 +9,6 @@ def meeting_page(request, meeting_id: int):
     meeting = selectors.meeting_for_user(request.user, meeting_id)
     if meeting is None:
         raise Http404("no such meeting")
-    return render(request, "transcription/meeting.html", {"meeting": meeting})
+    return render(request, "transcription/meeting.html", {
+        "meeting": meeting, "consent_changes": selectors.consent_changes_of(meeting),
+    })
