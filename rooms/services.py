@@ -411,7 +411,7 @@ def api_token_revoke(*, user, token_id: int) -> ApiToken:
 
 def api_token_authenticate(token: str) -> ApiToken | None:
     """The active token row for a presented token (its member active), else None; notes its use."""
-    parts = token.split("_")
+    parts = token.split("_", 2)  # the secret part may itself contain "_"
     if len(parts) != 3 or parts[0] != "office":
         return None
     row = (ApiToken.objects.select_related("user").filter(prefix=parts[1], revoked_at__isnull=True,
