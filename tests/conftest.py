@@ -163,6 +163,18 @@ def fresh_redis():
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Every test gets its own channel layer object. A receiver an earlier test's event loop left
+    behind keeps the layer's receive lock bound to that loop, and the next test's consumer then
+    fails at teardown ("Lock ... is bound to a different event loop")."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def close_stray_connections_before_teardown(django_db_setup, django_db_blocker):
     """Sockets' worker threads and Daphne subprocesses keep sessions open on the test database;
