@@ -25,7 +25,6 @@ import numpy as np
 from django.conf import settings
 
 from . import embeddings
-from .models import AssistantVersion
 from .transcript_text import clean_turn, is_backchannel, word_count
 
 ARTEFACT_DIR = Path(__file__).resolve().parent / "rankers"
@@ -213,6 +212,9 @@ def current(kind: str) -> Ranker:
 
 def current_version(kind: str) -> str:
     """The registry's current version of `kind`; `OFFICE_RANKER_VERSION` while it has none (a fresh database)."""
+    # Imported here, not at the top: the benches load rankers before Django is set up (no cycle).
+    from .models import AssistantVersion
+
     version = (AssistantVersion.objects.filter(kind=kind, stage=AssistantVersion.Stage.CURRENT)
                .values_list("version", flat=True).first())
     return version or settings.OFFICE_RANKER_VERSION
