@@ -46,6 +46,19 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from exc
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -297,6 +310,14 @@ OFFICE_WHISPER_MODEL_ID = env_str("OFFICE_WHISPER_MODEL_ID", "whisper-tiny.en-ct
 OFFICE_WHISPER_DEVICE = env_str("OFFICE_WHISPER_DEVICE", "cpu")
 OFFICE_WHISPER_COMPUTE_TYPE = env_str("OFFICE_WHISPER_COMPUTE_TYPE", "int8")
 OFFICE_WHISPER_CPU_THREADS = env_int("OFFICE_WHISPER_CPU_THREADS", 2, minimum=1)
+OFFICE_WHISPER_LANGUAGE = env_str("OFFICE_WHISPER_LANGUAGE", "en")  # empty: detected per utterance
+# Decodes per model call when several speakers need one at once; 0: 1 on CPU (no gain there), 8 on CUDA.
+OFFICE_WHISPER_BATCH_SIZE = env_int("OFFICE_WHISPER_BATCH_SIZE", 0, minimum=0)
+# A worker renews its claim on a speaker's stream every second; another worker takes the stream over
+# (from its last acknowledged audio) when the claim has not been renewed for this long.
+OFFICE_TRANSCRIPTION_CLAIM_SECONDS = env_int("OFFICE_TRANSCRIPTION_CLAIM_SECONDS", 15, minimum=2)
+# Behind live audio by more than this, a worker stops making partial captions until it catches up.
+OFFICE_TRANSCRIPTION_PARTIALS_MAX_LAG_S = env_float("OFFICE_TRANSCRIPTION_PARTIALS_MAX_LAG_S", 1.0, minimum=0.0)
 
 # --- assistant: language models ---
 # One OpenAI-compatible chat-completions client for every model call. Empty base URLs mean the

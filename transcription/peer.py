@@ -107,6 +107,7 @@ class SpeakerPeer:
         chunk_bytes = int(SAMPLE_RATE * CHUNK_SECONDS) * 2
         buffer = bytearray()
         chunk_started = None
+        self.samples_sent = 0
         await self.redis.sadd(STREAMS_KEY, self.stream)
         try:
             while True:
@@ -126,11 +127,22 @@ class SpeakerPeer:
         finally:
             if buffer and chunk_started is not None:
                 await self._append(bytes(buffer), chunk_started)
-            await self.redis.xadd(self.stream, {"end": "1"}, maxlen=MAX_STREAM_ENTRIES, approximate=True)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xadd(self.stream, {"end": "1"}, maxlen=MAX_STREAM_ENTRIES, approximate=True)
+            pipe.sadd(STREAMS_KEY, self.stream)
+            await pipe.execute()
 
     async def _append(self, pcm: bytes, started: float) -> None:
-        await self.redis.xadd(self.stream, {"pcm": pcm, "t": f"{started:.3f}"}, maxlen=MAX_STREAM_ENTRIES,
-                              approximate=True)
+        # t: wall-clock time of the first sample; s: its sample index in this stream (a worker that
+        # resumes the stream from its unacknowledged entries keeps the same time base).
+        # (The set entry is renewed with every chunk: a worker that just let go of a finished session
+        # of this stream may have removed it.)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xadd(self.stream, {"pcm": pcm, "t": f"{started:.3f}", "s": str(self.samples_sent)},
+                  maxlen=MAX_STREAM_ENTRIES, approximate=True)
+        pipe.sadd(STREAMS_KEY, self.stream)
+        await pipe.execute()
+        self.samples_sent += len(pcm) // 2
 
     async def close(self) -> None:
         if self.closed:

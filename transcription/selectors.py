@@ -40,3 +40,15 @@ def meeting_segments(meeting: Meeting, *, after_seq: int = 0, query: str = "", l
 def consent_changes_of(meeting: Meeting):
     """The meeting's consent record, oldest first, with who changed it."""
     return meeting.consent_changes.select_related("user__profile")
+
+
+def speaker_transcribed_until(meeting_id: int, user_id: int) -> float | None:
+    """Wall-clock time (epoch seconds) where the speaker's last stored segment in the meeting ends.
+
+    A worker that takes over a stream skips the audio before it: that part is stored already.
+    """
+    last = (TranscriptSegment.objects.filter(meeting_id=meeting_id, speaker_id=user_id)
+            .order_by("-spoken_at").values("spoken_at", "start_ms", "end_ms").first())
+    if last is None:
+        return None
+    return last["spoken_at"].timestamp() + (last["end_ms"] - last["start_ms"]) / 1000
