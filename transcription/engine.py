@@ -28,6 +28,10 @@ Streaming policy: one whole decode per utterance for the final, cheap throttled 
   Whisper segment of it becomes a final. Nothing is committed from partial hypotheses, so the
   final text is the text of one whole decode (the earlier LocalAgreement policy lost and changed
   words at its buffer boundaries and re-decoded the buffer every second).
+- The final's decode starts early: after `early_final_s` of silence the utterance is decoded and
+  shown as a partial; if the pause reaches `pause_s` that result is the final (the caption then
+  comes at the pause's end, not a decode later); if the speaker goes on, it counted as a partial.
+  Such wasted decodes are capped at `early_waste_share` of the stream's final compute.
 - A speaker who never pauses for `max_utterance_s` gets a hard cut: the words that end well before
   the buffer's end become finals and the rest stays for the next decode.
 - Partials come from a cheap pass: the encoder sees only the utterance plus a little padding
@@ -299,6 +303,7 @@ class DecodeJob:
     context_frames: int = FULL_FRAMES
     max_new_tokens: int | None = None
     seconds: float = 0.0  # this job's share of the model call, filled by the decoder
+    result: list[DecodedSegment] | None = None  # decoded already (an early final): nothing to run
 
     @property
     def duration_s(self) -> float:
@@ -340,11 +345,11 @@ class WhisperDecoder:
 
     def decode(self, jobs: list[DecodeJob]) -> list[list[DecodedSegment]]:
         """Decode `jobs` (finals first), at most `settings.batch_size` per model call."""
-        results: list[list[DecodedSegment]] = [[] for _ in jobs]
+        results: list[list[DecodedSegment]] = [job.result or [] for job in jobs]
         size = max(1, self.settings.batch_size)
         with self._lock:
             for kind in ("final", "partial"):
-                index = [i for i, job in enumerate(jobs) if job.kind == kind]
+                index = [i for i, job in enumerate(jobs) if job.kind == kind and job.result is None]
                 for k in range(0, len(index), size):
                     part = index[k : k + size]
                     for i, segments in zip(part, self._run([jobs[i] for i in part]), strict=True):
@@ -425,6 +430,8 @@ def decode_jobs(streams_and_jobs: list[tuple[SpeakerStream, DecodeJob]]) -> list
 @dataclass(frozen=True)
 class StreamOptions:
     pause_s: float = 0.6  # VAD silence that ends an utterance
+    early_final_s: float = 0.3  # decode the final already after this much silence (0: off); see poll()
+    early_waste_share: float = 0.25  # early decodes the speaker talked over may cost this share of the finals
     soft_split_s: float = 8.0  # utterances longer than this end at a shorter pause...
     soft_pause_s: float = 0.3  # ...of this length
     max_utterance_s: float = 20.0  # no pause at all for this long: cut (see long_keep_s)
@@ -474,12 +481,14 @@ class SpeakerStream:
         self._last_partial = ""
         self._emitted_end = 0.0  # end of the last final word (s)
         self._job: DecodeJob | None = None
+        self._early: tuple[DecodeJob, list[DecodedSegment], int] | None = None  # (job, result, speech end)
         self._finished = False
         # stats
         self.whisper_runs = 0
         self.whisper_seconds = 0.0
         self.partial_runs = 0
         self.partial_seconds = 0.0
+        self.early_wasted_seconds = 0.0
 
     # -- input --------------------------------------------------------------------------------
 
@@ -524,11 +533,21 @@ class SpeakerStream:
             if quiet >= o.pause_s * SAMPLE_RATE:
                 self._trim_idle()  # idle: drop leading silence
             return None
+        if self._early is not None and self._last_speech_end > self._early[2]:
+            self._drop_early()  # the speaker went on: the early decode was a partial after all
         pause_s = o.soft_pause_s if self.buffer_s >= o.soft_split_s else o.pause_s
         if quiet >= pause_s * SAMPLE_RATE:
+            if self._early is not None:  # decoded during the pause already: final at once
+                early, segments, _end = self._early
+                self._early = None
+                self._job = DecodeJob("final", early.audio, early.offset_s, cut="pause", result=segments)
+                return self._job
             return self._final_job("pause")
         if self.buffer_s >= min(o.max_utterance_s, MAX_DECODE_S):
             return self._final_job("long")
+        if (partials and o.early_final_s and self._early is None and quiet >= o.early_final_s * SAMPLE_RATE
+                and self.early_wasted_seconds <= o.early_waste_share * (self.whisper_seconds + self.decoder.final_cost_s)):
+            return self._final_job("early")
         if partials and o.partials and quiet < o.partial_quiet_s * SAMPLE_RATE and self._partial_due():
             return self._partial_job()
         return None
@@ -542,9 +561,24 @@ class SpeakerStream:
             self.partial_runs += 1
             self.partial_seconds += job.seconds
             return self._partial_events(job, segments)
-        self.whisper_runs += 1
-        self.whisper_seconds += job.seconds
+        if job.result is None:
+            self.whisper_runs += 1
+            self.whisper_seconds += job.seconds
+        if job.cut == "early":
+            # Speech stopped a moment ago: this decode becomes the final if the pause holds (no
+            # second decode, so the caption comes at the pause's end), and meanwhile shows as a partial.
+            self._early = (job, segments, self._last_speech_end)
+            return self._partial_events(job, segments)
         return self._final_events(job, segments)
+
+    def _drop_early(self) -> None:
+        early, _segments, _end = self._early
+        self._early = None
+        self.whisper_runs -= 1
+        self.whisper_seconds -= early.seconds
+        self.partial_runs += 1
+        self.partial_seconds += early.seconds
+        self.early_wasted_seconds += early.seconds
 
     def finish(self) -> list[TranscriptEvent]:
         """End of stream: decode what is left and emit it all as final."""
@@ -553,6 +587,8 @@ class SpeakerStream:
         if self._job is not None:
             raise RuntimeError("complete() the pending job first")
         self._consume(flush=True)
+        if self._early is not None:
+            self._drop_early()  # decode all that is left instead
         events: list[TranscriptEvent] = []
         if self._speech_samples() >= self.opts.min_speech_s * SAMPLE_RATE:
             job = self._final_job("finish")
@@ -577,11 +613,14 @@ class SpeakerStream:
             since = (self._total - self._partial_at) / SAMPLE_RATE
             if since < max(o.partial_every_s, o.partial_every_fraction * self.buffer_s):
                 return False
-        # The budget: partials so far plus this one within a share of the finals so far plus this
-        # utterance's (estimated) final, so a few short turns without partials pay for a long one's.
         final_cost = self.decoder.final_cost_s
-        next_partial = self.partial_seconds / self.partial_runs if self.partial_runs else 0.3 * final_cost
-        return self.partial_seconds + next_partial <= o.partial_share * (self.whisper_seconds + final_cost)
+        return self._within_budget(self.partial_seconds / self.partial_runs if self.partial_runs else 0.3 * final_cost)
+
+    def _within_budget(self, cost: float) -> bool:
+        """Partials so far plus this one within a share of the finals so far plus this utterance's
+        (estimated) final, so a few short turns without partials pay for a long one's."""
+        budget = self.opts.partial_share * (self.whisper_seconds + self.decoder.final_cost_s)
+        return self.partial_seconds + cost <= budget
 
     def _partial_job(self) -> DecodeJob:
         o = self.opts
