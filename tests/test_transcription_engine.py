@@ -143,9 +143,11 @@ def test_partials_change_and_the_finals_are_one_whole_decode(streamed):
     # The final text is exactly what one bare decode of the same audio gives, and it took one decode.
     assert finals_text(events) == norm(streamed["bare_text"])
     assert streamed["stream"].whisper_runs == 1
-    # Partials cost a bounded share of the finals (the stream's budget).
+    # Partials, and early final decodes the speaker talked over, cost bounded shares of the finals.
     s = streamed["stream"]
-    assert s.partial_seconds <= s.opts.partial_share * (s.whisper_seconds + s.decoder.final_cost_s) + 0.05
+    finals_cost = s.whisper_seconds + s.decoder.final_cost_s
+    assert s.partial_seconds - s.early_wasted_seconds <= s.opts.partial_share * finals_cost + 0.05
+    assert s.early_wasted_seconds <= s.opts.early_waste_share * finals_cost + s.decoder.final_cost_s + 0.05
 
 
 @needs_espeak
