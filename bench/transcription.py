@@ -228,16 +228,39 @@ def whisper_settings():
         compute_type=os.environ.get("OFFICE_WHISPER_COMPUTE_TYPE", "int8"),
         cpu_threads=int(os.environ.get("OFFICE_WHISPER_CPU_THREADS", "2")),
         model_id=os.environ.get("OFFICE_WHISPER_MODEL_ID", "whisper-tiny.en-ct2-int8"),
+        language=os.environ.get("OFFICE_WHISPER_LANGUAGE", "en") or None,
+        batch_size=int(os.environ.get("OFFICE_WHISPER_BATCH_SIZE", "0")),
     )
 
 
-def stream_clip(model, settings, audio: np.ndarray, *, partials: bool = True) -> dict:
+def load_baseline_engine(rev: str):
+    """transcription/engine.py as it was at git revision `rev` (the "before" of a comparison), as a module."""
+    import types
+
+    source = subprocess.run(["git", "show", f"{rev}:transcription/engine.py"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout
+    module = types.ModuleType("baseline_engine")
+    module.__file__ = f"{rev}:transcription/engine.py"
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source.replace("from .vad import", "from transcription.vad import"), module.__file__, "exec"),
+         module.__dict__)
+    return module
+
+
+BASELINE = None  # set by --baseline: (module, its WhisperSettings)
+
+
+def stream_clip(model, settings, audio: np.ndarray, *, partials: bool = True, baseline: bool = False) -> dict:
     """The worker's loop over one clip, as fast as possible: feed 200 ms chunks, process() as the worker
-    does (LIVE_PROCESS_EVERY_S, LIVE_OPTIONS), finish()."""
+    does (LIVE_PROCESS_EVERY_S, LIVE_OPTIONS), finish(). With `baseline`, the --baseline revision's engine."""
     from transcription.engine import SpeakerStream
 
     t0 = time.perf_counter()
-    stream = SpeakerStream(model, settings, speaker_key="bench", options=LIVE_OPTIONS)
+    if baseline:
+        engine, old_settings = BASELINE
+        stream = engine.SpeakerStream(model, old_settings, speaker_key="bench", options=engine.LIVE_OPTIONS)
+    else:
+        stream = SpeakerStream(model, settings, speaker_key="bench", options=LIVE_OPTIONS)
     fed = last = 0
     finals = []  # (stream position s when emitted, text, seconds of the call that emitted it, at_finish)
     words = []  # (word, start_s, end_s) of every final
@@ -250,7 +273,7 @@ def stream_clip(model, settings, audio: np.ndarray, *, partials: bool = True) ->
         if fed - last >= PROCESS_EVERY:
             last = fed
             c0 = time.perf_counter()
-            events = stream.process(partials=partials)
+            events = stream.process() if baseline else stream.process(partials=partials)
             call_s.append(time.perf_counter() - c0)
             for e in events:
                 if e.kind == "final":
@@ -266,7 +289,7 @@ def stream_clip(model, settings, audio: np.ndarray, *, partials: bool = True) ->
     elapsed = time.perf_counter() - t0
     return {"seconds": elapsed, "finals": finals, "words": words, "partials": partials_sent,
             "whisper_runs": stream.whisper_runs, "whisper_seconds": stream.whisper_seconds,
-            "partial_runs": stream.partial_runs, "partial_seconds": stream.partial_seconds,
+            "partial_runs": getattr(stream, "partial_runs", 0), "partial_seconds": getattr(stream, "partial_seconds", 0.0),
             "process_calls": len(call_s), "max_call_s": max(call_s) if call_s else 0.0}
 
 
@@ -296,10 +319,12 @@ def side_by_side(model, settings, path: Path, repeats: int) -> dict:
     from transcription.engine import transcribe_file
 
     audio = wav_16k(path)
-    bare_runs, live_runs = [], []
-    for _ in range(repeats):  # interleaved so both paths see the same machine load
+    bare_runs, live_runs, before_runs = [], [], []
+    for _ in range(repeats):  # interleaved so all paths see the same machine load
         bare_runs.append(transcribe_file(path, settings))
         live_runs.append(stream_clip(model, settings, audio))
+        if BASELINE is not None:
+            before_runs.append(stream_clip(model, settings, audio, baseline=True))
     bare_text, bare_s = min(bare_runs, key=lambda r: r[1])
     live = min(live_runs, key=lambda r: r["seconds"])
     live_text = " ".join(f[1] for f in live["finals"]).strip()
@@ -309,7 +334,16 @@ def side_by_side(model, settings, path: Path, repeats: int) -> dict:
     dev_filtered, n_filtered = wer(filtered_text, live_text)
     dev_defaults, n_defaults = wer(defaults_text, live_text)
     bare_vs_defaults, _ = wer(defaults_text, bare_text)
-    return {
+    before = {}
+    if before_runs:
+        best = min(before_runs, key=lambda r: r["seconds"])
+        before_text = " ".join(f[1] for f in best["finals"]).strip()
+        before_dev, _ = wer(bare_text, before_text)
+        before = {"before_s": round(best["seconds"], 3),
+                  "before_ratio": round(best["seconds"] / bare_s, 2) if bare_s else None,
+                  "before_deviation": round(before_dev / n, 3) if n else 0.0, "_before_dev": before_dev,
+                  "before_text": before_text}
+    return {**before,
         "file": path.name, "audio_s": round(len(audio) / SAMPLE_RATE, 2), "bare_words": n,
         "bare_s": round(bare_s, 3), "live_s": round(live["seconds"], 3),
         "ratio": round(live["seconds"] / bare_s, 2) if bare_s else None,
@@ -355,6 +389,11 @@ def totals(rows: list[dict]) -> dict:
                                   / max(sum(r["_n_defaults"] for r in rows), 1), 4),
         "deviation_vs_filtered": round(sum(r["_dev_filtered"] for r in rows)
                                        / max(sum(r["_n_filtered"] for r in rows), 1), 4),
+        **({"before_s": round(sum(r["before_s"] for r in rows), 3),
+            "before_ratio": round(sum(r["before_s"] for r in rows) / bare_s, 2),
+            "before_rtf": round(sum(r["before_s"] for r in rows) / audio_s, 3),
+            "before_deviation": round(sum(r["_before_dev"] for r in rows) / words, 4) if words else 0.0}
+           if rows and "before_s" in rows[0] else {}),
     }
 
 
@@ -426,12 +465,17 @@ def run_offline(clips: list[Clip], repeats: int, monologue: tuple[Path, list[Phr
         le, _ = wer(clip.text, row["live_text"])
         row.update(clip=k, ref_words=n, bare_wer=round(be / n, 3), live_wer=round(le / n, 3), _be=be, _le=le,
                    reference=clip.text)
+        if "before_text" in row:
+            row["_bfe"] = wer(clip.text, row["before_text"])[0]
+            row["before_wer"] = round(row["_bfe"] / n, 3)
         known.append(row)
         log(f"clip {k}: bare {row['bare_s']:.2f}s, live {row['live_s']:.2f}s")
     known_totals = totals(known)
     ref_words = sum(r["ref_words"] for r in known)
     known_totals.update(bare_wer=round(sum(r["_be"] for r in known) / ref_words, 4),
                         live_wer=round(sum(r["_le"] for r in known) / ref_words, 4))
+    if BASELINE is not None:
+        known_totals["before_wer"] = round(sum(r["_bfe"] for r in known) / ref_words, 4)
 
     # Real speech: ../shared/speech-dev, deviation of the live finals from the bare pass.
     real = []
@@ -462,7 +506,13 @@ def run_offline(clips: list[Clip], repeats: int, monologue: tuple[Path, list[Phr
                        engine_latency_s=round(pos - phrase.end_s + call_s, 2))
         replay.append(row)
     engine_lat = sorted(r["engine_latency_s"] for r in replay if r.get("engine_latency_s") is not None)
+    capacity = {"after_rtf": round(st["seconds"] / wav_s, 3), "after_streams": round(wav_s / st["seconds"], 1)}
+    if BASELINE is not None:
+        before = stream_clip(model, settings, wav_16k(wav), baseline=True)
+        capacity.update(before_rtf=round(before["seconds"] / wav_s, 3),
+                        before_streams=round(wav_s / before["seconds"], 1))
     replay_summary = {
+        "capacity": capacity,
         "wav_s": round(wav_s, 1), "phrases": len(replay), "captioned": len(engine_lat),
         "final_decodes": st["whisper_runs"], "partial_decodes": st["partial_runs"], "rtf": round(st["seconds"] / wav_s, 3),
         "engine_latency_p50_s": round(percentile(engine_lat, 50), 2) if engine_lat else None,
@@ -966,6 +1016,9 @@ def report(offline: dict | None, live: dict | None) -> None:
             "ratio": "{:.2f}x", "final_decodes": "{}", "partial_decodes": "{}", "partials": "{}",
             "bare_wer": "{:.3f}", "live_wer": "{:.3f}", "deviation": "{:.3f}"})
         k = known["summary"]
+        if "before_wer" in k:
+            print(f"  before ({offline['settings']['baseline']}): WER {k['before_wer']:.4f}, compute {k['before_s']:.2f} s "
+                  f"-> {k['before_ratio']:.2f}x the bare pass, deviation {k['before_deviation']:.4f}")
         print(f"  total: WER bare {k['bare_wer']:.4f}, live {k['live_wer']:.4f}; deviation {k['deviation']:.4f}; "
               f"compute bare {k['bare_s']:.2f} s (RTF {k['bare_rtf']:.3f}), live {k['live_s']:.2f} s (RTF "
               f"{k['live_rtf']:.3f}) -> {k['ratio']:.2f}x (finals {k['final_s']:.2f} s, partials {k['partial_s']:.2f} s)")
@@ -990,6 +1043,9 @@ def report(offline: dict | None, live: dict | None) -> None:
                       f"(RTF {t['live_rtf']:.3f}) -> {t['ratio']:.2f}x; {t['final_decodes']} final decodes, "
                       f"{t['partial_decodes']} partial decodes ({t['final_s']:.2f} s + {t['partial_s']:.2f} s) "
                       f"[targets <= {DEVIATION_TARGET:.3f}, <= {OVERHEAD_TARGET}x: {verdict}]")
+                if "before_s" in t:
+                    print(f"    before ({offline['settings']['baseline']}): deviation {t['before_deviation']:.4f}, compute "
+                          f"{t['before_s']:.2f} s (RTF {t['before_rtf']:.3f}) -> {t['before_ratio']:.2f}x the bare pass")
             print(f"  words of live finals inside the mix's nine silent gaps: {real['summary']['mix_words_in_gaps']}")
             for r in real["files"]:
                 if r["deviation"] > 0:
@@ -1001,6 +1057,12 @@ def report(offline: dict | None, live: dict | None) -> None:
               f"{rp['captioned']} captioned, {rp['final_decodes']} final + {rp['partial_decodes']} partial decodes, "
               f"RTF {rp['rtf']:.3f}; engine latency (audio after the phrase end before its final + that call) "
               f"p50 {rp['engine_latency_p50_s']} s, p95 {rp['engine_latency_p95_s']} s")
+        cap = rp["capacity"]
+        line = (f"     speakers talking at once that one worker's compute keeps up with (1 / RTF of this loop): "
+                f"{cap['after_streams']}")
+        if "before_streams" in cap:
+            line += f" (before: {cap['before_streams']}, RTF {cap['before_rtf']:.3f} against {cap['after_rtf']:.3f})"
+        print(line)
         print()
         print("  d) no speech, 60 s each (words that came out should be 0):")
         table(offline["quiet"], {"audio": "{}", "words": "{}", "partials": "{}", "final_decodes": "{}",
@@ -1075,7 +1137,16 @@ async def main_async(args) -> int:
             for count in sorted(set(counts) | {1})
         }
         if not args.skip_offline:
+            if args.baseline:
+                global BASELINE
+                engine = load_baseline_engine(args.baseline)
+                current = whisper_settings()
+                BASELINE = (engine, engine.WhisperSettings(
+                    model_path=current.model_path, device=current.device, compute_type=current.compute_type,
+                    cpu_threads=current.cpu_threads, beam_size=current.beam_size, language=current.language,
+                    model_id=current.model_id))
             offline = run_offline(clips, args.repeats, monologues[1][0])
+            offline["settings"]["baseline"] = args.baseline or None
         if not args.skip_live:
             live = await asyncio.wait_for(run_live(monologues, counts, args), timeout=args.live_timeout)
     finally:
@@ -1104,6 +1175,8 @@ def main() -> int:
                         help="live: wait this long after the audio ended for missing captions")
     parser.add_argument("--live-timeout", type=float, default=420.0, help="live part: give up after this many s")
     parser.add_argument("--skip-offline", action="store_true")
+    parser.add_argument("--baseline", default="",
+                        help="offline: also run transcription/engine.py of this git revision (the 'before')")
     parser.add_argument("--skip-live", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the stack's temp dir (logs) for debugging")
     args = parser.parse_args()

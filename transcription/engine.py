@@ -590,9 +590,11 @@ class SpeakerStream:
         if self._early is not None:
             self._drop_early()  # decode all that is left instead
         events: list[TranscriptEvent] = []
-        if self._speech_samples() >= self.opts.min_speech_s * SAMPLE_RATE:
+        while self._speech_samples() >= self.opts.min_speech_s * SAMPLE_RATE:
             job = self._final_job("finish")
-            events = self.complete(job, self.decoder.decode([job])[0])
+            events += self.complete(job, self.decoder.decode([job])[0])
+            if job.cut != "long":
+                break
         self._finished = True
         self._buf = np.zeros(0, dtype=np.float32)
         self._flags = np.zeros(0, dtype=bool)
@@ -601,6 +603,8 @@ class SpeakerStream:
     # -- jobs ---------------------------------------------------------------------------------
 
     def _final_job(self, cut: str) -> DecodeJob:
+        if self._buf.size > int(MAX_DECODE_S * SAMPLE_RATE):
+            cut = "long"  # more than one window waiting (a backlog after a takeover): the rest comes next
         audio = self._buf[: int(MAX_DECODE_S * SAMPLE_RATE)].copy()
         self._job = DecodeJob("final", audio, self._buf_start / SAMPLE_RATE, cut=cut)
         return self._job
@@ -685,10 +689,10 @@ class SpeakerStream:
         if events:
             self._emitted_end = events[-1].end_s
         if job.cut == "long":
-            if events:
-                self._trim_to(int(self._emitted_end * SAMPLE_RATE))
-            else:
-                self._trim_to(self._total - int(o.preroll_s * SAMPLE_RATE))
+            # Keep a lead-in before the cut (the next decode hears the words before its first one; the
+            # ones already emitted are dropped by time), or, with nothing said, the pre-roll.
+            keep_from = self._emitted_end if events else end_s
+            self._trim_to(int((keep_from - o.preroll_s) * SAMPLE_RATE))
         else:
             self._trim_idle()
         return events

@@ -186,9 +186,13 @@ class TranscriptionWorker:
             WORKER_LAG.remove(stream.key)
         except KeyError:
             pass
+        done = [entry_id for entry_id, _end in stream.unacked]  # finish() stored or let go of all of it
+        stream.unacked.clear()
         if stream.end_id is not None:
-            self.redis.xack(stream.key, GROUP, stream.end_id)
-            ms, seq = stream.end_id.split("-")
+            done.append(stream.end_id)
+        if done:
+            self.redis.xack(stream.key, GROUP, *done)
+            ms, seq = done[-1].split("-")
             self.redis.xtrim(stream.key, minid=f"{ms}-{int(seq) + 1}")
         self._forget_script(keys=[stream.key, STREAMS_KEY, owner_key(stream.key)])
 
@@ -329,14 +333,15 @@ class TranscriptionWorker:
             stream.last_partial = ""
             origin = stream.origin_wall if stream.origin_wall is not None else time.time()
             base = stream.stream_wall_start if stream.stream_wall_start is not None else origin
+            shift = origin - base  # times count from the stream's first sample, also after a takeover
             services.transcript_segment_add(
                 meeting_id=stream.meeting_id,
                 speaker_id=stream.user_id,
-                start_ms=int((origin - base + event.start_s) * 1000),
-                end_ms=int((origin - base + event.end_s) * 1000),
+                start_ms=int((shift + event.start_s) * 1000),
+                end_ms=int((shift + event.end_s) * 1000),
                 spoken_at=datetime.fromtimestamp(origin + event.start_s, tz=UTC),
                 text=event.text,
-                words=[[w, int(s * 1000), int(e * 1000), round(p, 3)] for w, s, e, p in event.words],
+                words=[[w, int((shift + s) * 1000), int((shift + e) * 1000), round(p, 3)] for w, s, e, p in event.words],
                 confidence=event.confidence,
                 model_id=event.model_id,
             )
