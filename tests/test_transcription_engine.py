@@ -1,4 +1,4 @@
-"""Speech-to-text engine: streaming LocalAgreement transcription, VAD gating, filters.
+"""Speech-to-text engine: one whole decode per utterance, budgeted partials, VAD gating, filters.
 
 Pure Python + faster-whisper on the bundled tiny.en model; no Django, no database. Speech comes
 from espeak-ng (tests/audio.py). The model is loaded once per module; the long utterance is
