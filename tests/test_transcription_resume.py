@@ -29,6 +29,8 @@ import redis
 from django.conf import settings
 
 from tests.audio import espeak_available, silence, speak
+from tests.e2e.conftest import _database_url_for
+from tests.processes import stop_process_group, wait_until
 from transcription.audio_bus import GROUP, SAMPLE_RATE, STREAMS_KEY, owner_key, stream_key
 from transcription.models import Meeting, MeetingParticipant, TranscriptSegment
 
@@ -206,17 +208,6 @@ def heard_any(writer: SpeakerStreamWriter, phrase: str) -> bool:
     return bool(set(KEY_WORDS[phrase]) & set(stored_words(writer)))
 
 
-def wait_until(predicate, timeout: float, what: str, every=None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if every is not None:
-            every()
-        if predicate():
-            return
-        if every is None:
-            time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {timeout:.0f}s")
-
 
 def assert_said_once_in_order(writer: SpeakerStreamWriter, phrases: str) -> None:
     """Each phrase's key words are stored exactly once, in the order spoken; the segments follow each
@@ -273,14 +264,6 @@ def pending_count(client: redis.Redis, key: str) -> int:
 # ------------------------------------------------------------------------------------------------
 
 
-def _database_url() -> str:
-    from urllib.parse import quote
-
-    db = settings.DATABASES["default"]
-    auth = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
-    if db["HOST"].startswith("/"):
-        return f"postgresql://{auth}@/{db['NAME']}?host={db['HOST']}"
-    return f"postgresql://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -288,7 +271,7 @@ def worker_processes(django_db_setup, tmp_path):
     """Start `manage.py transcription_worker` processes on the test database and Redis, each in its
     own process group (so the whole worker can be SIGKILLed); whatever is still running at the end is
     stopped. Their logs are kept in tmp_path and shown when a wait fails."""
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0", "LOG_LEVEL": "INFO",
+    env = {**os.environ, "DATABASE_URL": _database_url_for(settings.DATABASES["default"]), "DATABASE_CONN_MAX_AGE": "0", "LOG_LEVEL": "INFO",
            "LOG_FORMAT": "plain", "OFFICE_TRANSCRIPTION_CLAIM_SECONDS": "3",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     started: list[tuple[subprocess.Popen, object]] = []
@@ -306,13 +289,7 @@ def worker_processes(django_db_setup, tmp_path):
 
     yield start
     for process, log in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+        stop_process_group(process)
         log.close()
 
 
@@ -417,7 +394,7 @@ def step_live(worker, writer: SpeakerStreamWriter, until_sample: int) -> None:
 
 def step_until_finished(worker, writer: SpeakerStreamWriter, client: redis.Redis, timeout: float = 30) -> None:
     wait_until(lambda: writer.key.encode() not in client.smembers(STREAMS_KEY), timeout,
-               f"{worker.worker_id} finishing the stream", every=lambda: worker.step(block_ms=50))
+               f"{worker.worker_id} finishing the stream", every=lambda: worker.step(block_ms=50), pause=0)
 
 
 def take_over_from_a_worker_that_never_acknowledged(speaker, make_worker, client, monkeypatch) -> list:
@@ -434,7 +411,7 @@ def take_over_from_a_worker_that_never_acknowledged(speaker, make_worker, client
     monkeypatch.setattr(first, "_acknowledge_settled", lambda stream: None)
     step_live(first, speaker, before_c)
     wait_until(lambda: stored(speaker, "A") and stored(speaker, "B"), 10, "phrases A and B being stored",
-               every=lambda: first.step(block_ms=50))
+               every=lambda: first.step(block_ms=50), pause=0)
     assert pending_count(client, key) == len(speaker.entry_ids)  # every entry is still unacknowledged
     assert_said_once_in_order(speaker, "AB")
     stored_before = [(s.seq, s.text) for s in segments_of(speaker)]
@@ -473,7 +450,7 @@ def test_a_worker_that_takes_over_after_a_clean_handover_transcribes_only_the_ne
     # given a worker that transcribed A and B and acknowledged what it stored
     first = make_worker("first")
     step_live(first, speaker, before_c)
-    wait_until(lambda: stored(speaker, "B"), 10, "phrase B being stored", every=lambda: first.step(block_ms=50))
+    wait_until(lambda: stored(speaker, "B"), 10, "phrase B being stored", every=lambda: first.step(block_ms=50), pause=0)
     assert pending_count(client, key) < len(speaker.entry_ids) // 4  # the stored audio was acknowledged...
     assert client.xlen(key) < len(speaker.entry_ids) // 4  # ... and trimmed away
     stored_before = [(s.seq, s.text) for s in segments_of(speaker)]
@@ -524,7 +501,7 @@ def test_a_stream_whose_peer_vanished_is_finished_once_and_let_go(speaker, make_
 
     # when the worker gives up waiting for her audio, it stores what she said ...
     wait_until(lambda: heard_any(speaker, "B"), 10, "the first half of B being stored",
-               every=lambda: worker.step(block_ms=50))
+               every=lambda: worker.step(block_ms=50), pause=0)
     # ... then it lets go of the stream for good
     reopened = []
     original_open = worker._open_stream

@@ -20,6 +20,8 @@ from django.conf import settings
 from automation.workflows import services
 from automation.workflows.definitions import step, workflow
 from automation.workflows.models import Notification, SideEffect, WorkflowRun, WorkflowStep
+from tests.e2e.conftest import _database_url_for
+from tests.processes import stop_process_group, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,21 +48,13 @@ def build_flow():
     return [step(notify_then_stall, lease_seconds=3), step(notify_done)]
 
 
-def _database_url() -> str:
-    from urllib.parse import quote
-
-    db = settings.DATABASES["default"]
-    auth = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
-    if db["HOST"].startswith("/"):
-        return f"postgresql://{auth}@/{db['NAME']}?host={db['HOST']}"
-    return f"postgresql://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture
 def workers(django_db_setup):
     """Start Celery workers on the test database and broker (prefork, one child, like `make run`);
     each runs in its own process group so the whole worker can be SIGKILLed."""
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DATABASE_CONN_MAX_AGE": "0", "LOG_LEVEL": "WARNING",
+    env = {**os.environ, "DATABASE_URL": _database_url_for(settings.DATABASES["default"]), "DATABASE_CONN_MAX_AGE": "0", "LOG_LEVEL": "WARNING",
            "OFFICE_WORKFLOW_MODULES": "tests.test_workflows_workers",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     started: list[subprocess.Popen] = []
@@ -76,24 +70,8 @@ def workers(django_db_setup):
 
     yield start
     for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+        stop_process_group(process)
 
-
-def wait_until(predicate, timeout: float, what: str, every=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if every is not None:
-            every()
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {timeout:.0f}s")
 
 
 def test_a_step_interrupted_by_sigkill_completes_exactly_once_after_restart(people, workers, settings):
