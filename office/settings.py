@@ -213,7 +213,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 # Model calls are slow: they have their own queue (and worker) so indexing and automation never wait.
-CELERY_TASK_ROUTES = {"assistant.meeting_refresh": {"queue": "assistant"}, "assistant.meeting_finalize": {"queue": "assistant"}}
+CELERY_TASK_ROUTES = {"assistant.meeting_refresh": {"queue": "assistant"}, "assistant.meeting_finalize": {"queue": "assistant"},
+                      "assistant.run_job": {"queue": "assistant"}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # Single sign-on: leave OIDC_ENABLED off until an identity provider is configured (see README).
@@ -313,6 +314,8 @@ OFFICE_WHISPER_BATCH_SIZE = env_int("OFFICE_WHISPER_BATCH_SIZE", 0, minimum=0)
 OFFICE_TRANSCRIPTION_CLAIM_SECONDS = env_int("OFFICE_TRANSCRIPTION_CLAIM_SECONDS", 15, minimum=2)
 # Behind live audio by more than this, a worker stops making partial captions until it catches up.
 OFFICE_TRANSCRIPTION_PARTIALS_MAX_LAG_S = env_float("OFFICE_TRANSCRIPTION_PARTIALS_MAX_LAG_S", 1.0, minimum=0.0)
+# ...and while it spent more than this share of the last 5 s decoding (other speakers' finals come first).
+OFFICE_TRANSCRIPTION_PARTIALS_MAX_BUSY = env_float("OFFICE_TRANSCRIPTION_PARTIALS_MAX_BUSY", 0.5, minimum=0.0)
 
 # --- assistant: language models ---
 # One OpenAI-compatible chat-completions client for every model call. Empty base URLs mean the

@@ -517,13 +517,16 @@ class SpeakerStream:
 
     def process(self, *, partials: bool = True) -> list[TranscriptEvent]:
         """Consume fed audio; decode if an utterance ended or a partial is due; return new events."""
-        job = self.poll(partials=partials)
+        job = self.poll(partials=partials, early=partials)
         if job is None:
             return []
         return self.complete(job, self.decoder.decode([job])[0])
 
-    def poll(self, *, partials: bool = True) -> DecodeJob | None:
-        """Consume fed audio and say what must be decoded now (a final before any partial), if anything."""
+    def poll(self, *, partials: bool = True, early: bool = True) -> DecodeJob | None:
+        """Consume fed audio and say what must be decoded now (a final before any partial), if anything.
+
+        `partials=False`: no partial pass (a busy worker); `early=False`: no early final decode either
+        (a worker behind live audio cannot afford one the speaker may talk over)."""
         if self._job is not None:
             raise RuntimeError("complete() the previous job first")
         self._consume()
@@ -545,7 +548,7 @@ class SpeakerStream:
             return self._final_job("pause")
         if self.buffer_s >= min(o.max_utterance_s, MAX_DECODE_S):
             return self._final_job("long")
-        if (partials and o.early_final_s and self._early is None and quiet >= o.early_final_s * SAMPLE_RATE
+        if (early and o.early_final_s and self._early is None and quiet >= o.early_final_s * SAMPLE_RATE
                 and self.early_wasted_seconds <= o.early_waste_share * (self.whisper_seconds + self.decoder.final_cost_s)):
             return self._final_job("early")
         if partials and o.partials and quiet < o.partial_quiet_s * SAMPLE_RATE and self._partial_due():

@@ -52,6 +52,7 @@ LAG_WARNING_SECONDS = 3.0
 # A stream with no audio and no end marker for this long lost its peer (e.g. a Daphne node died):
 # finish it, so what was said is stored.
 STREAM_IDLE_SECONDS = 10.0
+BUSY_WINDOW_S = 5.0
 
 WORKER_LAG = Gauge("office_transcription_lag_seconds", "How far the worker is behind live audio", ["stream"])
 PARTIALS_SHED = Counter("office_transcription_partials_shed_total", "Partial captions skipped to keep up")
@@ -118,6 +119,7 @@ class TranscriptionWorker:
         self.claim_seconds = settings.OFFICE_TRANSCRIPTION_CLAIM_SECONDS
         self.streams: dict[str, ClaimedStream] = {}
         self.shedding_partials = False
+        self._busy: deque = deque()  # (monotonic end, seconds) of recent decodes
         self._last_claim = 0.0
         self._forget_script = self.redis.register_script(_FORGET_IF_EMPTY)
 
@@ -260,7 +262,7 @@ class TranscriptionWorker:
                 read += 1
                 self._accept(stream, entry_id.decode(), fields)
 
-        partials = self._partials_allowed()
+        partials, early = self._partials_allowed()
         now = time.monotonic()
         jobs = []
         for stream in sorted(self.streams.values(), key=lambda s: s.samples_in - s.samples_at_last_process,
@@ -270,12 +272,14 @@ class TranscriptionWorker:
                                now - stream.last_audio_at)
                 stream.ended = True
             if stream.ended:
+                started = time.monotonic()
                 self._publish(stream, stream.transcriber.finish())
+                self._busy.append((time.monotonic(), time.monotonic() - started))
                 self._close_stream(stream)
                 logger.info("finished %s", stream.key)
             elif stream.samples_in - stream.samples_at_last_process >= PROCESS_EVERY_SECONDS * SAMPLE_RATE:
                 stream.samples_at_last_process = stream.samples_in
-                job = stream.transcriber.poll(partials=partials)
+                job = stream.transcriber.poll(partials=partials, early=early)
                 if job is not None:
                     jobs.append((stream, job))
                 self._report_lag(stream)
@@ -283,7 +287,9 @@ class TranscriptionWorker:
             batch = [(stream, job) for stream, job in jobs if job.kind == kind]
             if not batch:
                 continue
+            started = time.monotonic()
             results = decode_jobs([(stream.transcriber, job) for stream, job in batch])
+            self._busy.append((time.monotonic(), time.monotonic() - started))
             for (stream, _job), events in zip(batch, results, strict=True):
                 self._publish(stream, events)
                 self._acknowledge_settled(stream)
@@ -292,18 +298,30 @@ class TranscriptionWorker:
                 self._acknowledge_settled(stream)  # silence let go of without a decode
         return read
 
-    def _partials_allowed(self) -> bool:
+    def busy_share(self) -> float:
+        """Share of the last BUSY_WINDOW_S the worker spent decoding."""
+        now = time.monotonic()
+        while self._busy and self._busy[0][0] < now - BUSY_WINDOW_S:
+            self._busy.popleft()
+        return sum(seconds for _end, seconds in self._busy) / BUSY_WINDOW_S
+
+    def _partials_allowed(self) -> tuple[bool, bool]:
+        """(partials, early finals): partials only while the worker has headroom (finals of other
+        speakers would wait behind them), and neither while it is behind live audio."""
         lag = max((s.lag_s() for s in self.streams.values()), default=0.0)
-        shed = lag > settings.OFFICE_TRANSCRIPTION_PARTIALS_MAX_LAG_S
+        behind = lag > settings.OFFICE_TRANSCRIPTION_PARTIALS_MAX_LAG_S
+        busy = self.busy_share()
+        shed = behind or busy > settings.OFFICE_TRANSCRIPTION_PARTIALS_MAX_BUSY
         if shed != self.shedding_partials:
             self.shedding_partials = shed
             if shed:
-                logger.warning("%.1fs behind live audio: partial captions paused until the worker catches up", lag)
+                logger.warning("partial captions paused (%.1fs behind live audio, decoding %.0f%% of the time)",
+                               lag, 100 * busy)
             else:
-                logger.info("caught up: partial captions resume")
+                logger.info("partial captions resume")
         if shed:
             PARTIALS_SHED.inc()
-        return not shed
+        return not shed, not behind
 
     def _report_lag(self, stream: ClaimedStream) -> None:
         if stream.origin_wall is None:
