@@ -354,3 +354,13 @@ def test_transcribe_file(settings, tmp_path):
     text, seconds = engine.transcribe_file(path, settings)
     assert "printer" in norm(text) and "floor" in norm(text)
     assert seconds > 0
+
+
+def test_a_loop_across_segments_keeps_one_copy():
+    sentence = "I'm going to be a little bit more careful."
+    kept = [([engine._W(w, 0.0, 0.0, 0.9) for w in sentence.split()], -0.5) for _ in range(4)]
+    cut = engine._cut_loop_across_segments(kept)
+    assert " ".join(w.text for words, _ in cut for w in words) == sentence
+    different = [([engine._W(w, 0.0, 0.0, 0.9) for w in line.split()], -0.5)
+                 for line in ("The budget is done.", "The launch moves to May.")]
+    assert engine._cut_loop_across_segments(different) == different

@@ -681,6 +681,7 @@ class SpeakerStream:
             words = [w for w in words if w.start >= self._emitted_end - 0.05]
             if words:
                 kept.append((words, seg.avg_logprob))
+        kept = _cut_loop_across_segments(kept)
         if job.cut == "long":
             # Keep the last words, which the cut may have split, for the next decode.
             limit = end_s - o.long_keep_s
@@ -793,6 +794,18 @@ class SpeakerStream:
             model_id=self.settings.model_id,
             speaker_key=self.speaker_key,
         )
+
+
+def _cut_loop_across_segments(kept: list[tuple[list[_W], float]]) -> list[tuple[list[_W], float]]:
+    """A decoding loop can span segments (the same sentence as segment after segment, which larger
+    models produce from babble): keep the words before it and one copy of what loops."""
+    flat = [w for words, _lp in kept for w in words]
+    loop = repetition_loop([w.text for w in flat])
+    if loop is None:
+        return kept
+    keep = set(map(id, flat[: loop[0] + loop[1]]))
+    cut = [([w for w in words if id(w) in keep], lp) for words, lp in kept]
+    return [(words, lp) for words, lp in cut if words]
 
 
 @dataclass
