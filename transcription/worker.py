@@ -315,8 +315,9 @@ class TranscriptionWorker:
         if shed != self.shedding_partials:
             self.shedding_partials = shed
             if shed:
-                logger.warning("partial captions paused (%.1fs behind live audio, decoding %.0f%% of the time)",
-                               lag, 100 * busy)
+                logger.log(logging.WARNING if behind else logging.INFO,
+                           "partial captions paused (%.1fs behind live audio, decoding %.0f%% of the time)",
+                           lag, 100 * busy)
             else:
                 logger.info("partial captions resume")
         if shed:
