@@ -1,21 +1,27 @@
 """REST for the assistant: ask, catch up, meeting notes, action-item decisions, room documents.
-Every read goes through selectors that only see rooms the caller may read."""
+Every read goes through selectors that only see rooms the caller may read.
+
+No request calls a model (docs/adr/0015): the page streams answers and catch-ups (server-sent events,
+the model read on a thread of the stream's own), and scripts get a job for the assistant worker: 202
+and a result URL, or with `?wait=N` the answer itself, awaited on the event loop, or 504."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
-from django.http import StreamingHttpResponse
+from django.http import JsonResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, Throttled, ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -28,10 +34,10 @@ from office.serializers import JsonObjectField
 from rooms.selectors import room_get_visible
 from transcription.selectors import meeting_for_user
 
-from . import llm, qa, selectors, services
-from .models import ActionItem
+from . import jobs, llm, qa, selectors, services
+from .models import ActionItem, AssistantJob
 from .ratelimit import allow
-from .serializers import ActionItemOut, DocumentOut, SummaryOut
+from .serializers import ActionItemOut, AssistantJobOut, DocumentOut, SummaryOut
 
 logger = logging.getLogger(__name__)
 
@@ -69,15 +75,101 @@ CatchUpOut = inline_serializer("CatchUp", {
 })
 
 
-class AskApi(APIView):
+MAX_WAIT_SECONDS = 10
+WAIT_PARAMETER = OpenApiParameter(
+    "wait", int, description=f"seconds (0-{MAX_WAIT_SECONDS}) to wait for the answer instead of answering 202 at "
+    "once; if it is not ready by then: 504 with the job's result URL")
+LONG_POLL_PARAMETER = OpenApiParameter(
+    "wait", int, description=f"seconds (0-{MAX_WAIT_SECONDS}) to hold the answer while the job is not finished; "
+    "still 202 if it has not finished by then")
+JobTimeoutOut = inline_serializer("AssistantJobTimeout", {
+    "error": inline_serializer("AssistantJobTimeoutError", {"code": serializers.CharField(),
+                                                            "message": serializers.CharField()}),
+    "job": serializers.UUIDField(), "status": serializers.CharField(), "result_url": serializers.CharField(),
+})
+
+
+def _wait_seconds(query) -> int:
+    """`?wait=N` (0 when absent); a bad value is a 400 before any job is stored."""
+    raw = query.get("wait")
+    if raw in (None, ""):
+        return 0
+    if not raw.isdigit() or not 0 <= int(raw) <= MAX_WAIT_SECONDS:
+        raise ValidationError({"wait": f"seconds from 0 to {MAX_WAIT_SECONDS}"})
+    return int(raw)
+
+
+class _AnswersThroughAJob(APIView):
+    """An endpoint whose answer is a model's: the DRF view checks the request and stores a job (202);
+    with `?wait=N` an async outer view then awaits the job on the event loop (a look at its row every
+    0.1-0.5 s) while the assistant worker asks the model. It answers with the result (`answer_in_body`:
+    the body the endpoint gave before jobs) or else 504; or, for the result URL's long poll, with the
+    job, still 202 if it is not finished. (With today's sync-only middleware Django parks the request's
+    own thread, idle, until this view returns: ADR 0015.)"""
+
+    answer_in_body = True
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        view = super().as_view(**initkwargs)
+        answer_in_body = cls.answer_in_body
+
+        @functools.wraps(view)  # keeps csrf_exempt and `cls`, which the schema generator reads
+        async def view_with_wait(request, *args, **kwargs):
+            response = await sync_to_async(view)(request, *args, **kwargs)
+            if response.status_code != 202 or not (wait := _wait_seconds(request.GET)):
+                return response  # an error, or no wait asked for (the view checked `wait` already)
+            job = await _job_after_waiting(request.user, response.data["job"], wait)
+            finished = job.status in (AssistantJob.Status.DONE, AssistantJob.Status.FAILED)
+            if not answer_in_body:
+                payload = await sync_to_async(selectors.assistant_job_payload)(job)
+                return JsonResponse(payload, status=200 if finished else 202)
+            if job.status == AssistantJob.Status.DONE:
+                return JsonResponse(job.result)
+            where = {"job": str(job.pk), "status": job.status, "result_url": response.data["result_url"]}
+            if job.status == AssistantJob.Status.FAILED:
+                return JsonResponse({"error": {"code": "failed", "message": job.error}, **where}, status=500)
+            return JsonResponse({"error": {"code": "timeout", "message": f"no answer within {wait} s; the "
+                                           "assistant is still working on it: fetch result_url for it"}, **where},
+                                status=504)
+
+        return view_with_wait
+
+
+async def _job_after_waiting(user, job_id, wait: int) -> AssistantJob:
+    """The job once done or failed, or as it stands when `wait` seconds have passed."""
+    loop = asyncio.get_running_loop()
+    deadline, pause = loop.time() + wait, 0.1
+    while True:
+        job = await sync_to_async(selectors.assistant_job_for_user)(user, job_id)
+        left = deadline - loop.time()
+        if job.status in (AssistantJob.Status.DONE, AssistantJob.Status.FAILED) or left <= 0:
+            return job
+        await asyncio.sleep(min(pause, left))
+        pause = min(pause * 1.5, 0.5)
+
+
+def _job_accepted(job: AssistantJob) -> Response:
+    payload = selectors.assistant_job_payload(job)
+    return Response(payload, status=status.HTTP_202_ACCEPTED, headers={"Location": payload["result_url"]})
+
+
+class AskApi(_AnswersThroughAJob):
+    """A question for scripts: 202 and the job's result URL at once, the answer from the assistant worker
+    (the page streams it instead: AskStreamApi)."""
+
     class Body(serializers.Serializer):
         question = serializers.CharField(max_length=qa.MAX_QUESTION_CHARS)
         room = serializers.IntegerField(required=False, min_value=1)
 
-    @extend_schema(request=Body, responses=AnswerOut)
+    @extend_schema(request=Body, parameters=[WAIT_PARAMETER],
+                   responses={202: AssistantJobOut, 200: AnswerOut, 504: JobTimeoutOut})
     def post(self, request):
+        _wait_seconds(request.query_params)
         question, room_id = _asked(request, self.Body)
-        return Response(qa.answer_question(user=request.user, question=question, room_id=room_id))
+        job = call_service(jobs.assistant_job_start, user=request.user, kind=AssistantJob.Kind.ASK,
+                           job_input={"question": question, "room": room_id})
+        return _job_accepted(job)
 
 
 def _asked(request, body_serializer) -> tuple[str, int | None]:
@@ -111,15 +203,19 @@ class AskStreamApi(APIView):
     @extend_schema(request=Body, responses={(200, "text/event-stream"): OpenApiTypes.STR})
     def post(self, request):
         question, room_id = _asked(request, self.Body)
-        events = qa.answer_question_stream(user=request.user, question=question, room_id=room_id)
-        if isinstance(request._request, ASGIRequest):
-            content = _sse_async(events)  # Daphne: each event is sent as soon as it exists
-        else:
-            content = _sse_sync(events)
-        response = StreamingHttpResponse(content, content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"  # a proxy in front must not hold the events back
-        return response
+        return _event_stream(request, qa.answer_question_stream(user=request.user, question=question,
+                                                                room_id=room_id))
+
+
+def _event_stream(request, events: Iterator[dict]) -> StreamingHttpResponse:
+    if isinstance(request._request, ASGIRequest):
+        content = _sse_async(events)  # Daphne: each event is sent as soon as it exists
+    else:
+        content = _sse_sync(events)
+    response = StreamingHttpResponse(content, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # a proxy in front must not hold the events back
+    return response
 
 
 def _sse(event: dict) -> bytes:
@@ -171,13 +267,55 @@ async def _sse_async(events: Iterator[dict]) -> AsyncIterator[bytes]:
         stopped.set()
 
 
-class CatchUpApi(APIView):
-    @extend_schema(responses=CatchUpOut)
+def _catch_up_room(request, room_id: int):
+    """The room to catch up on, checked (access, then the rate limit) the same way for the job and the
+    stream; errors are 404 / 429 before any model call."""
+    room = call_service(room_get_visible, user=request.user, room_id=room_id)
+    if not allow(f"catchup:{request.user.pk}", per_minute=10):
+        raise Throttled(detail="too many requests; wait a minute")
+    return room
+
+
+class CatchUpApi(_AnswersThroughAJob):
+    """Catch-up for scripts: 202 and the job's result URL at once (the page streams it: CatchUpStreamApi)."""
+
+    @extend_schema(parameters=[WAIT_PARAMETER], responses={202: AssistantJobOut, 200: CatchUpOut, 504: JobTimeoutOut})
     def get(self, request, room_id: int):
-        room = call_service(room_get_visible, user=request.user, room_id=room_id)
-        if not allow(f"catchup:{request.user.pk}", per_minute=10):
-            raise Throttled(detail="too many requests; wait a minute")
-        return Response(qa.catch_up(user=request.user, room=room))
+        _wait_seconds(request.query_params)
+        room = _catch_up_room(request, room_id)
+        job = call_service(jobs.assistant_job_start, user=request.user, kind=AssistantJob.Kind.CATCH_UP,
+                           job_input={"room": room.pk})
+        return _job_accepted(job)
+
+
+class CatchUpStreamApi(APIView):
+    """The catch-up as server-sent events (`events` at once, `delta`... of the model's summary, `done`);
+    see docs/protocol.md. A room you may not read or the rate limit is JSON 404 / 429 before the stream."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return JSONRenderer(), JSONRenderer.media_type  # as AskStreamApi
+
+    @extend_schema(responses={(200, "text/event-stream"): OpenApiTypes.STR})
+    def get(self, request, room_id: int):
+        room = _catch_up_room(request, room_id)
+        return _event_stream(request, qa.catch_up_stream(user=request.user, room=room))
+
+
+class AssistantJobApi(_AnswersThroughAJob):
+    """A job's state (only its owner's; 404 for anyone else): 202 while queued or running, 200 with the
+    result once done (or failed, with why). `?wait=N` holds the answer up to N s for it to finish."""
+
+    answer_in_body = False
+
+    @extend_schema(parameters=[LONG_POLL_PARAMETER], responses={200: AssistantJobOut, 202: AssistantJobOut})
+    def get(self, request, job_id):
+        _wait_seconds(request.query_params)
+        job = selectors.assistant_job_for_user(request.user, job_id)
+        if job is None:
+            raise NotFound("no such job")
+        pending = job.status in (AssistantJob.Status.QUEUED, AssistantJob.Status.RUNNING)
+        return Response(selectors.assistant_job_payload(job),
+                        status=status.HTTP_202_ACCEPTED if pending else status.HTTP_200_OK)
 
 
 class MeetingNotesApi(APIView):

@@ -3,9 +3,12 @@ and tickets, searchable by meaning and always scoped to the rooms the asker may 
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
@@ -274,3 +277,37 @@ class AssistantVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.version} ({self.stage})"
+
+
+class AssistantJob(models.Model):
+    """A question or a catch-up asked for over plain HTTP: the request answers 202 at once and the
+    assistant worker runs the model (docs/adr/0015). The row is the record: its owner polls it."""
+
+    class Kind(models.TextChoices):
+        ASK = "ask", "Ask"
+        CATCH_UP = "catch_up", "Catch up"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    input = models.JSONField(default=dict, help_text='ask: {"question", "room"}; catch_up: {"room"}')
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    result = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder,
+                              help_text="the body the endpoint used to answer: an Answer or a CatchUp")
+    error = models.TextField(blank=True, default="")
+    sends = models.PositiveSmallIntegerField(default=1, help_text="times queued: once, and once more by the sweep")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"], name="assistant_job_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.status})"

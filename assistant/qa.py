@@ -94,6 +94,12 @@ class SemanticCache:
 
 answer_cache = SemanticCache()
 
+# Retrieval (embedding the question, the hybrid search; a catch-up's gathering) is CPU work under the
+# GIL: twenty people asking at once in one Daphne process slowed every other request with it (probe p95
+# 450 ms, bench/ask_load.py). Streams take turns here, one at a time (the work is CPU-bound, taking turns
+# costs them nothing overall); the model's reply, mostly waiting, streams to everyone at once.
+_retrieval_turns = threading.BoundedSemaphore(1)
+
 
 def answer_question(*, user, question: str, room_id: int | None = None, client: llm.LLMClient | None = None) -> dict:
     """Answer from the knowledge of `room_id` (or every room the user may read) with citations."""
@@ -117,7 +123,8 @@ def answer_question_stream(*, user, question: str, room_id: int | None = None,
     model's raw text; `done` is the checked answer (citations validated, not-found and echo rules).
     """
     try:
-        asking = _retrieve(user=user, question=question, room_id=room_id)
+        with _retrieval_turns:
+            asking = _retrieve(user=user, question=question, room_id=room_id)
     except (ValueError, LookupError) as exc:
         yield {"type": "error", "message": str(exc)}
         return
@@ -273,6 +280,56 @@ CATCH_UP_SCHEMA = {
 
 def catch_up(*, user, room: Room, client: llm.LLMClient | None = None, use_model: bool = True) -> dict:
     """What happened in a room since the user last left it: meetings, decisions, items, chat, files."""
+    gathered = _catch_up_gathered(user=user, room=room)
+    result = _catch_up_without_model(gathered)
+    if not gathered.events or not use_model:
+        return result
+    try:
+        response = (client or llm.get_client()).chat_json(**_catch_up_model_request(gathered))
+    except (llm.LLMUnavailable, llm.LLMOutputInvalid) as exc:
+        return _catch_up_unavailable(result, exc)
+    return _catch_up_from_model(gathered, result, response)
+
+
+def catch_up_stream(*, user, room: Room, client: llm.LLMClient | None = None) -> Iterator[dict]:
+    """`catch_up` as events, so the page shows what happened at once and the summary as it is written:
+    `events` {what `catch_up` gives without a model: the events and the counted summary}, `delta` {text}
+    pieces of the model's summary, then `done` with exactly what `catch_up` returns (or `error`)."""
+    try:
+        with _retrieval_turns:
+            gathered = _catch_up_gathered(user=user, room=room)
+    except PermissionError as exc:
+        yield {"type": "error", "message": str(exc)}
+        return
+    result = _catch_up_without_model(gathered)
+    yield {"type": "events", **result}
+    if not gathered.events:
+        yield {"type": "done", **result}
+        return
+    summary_text = llm.JsonFieldStream("summary")
+    response = None
+    try:
+        for piece in (client or llm.get_client()).chat_json_stream(**_catch_up_model_request(gathered)):
+            if isinstance(piece, llm.LLMResult):
+                response = piece
+            elif text := summary_text.feed(piece):
+                yield {"type": "delta", "text": text}
+    except (llm.LLMUnavailable, llm.LLMOutputInvalid) as exc:
+        yield {"type": "done", **_catch_up_unavailable(result, exc)}
+        return
+    yield {"type": "done", **_catch_up_from_model(gathered, result, response)}
+
+
+@dataclass
+class _CatchingUp:
+    """A room's events since the user's last visit, numbered, before any model call."""
+
+    room: Room
+    since: dt.datetime
+    events: list[dict]
+
+
+def _catch_up_gathered(*, user, room: Room) -> _CatchingUp:
     if not user_can_enter_room(user, room):
         raise PermissionError("you cannot enter this room")
     last_visit = RoomVisit.objects.filter(user=user, room=room, left_at__isnull=False).order_by("-left_at").first()
@@ -304,30 +361,42 @@ def catch_up(*, user, room: Room, client: llm.LLMClient | None = None, use_model
     events.sort(key=lambda e: e["at"])
     for n, event in enumerate(events, start=1):
         event["n"] = n
-    result = {"room": room.pk, "since": since.isoformat(), "events": events, "summary": "", "highlights": [],
-              "source": "none", "unavailable": False}
+    return _CatchingUp(room=room, since=since, events=events)
+
+
+def _catch_up_without_model(gathered: _CatchingUp) -> dict:
+    """The catch-up counted from the events alone (or "nothing happened"): what the page shows first,
+    and the answer whenever no model is used or none answers."""
+    events = gathered.events
+    result = {"room": gathered.room.pk, "since": gathered.since.isoformat(), "events": events, "summary": "",
+              "highlights": [], "source": "none", "unavailable": False}
     if not events:
-        result["summary"] = "Nothing happened here since you were last in this room."
-        return result
-    if use_model:
-        try:
-            response = (client or llm.get_client()).chat_json(
-                prompt=prompt("catch_up"),
-                variables={"room": room.name, "since": since.strftime("%Y-%m-%d %H:%M UTC"),
-                           "events": "\n".join(f"[{e['n']}] {e['text']}" for e in events)[-6000:]},
-                schema=CATCH_UP_SCHEMA, purpose="room.catch_up", tier="small", room=room,
-                input_ids={"events": [[e["kind"], e.get("meeting") or e.get("item", {}).get("id")] for e in events]},
-                max_tokens=300,
-            )
-            result.update(summary=response.data["summary"], source="model",
-                          highlights=[n for n in response.data["highlights"] if 1 <= n <= len(events)])
-            return result
-        except (llm.LLMUnavailable, llm.LLMOutputInvalid) as exc:
-            logger.warning("catch-up from the fallback: %s", exc)
-            result["unavailable"] = True
+        return {**result, "summary": "Nothing happened here since you were last in this room."}
     counts = {kind: sum(1 for e in events if e["kind"] == kind) for kind in ("meeting", "action_item", "chat", "document")}
     parts = [f"{counts['meeting']} meeting(s)", f"{counts['action_item']} action item(s)",
              f"{counts['chat']} chat message(s)", f"{counts['document']} new document(s)"]
-    result.update(summary="Since you left: " + ", ".join(parts) + ".", source="fallback",
-                  highlights=[e["n"] for e in events if e["kind"] in ("meeting", "action_item")][:8])
-    return result
+    return {**result, "summary": "Since you left: " + ", ".join(parts) + ".", "source": "fallback",
+            "highlights": [e["n"] for e in events if e["kind"] in ("meeting", "action_item")][:8]}
+
+
+def _catch_up_model_request(gathered: _CatchingUp) -> dict:
+    """The arguments of the model call that summarises the events (streamed or not)."""
+    events, room = gathered.events, gathered.room
+    return {
+        "prompt": prompt("catch_up"),
+        "variables": {"room": room.name, "since": gathered.since.strftime("%Y-%m-%d %H:%M UTC"),
+                      "events": "\n".join(f"[{e['n']}] {e['text']}" for e in events)[-6000:]},
+        "schema": CATCH_UP_SCHEMA, "purpose": "room.catch_up", "tier": "small", "room": room,
+        "input_ids": {"events": [[e["kind"], e.get("meeting") or e.get("item", {}).get("id")] for e in events]},
+        "max_tokens": 300,
+    }
+
+
+def _catch_up_from_model(gathered: _CatchingUp, counted: dict, response: llm.LLMResult) -> dict:
+    return {**counted, "summary": response.data["summary"], "source": "model",
+            "highlights": [n for n in response.data["highlights"] if 1 <= n <= len(gathered.events)]}
+
+
+def _catch_up_unavailable(counted: dict, exc: Exception) -> dict:
+    logger.warning("catch-up from the fallback: %s", exc)
+    return {**counted, "unavailable": True}

@@ -25,8 +25,8 @@ from rooms.selectors import rooms_visible_to
 from transcription.models import Meeting
 
 from . import embeddings
-from .models import ActionItem, Document, KnowledgeChunk, MeetingSummary
-from .serializers import ActionItemOut, DocumentOut, SummaryOut
+from .models import ActionItem, AssistantJob, Document, KnowledgeChunk, MeetingSummary
+from .serializers import ActionItemOut, AssistantJobOut, DocumentOut, SummaryOut
 
 EXACT_SCAN_MAX_CHUNKS = 2000  # scopes up to this many chunks are searched exactly
 EF_SEARCH = 100
@@ -246,3 +246,12 @@ def citation_target(chunk) -> dict:
     if loc.get("url"):  # sources fed in by later stages (tickets) carry their own label and link
         return {"label": loc.get("label") or kind, "url": loc["url"]}
     return {"label": kind, "url": ""}
+
+
+def assistant_job_for_user(user, job_id) -> AssistantJob | None:
+    """The caller's own job, or None: a job id is not a capability, anyone else's job is "not found"."""
+    return AssistantJob.objects.filter(pk=job_id, user=user).first()
+
+
+def assistant_job_payload(job: AssistantJob) -> dict:
+    return dict(AssistantJobOut(job).data)

@@ -1,13 +1,14 @@
 """Output shapes of the assistant's notes: summaries, action items and room documents (REST and the
-room's live events)."""
+room's live events), and of the jobs that answer scripts' questions."""
 
 from __future__ import annotations
 
 from django.db import models
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from office.serializers import IsoDateField, IsoDateTimeField, JsonListField, NumberField
+from office.serializers import IsoDateField, IsoDateTimeField, JsonListField, JsonObjectField, NumberField
 from rooms.serializers import PersonOut
 from transcription.models import TranscriptSegment
 
@@ -104,3 +105,19 @@ class DocumentOut(serializers.Serializer):
 
     def get_url(self, document) -> str:
         return f"/documents/{document.pk}/"
+
+
+class AssistantJobOut(serializers.Serializer):
+    """A question or catch-up the assistant worker answers (docs/adr/0015); `result` once it is done."""
+
+    job = serializers.UUIDField(source="pk")
+    kind = serializers.CharField(help_text="ask or catch_up")
+    status = serializers.CharField(help_text="queued, running, done or failed")
+    result_url = serializers.SerializerMethodField()
+    result = JsonObjectField(allow_null=True, help_text="when done: the Answer (ask) or the CatchUp (catch_up)")
+    error = serializers.CharField(help_text="when failed: why")
+    created_at = IsoDateTimeField()
+    finished_at = IsoDateTimeField(allow_null=True)
+
+    def get_result_url(self, job) -> str:
+        return reverse("api-assistant-job", kwargs={"job_id": job.pk})

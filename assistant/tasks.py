@@ -11,7 +11,7 @@ from django.conf import settings
 from office.redis_client import redis_client
 from transcription.models import Meeting
 
-from . import indexing, meeting_notes, selectors
+from . import indexing, jobs, meeting_notes, selectors
 
 
 @shared_task(name="assistant.index_segments")
@@ -48,10 +48,18 @@ def meeting_finalize(meeting_id: int) -> None:
         meeting_notes.meeting_finalize(meeting)
 
 
+@shared_task(name="assistant.run_job")
+def run_job(job_id: str) -> str:
+    """A question or catch-up asked over HTTP (assistant queue); never retried: the job records a failure."""
+    return jobs.assistant_job_run(job_id)
+
+
 @shared_task(name="assistant.tick")
 def assistant_tick() -> dict:
-    """Every few seconds (beat): index stragglers, refresh running meetings, finish ended ones."""
+    """Every few seconds (beat): index stragglers, refresh running meetings, finish ended ones, and
+    resend or fail assistant jobs that a lost message or a dead worker left behind."""
     counts = indexing.sweep_unindexed()
+    counts["jobs"] = jobs.assistant_jobs_sweep()
     for meeting_id in selectors.meetings_due_for_refresh():
         meeting_refresh.delay(meeting_id)
     for meeting_id in selectors.meetings_to_finalize():

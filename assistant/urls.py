@@ -5,8 +5,10 @@ from . import api, registry_views, views
 api_urlpatterns = [
     path("assistant/ask/", api.AskApi.as_view(), name="api-assistant-ask"),
     path("assistant/ask/stream/", api.AskStreamApi.as_view(), name="api-assistant-ask-stream"),
+    path("assistant/jobs/<uuid:job_id>/", api.AssistantJobApi.as_view(), name="api-assistant-job"),
     path("assistant/status/", api.AssistantStatusApi.as_view(), name="api-assistant-status"),
     path("rooms/<int:room_id>/catch-up/", api.CatchUpApi.as_view(), name="api-room-catch-up"),
+    path("rooms/<int:room_id>/catch-up/stream/", api.CatchUpStreamApi.as_view(), name="api-room-catch-up-stream"),
     path("rooms/<int:room_id>/documents/", api.RoomDocumentsApi.as_view(), name="api-room-documents"),
     path("meetings/<int:meeting_id>/notes/", api.MeetingNotesApi.as_view(), name="api-meeting-notes"),
     path("action-items/", api.ActionItemListApi.as_view(), name="api-action-items"),

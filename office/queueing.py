@@ -7,18 +7,24 @@ instead of importing it keeps that one-way (`make test` checks "services do not 
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import current_app
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+_discovering = threading.Lock()
 
 
 def task_by_name(name: str):
     """The registered task called `name`; the apps' task modules are imported on first need."""
     tasks = current_app.tasks
     if name not in tasks:
-        current_app.loader.import_default_modules()  # autodiscovery: every app's tasks module
+        # One thread at a time: under Daphne concurrent first lookups saw half-discovered modules and
+        # lost their enqueues ("no task named ...").
+        with _discovering:
+            if name not in tasks:
+                current_app.loader.import_default_modules()  # autodiscovery: every app's tasks module
     try:
         return tasks[name]
     except KeyError:

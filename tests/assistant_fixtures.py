@@ -3,9 +3,11 @@ through the same service the transcription worker uses), room knowledge, a scrip
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import pytest
+from django.test import TestCase
 
 from assistant import llm, qa
 from assistant.testing import ScriptedTransport
@@ -82,3 +84,31 @@ def assistant_state_reset():
     llm.set_client(None)
     llm.reset_breakers()
     qa.answer_cache.clear()
+
+
+@contextlib.contextmanager
+def eager_tasks():
+    """Celery tasks run in this process as they are queued (no worker), failures raised."""
+    from office.celery import app
+
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager, app.conf.task_eager_propagates = False, False
+
+
+def through_job(client, method: str, url: str, body: dict | None = None):
+    """What a script does with an endpoint that answers through a job (docs/adr/0015): the request
+    answers 202 with the result URL at once; the assistant worker runs the job (here: eagerly, once the
+    request's writes commit); then the result URL answers 200 with the job and its `result`.
+    Refusals (400, 404, 429) come back as they are."""
+    with eager_tasks(), TestCase.captureOnCommitCallbacks(execute=True):
+        if body is None:
+            accepted = getattr(client, method)(url)
+        else:
+            accepted = getattr(client, method)(url, body, content_type="application/json")
+    if accepted.status_code != 202:
+        return accepted
+    assert accepted["Location"] == accepted.json()["result_url"]
+    return client.get(accepted["Location"])

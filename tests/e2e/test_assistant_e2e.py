@@ -22,6 +22,7 @@ from assistant.testing import ScriptedTransport, by_purpose, serve_scripted_mode
 from automation.models import Task
 from office.embedded import port_in_use
 from office.events import send_event_on_commit
+from tests.assistant_fixtures import through_job
 from tests.conftest import PASSWORD, client_for
 from tests.e2e.conftest import ARTIFACTS, _signer, _wait_until_settled, running_daphne
 from transcription import services as transcription_services
@@ -269,12 +270,12 @@ def test_ask_and_catch_up_stay_readable_without_a_model(office, people, live_off
         answer = {"answer": "The sheet is due on Friday [1].", "citations": [1], "found": True, "confidence": 0.9}
         llm.set_client(llm.LLMClient(ScriptedTransport(by_purpose(knowledge_answer=answer))))
         try:
-            reply = client_for(people["alice"]).post("/api/assistant/ask/", {"question": question,
-                                                     "room": office["atlas"].pk}, content_type="application/json")
+            reply = through_job(client_for(people["alice"]), "post", "/api/assistant/ask/",
+                                {"question": question, "room": office["atlas"].pk})
         finally:
             llm.set_client(None)
         assert reply.status_code == 200, reply.content
-        return reply.json()
+        return reply.json()["result"]
 
     render = """async (data) => {
       const { renderAnswer } = await import('/static/office/assistant.js');

@@ -3,7 +3,7 @@
 
 import { el, link } from "../lib/dom.js";
 import { formatDateTime } from "../lib/format.js";
-import { csrfToken, jsonResult } from "../lib/http.js";
+import { apiRequest, csrfToken, jsonResult } from "../lib/http.js";
 
 /** One server-sent event block ("event: x\ndata: {...}") as its JSON data, or null. */
 function parseSseBlock(block) {
@@ -18,20 +18,22 @@ function parseSseBlock(block) {
 }
 
 /**
- * Ask through POST /api/assistant/ask/stream/ (server-sent events; EventSource cannot POST, so fetch
- * reads the body). `onEvent` gets each `sources` and `delta` event as it arrives. Resolves like
- * apiRequest, with `data` the `done` event's answer; or null when the stream failed before any event
+ * Read a server-sent event stream from `url` (fetch, so that it can POST and so that nothing reconnects
+ * by itself as EventSource would). `onEvent` gets each event before `done` as it arrives. Resolves like
+ * apiRequest, with `data` the `done` event's body; or null when the stream failed before any event
  * (not connected, a server error, no stream), so that the caller can ask the plain endpoint instead.
  */
-export async function askStream(body, { onEvent = () => {} } = {}) {
+async function readEventStream(url, { method = "GET", body, onEvent = () => {} } = {}) {
+  const headers = { Accept: "text/event-stream" };
+  const init = { method, credentials: "same-origin", headers };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    headers["X-CSRFToken"] = csrfToken();
+    init.body = JSON.stringify(body);
+  }
   let res;
   try {
-    res = await fetch("/api/assistant/ask/stream/", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { Accept: "text/event-stream", "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify(body),
-    });
+    res = await fetch(url, init);
   } catch (err) {
     return null;
   }
@@ -60,7 +62,7 @@ export async function askStream(body, { onEvent = () => {} } = {}) {
         }
         if (event.type === "error") {
           reader.cancel().catch(() => {});
-          return { ok: false, status: 400, data: null, message: event.message || "The question was refused." };
+          return { ok: false, status: 400, data: null, message: event.message || "The request was refused." };
         }
         onEvent(event);
       }
@@ -70,6 +72,53 @@ export async function askStream(body, { onEvent = () => {} } = {}) {
   }
   if (!seen) return null;
   return { ok: false, status: 0, data: null, message: "The answer was cut off; try again in a moment." };
+}
+
+/**
+ * Ask through POST /api/assistant/ask/stream/: `onEvent` gets each `sources` and `delta` event; resolves
+ * with the `done` answer, or null when the caller should ask through the job endpoint (`jobAnswer`).
+ */
+export function askStream(body, { onEvent = () => {} } = {}) {
+  return readEventStream("/api/assistant/ask/stream/", { method: "POST", body, onEvent });
+}
+
+/**
+ * Catch up on a room through GET /api/rooms/<id>/catch-up/stream/: `onEvent` gets the `events` event
+ * (what happened, with the counted summary) and each `delta` of the model's summary; resolves with the
+ * `done` catch-up, or null when the caller should use the job endpoint (`jobAnswer`).
+ */
+export function catchUpStream(roomId, { onEvent = () => {} } = {}) {
+  return readEventStream(`/api/rooms/${Number(roomId)}/catch-up/stream/`, { onEvent });
+}
+
+const JOB_WAIT_S = 10; // the server holds each request at most this long (on its event loop)
+const JOB_GIVE_UP_MS = 180000;
+
+function withWait(url) {
+  return `${url}${url.includes("?") ? "&" : "?"}wait=${JOB_WAIT_S}`;
+}
+
+/**
+ * The answer of an endpoint that answers through a job (POST /api/assistant/ask/, GET
+ * /api/rooms/<id>/catch-up/; docs/adr/0015): asked with `?wait=`, then the job's result URL long-polled
+ * until it is done. Resolves like apiRequest, with `data` the answer itself.
+ */
+export async function jobAnswer(url, { method = "GET", body } = {}) {
+  let r = await apiRequest(withWait(url), { method, body });
+  const started = Date.now();
+  for (;;) {
+    const data = r.data || {};
+    if (r.ok && r.status === 200 && data.job === undefined) return r; // the answer itself
+    if (r.ok && r.status === 200) {
+      if (data.status === "done") return { ok: true, status: 200, data: data.result || {}, message: "" };
+      return { ok: false, status: 500, data: null, message: data.error || "The assistant could not answer right now." };
+    }
+    const pending = r.status === 202 || r.status === 504;
+    if (!pending || !data.result_url || Date.now() - started > JOB_GIVE_UP_MS) {
+      return pending ? { ok: false, status: 504, data: null, message: "The assistant is taking too long; try again later." } : r;
+    }
+    r = await apiRequest(withWait(data.result_url));
+  }
 }
 
 /** Text with "[n]" turned into links to the n-th citation (unknown numbers stay plain text). */
@@ -144,7 +193,7 @@ export function renderPartialAnswer(box, text) {
   partial.textContent = String(text || "");
 }
 
-/** Render the reply of POST /api/assistant/ask/ (or a failed request) into `box`. */
+/** Render an answer (the `done` body or the job's result, or a failed request) into `box`. */
 export function renderAnswer(box, result) {
   const data = openResultBox(box, result);
   if (!data) return;
@@ -187,15 +236,23 @@ function eventNode(event) {
   return li;
 }
 
-/** Render the reply of GET /api/rooms/<id>/catch-up/ into `box`. */
-export function renderCatchUp(box, result) {
+/**
+ * Render a catch-up (the `done` body, or a failed request) into `box`. With `writing`, the events are
+ * shown while the model still writes the summary: the counted summary stands in for it, marked as such,
+ * and `renderCatchUpSummary` replaces it as the model's words arrive.
+ */
+export function renderCatchUp(box, result, { writing = false } = {}) {
   const data = openResultBox(box, result);
   if (!data) return;
   const events = Array.isArray(data.events) ? data.events : [];
-  box.dataset.state = data.unavailable ? "unavailable" : data.source || "model";
+  box.dataset.state = writing ? "streaming" : data.unavailable ? "unavailable" : data.source || "model";
+  if (writing) box.setAttribute("aria-busy", "true");
   const summary = el("p", "catch-up-summary", data.summary || "");
   box.append(summary);
-  if (data.source === "fallback") {
+  if (writing) {
+    summary.prepend(el("span", "notes-fallback", "Counted"), " ");
+    summary.append(" ", el("span", "answer-pending", "Writing a summary…"));
+  } else if (data.source === "fallback") {
     const mark = el("span", "notes-fallback", "Fallback summary");
     mark.title = "Counted from the room's history without a model";
     summary.prepend(mark, " ");
@@ -216,4 +273,13 @@ export function renderCatchUp(box, result) {
     details.append(ul);
     box.append(details);
   }
+}
+
+/** The model's summary so far, in place of the counted one (plain text with a "…" typing mark). */
+export function renderCatchUpSummary(box, text) {
+  const summary = box.querySelector(".catch-up-summary");
+  if (!summary) return;
+  const typing = el("span", "answer-typing", "…");
+  typing.setAttribute("aria-hidden", "true");
+  summary.replaceChildren(el("span", "catch-up-partial-text", String(text || "")), typing);
 }

@@ -3,7 +3,15 @@
 
 import { el } from "../lib/dom.js";
 import { apiRequest } from "../lib/http.js";
-import { askStream, renderAnswer, renderCatchUp, renderPartialAnswer } from "./answers.js";
+import {
+  askStream,
+  catchUpStream,
+  jobAnswer,
+  renderAnswer,
+  renderCatchUp,
+  renderCatchUpSummary,
+  renderPartialAnswer,
+} from "./answers.js";
 import { ActionItemList } from "./items.js";
 import { pickSummary, renderNotes } from "./notes.js";
 import { assistantStatus, UNAVAILABLE_TEXT } from "./status.js";
@@ -45,6 +53,7 @@ export class AssistantPanel {
     this.statusTimer = null;
     this.lastStatusAt = 0;
     this.askGen = 0; // a newer question (or walking elsewhere) makes an older answer's events stale
+    this.catchUpGen = 0; // the same for catching up
     this.open = loadOpen();
 
     this.panel = document.getElementById("assistant-panel");
@@ -108,6 +117,7 @@ export class AssistantPanel {
     this.roomId = room == null ? null : room;
     if (changed) {
       this.askGen += 1;
+      this.catchUpGen += 1;
       this.askButton.disabled = false;
       this.answerEl.hidden = true;
       this.answerEl.replaceChildren();
@@ -218,7 +228,7 @@ export class AssistantPanel {
         }
       },
     });
-    if (r === null && gen === this.askGen) r = await apiRequest("/api/assistant/ask/", { method: "POST", body });
+    if (r === null && gen === this.askGen) r = await jobAnswer("/api/assistant/ask/", { method: "POST", body });
     if (gen !== this.askGen) return;
     this.askButton.disabled = false;
     renderAnswer(this.answerEl, r);
@@ -227,11 +237,28 @@ export class AssistantPanel {
 
   async catchUp() {
     if (this.roomId == null) return;
+    const room = this.roomId;
+    const gen = ++this.catchUpGen;
     this.catchUpButton.disabled = true;
     this.catchUpEl.hidden = false;
     this.catchUpEl.dataset.state = "loading";
     this.catchUpEl.replaceChildren(el("p", "answer-pending", "Gathering what happened here…"));
-    const r = await apiRequest(`/api/rooms/${Number(this.roomId)}/catch-up/`);
+    let summary = "";
+    let r = await catchUpStream(room, {
+      onEvent: (event) => {
+        if (gen !== this.catchUpGen) return;
+        if (event.type === "events") {
+          const { type: _type, ...data } = event;
+          const writing = Array.isArray(data.events) && data.events.length > 0; // else `done` follows at once
+          renderCatchUp(this.catchUpEl, { ok: true, status: 200, data, message: "" }, { writing });
+        } else if (event.type === "delta") {
+          summary += String(event.text || "");
+          renderCatchUpSummary(this.catchUpEl, summary);
+        }
+      },
+    });
+    if (r === null && gen === this.catchUpGen) r = await jobAnswer(`/api/rooms/${Number(room)}/catch-up/`);
+    if (gen !== this.catchUpGen) return;
     this.catchUpButton.disabled = this.roomId == null;
     renderCatchUp(this.catchUpEl, r);
     this._afterCall(r);
