@@ -261,6 +261,28 @@ def test_a_speaker_who_never_pauses_is_cut_without_losing_or_repeating_words(mod
 
 
 @needs_espeak
+def test_a_pause_that_arrives_with_the_next_words_still_ends_the_utterance(model, settings):
+    # A busy worker may hand over a whole pause and the start of the next sentence at once.
+    first, second = audio.speak("The budget meeting moves to Tuesday."), audio.speak("Coffee is ready in the kitchen.")
+    s = SpeakerStream(model, settings, speaker_key="frank")
+    s.feed(np.concatenate([audio.silence(1.0), first, audio.silence(1.5), second[: len(second) // 2]]))
+    events = s.process()
+    assert [e.kind for e in events] == ["final"], events
+    assert "tuesday" in norm(events[0].text) and "coffee" not in norm(events[0].text)
+    s.feed(np.concatenate([second[len(second) // 2:], audio.silence(1.0)]))
+    later = []
+    for _ in range(5):
+        later += s.process()
+    finals = [e for e in later if e.kind == "final"]
+    assert len(finals) == 1 and "kitchen" in norm(finals[0].text) and "tuesday" not in norm(finals[0].text)
+    assert finals[0].start_s >= events[0].end_s
+    # Three sentences handed over in one piece at the end of the stream come out as three utterances.
+    s2 = SpeakerStream(model, settings, speaker_key="gina")
+    s2.feed(np.concatenate([first, audio.silence(1.0), second, audio.silence(1.0), first]))
+    assert s2.finish() and s2.whisper_runs == 3
+
+
+@needs_espeak
 def test_without_partials_the_finals_are_the_same(model, settings, utterance):
     s = SpeakerStream(model, settings, speaker_key="erin")
     events = []

@@ -304,6 +304,7 @@ class DecodeJob:
     max_new_tokens: int | None = None
     seconds: float = 0.0  # this job's share of the model call, filled by the decoder
     result: list[DecodedSegment] | None = None  # decoded already (an early final): nothing to run
+    keep_from: int | None = None  # stream sample the buffer keeps from once this final is done
 
     @property
     def duration_s(self) -> float:
@@ -536,6 +537,8 @@ class SpeakerStream:
             if quiet >= o.pause_s * SAMPLE_RATE:
                 self._trim_idle()  # idle: drop leading silence
             return None
+        if (job := self._final_at_inner_pause()) is not None:
+            return job
         if self._early is not None and self._last_speech_end > self._early[2]:
             self._drop_early()  # the speaker went on: the early decode was a partial after all
         pause_s = o.soft_pause_s if self.buffer_s >= o.soft_split_s else o.pause_s
@@ -593,6 +596,8 @@ class SpeakerStream:
         if self._early is not None:
             self._drop_early()  # decode all that is left instead
         events: list[TranscriptEvent] = []
+        while (job := self._final_at_inner_pause()) is not None:
+            events += self.complete(job, job.result if job.result is not None else self.decoder.decode([job])[0])
         while self._speech_samples() >= self.opts.min_speech_s * SAMPLE_RATE:
             job = self._final_job("finish")
             events += self.complete(job, self.decoder.decode([job])[0])
@@ -604,6 +609,41 @@ class SpeakerStream:
         return events
 
     # -- jobs ---------------------------------------------------------------------------------
+
+    def _final_at_inner_pause(self) -> DecodeJob | None:
+        """The final of an utterance whose pause lies inside the buffer, speech after it.
+
+        A busy worker polls a stream seldom and may consume a whole pause and the start of the next
+        utterance at once: the pause still ends the first utterance (else the two would come out
+        together, the first one a whole utterance late)."""
+        speech = np.flatnonzero(self._flags)
+        if speech.size < 2:
+            return None
+        pause_windows = math.ceil(self.opts.pause_s * SAMPLE_RATE / WINDOW)
+        gaps = np.flatnonzero(np.diff(speech) - 1 >= pause_windows)
+        if gaps.size == 0:
+            return None
+        k = int(gaps[0])
+        speech_end = self._buf_start + (int(speech[k]) + 1) * WINDOW
+        next_onset = self._buf_start + int(speech[k + 1]) * WINDOW
+        keep_from = max(speech_end, next_onset - int(self.opts.preroll_s * SAMPLE_RATE))
+        if k + 1 < self.opts.min_speech_s * SAMPLE_RATE / WINDOW:  # a blip, not an utterance: let it go
+            self._trim_to(keep_from)
+            if self._early is not None:
+                self._drop_early()
+            return None
+        if self._early is not None and self._early[2] == speech_end:  # decoded during that pause already
+            early, segments, _end = self._early
+            self._early = None
+            self._job = DecodeJob("final", early.audio, early.offset_s, cut="pause", result=segments,
+                                  keep_from=keep_from)
+            return self._job
+        if self._early is not None:
+            self._drop_early()
+        upto = speech_end + pause_windows * WINDOW - self._buf_start
+        self._job = DecodeJob("final", self._buf[:upto].copy(), self._buf_start / SAMPLE_RATE, cut="pause",
+                              keep_from=keep_from)
+        return self._job
 
     def _final_job(self, cut: str) -> DecodeJob:
         if self._buf.size > int(MAX_DECODE_S * SAMPLE_RATE):
@@ -692,7 +732,9 @@ class SpeakerStream:
         self._last_partial = ""
         if events:
             self._emitted_end = events[-1].end_s
-        if job.cut == "long":
+        if job.keep_from is not None:
+            self._trim_to(job.keep_from)  # the next utterance, with what pre-roll the pause leaves
+        elif job.cut == "long":
             # Keep a lead-in before the cut (the next decode hears the words before its first one; the
             # ones already emitted are dropped by time), or, with nothing said, the pre-roll.
             keep_from = self._emitted_end if events else end_s
