@@ -271,7 +271,7 @@ def worker_processes(django_db_setup, tmp_path):
     """Start `manage.py transcription_worker` processes on the test database and Redis, each in its
     own process group (so the whole worker can be SIGKILLed); whatever is still running at the end is
     stopped. Their logs are kept in tmp_path and shown when a wait fails."""
-    env = {**os.environ, "DATABASE_URL": _database_url_for(settings.DATABASES["default"]), "DATABASE_CONN_MAX_AGE": "0", "LOG_LEVEL": "INFO",
+    env = {**os.environ, "DATABASE_URL": _database_url_for(settings.DATABASES["default"]), "DATABASE_CONN_MAX_AGE": "0", "LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
            "LOG_FORMAT": "plain", "OFFICE_TRANSCRIPTION_CLAIM_SECONDS": "3",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     started: list[tuple[subprocess.Popen, object]] = []
