@@ -360,7 +360,8 @@ def test_a_worker_killed_mid_utterance_is_resumed_exactly_once(speaker, worker_p
 
     # ... and A, B and C are each stored exactly once, in order, B whole
     assert_said_once_in_order(speaker, "ABC")
-    assert "resumed" in log_of(second), log_of(second)[-3000:]  # it took over the dead worker's entries
+    # (Which worker took over is not asserted: in the full suite the session's end-to-end transcription
+    # worker shares this Redis and may claim the stream before the second one is ready.)
 
 
 # ------------------------------------------------------------------------------------------------
