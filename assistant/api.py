@@ -120,10 +120,9 @@ class _AnswersThroughAJob(APIView):
             if response.status_code != 202 or not (wait := _wait_seconds(request.GET)):
                 return response  # an error, or no wait asked for (the view checked `wait` already)
             job = await _job_after_waiting(request.user, response.data["job"], wait)
-            finished = job.status in (AssistantJob.Status.DONE, AssistantJob.Status.FAILED)
             if not answer_in_body:
                 payload = await sync_to_async(selectors.assistant_job_payload)(job)
-                return JsonResponse(payload, status=200 if finished else 202)
+                return JsonResponse(payload, status=200 if job.finished else 202)
             if job.status == AssistantJob.Status.DONE:
                 return JsonResponse(job.result)
             where = {"job": str(job.pk), "status": job.status, "result_url": response.data["result_url"]}
@@ -143,7 +142,7 @@ async def _job_after_waiting(user, job_id, wait: int) -> AssistantJob:
     while True:
         job = await sync_to_async(selectors.assistant_job_for_user)(user, job_id)
         left = deadline - loop.time()
-        if job.status in (AssistantJob.Status.DONE, AssistantJob.Status.FAILED) or left <= 0:
+        if job.finished or left <= 0:
             return job
         await asyncio.sleep(min(pause, left))
         pause = min(pause * 1.5, 0.5)
@@ -313,9 +312,8 @@ class AssistantJobApi(_AnswersThroughAJob):
         job = selectors.assistant_job_for_user(request.user, job_id)
         if job is None:
             raise NotFound("no such job")
-        pending = job.status in (AssistantJob.Status.QUEUED, AssistantJob.Status.RUNNING)
         return Response(selectors.assistant_job_payload(job),
-                        status=status.HTTP_202_ACCEPTED if pending else status.HTTP_200_OK)
+                        status=status.HTTP_200_OK if job.finished else status.HTTP_202_ACCEPTED)
 
 
 class MeetingNotesApi(APIView):

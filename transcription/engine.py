@@ -544,10 +544,7 @@ class SpeakerStream:
         pause_s = o.soft_pause_s if self.buffer_s >= o.soft_split_s else o.pause_s
         if quiet >= pause_s * SAMPLE_RATE:
             if self._early is not None:  # decoded during the pause already: final at once
-                early, segments, _end = self._early
-                self._early = None
-                self._job = DecodeJob("final", early.audio, early.offset_s, cut="pause", result=segments)
-                return self._job
+                return self._final_from_early()
             return self._final_job("pause")
         if self.buffer_s >= min(o.max_utterance_s, MAX_DECODE_S):
             return self._final_job("long")
@@ -633,15 +630,19 @@ class SpeakerStream:
                 self._drop_early()
             return None
         if self._early is not None and self._early[2] == speech_end:  # decoded during that pause already
-            early, segments, _end = self._early
-            self._early = None
-            self._job = DecodeJob("final", early.audio, early.offset_s, cut="pause", result=segments,
-                                  keep_from=keep_from)
-            return self._job
+            return self._final_from_early(keep_from=keep_from)
         if self._early is not None:
             self._drop_early()
         upto = speech_end + pause_windows * WINDOW - self._buf_start
         self._job = DecodeJob("final", self._buf[:upto].copy(), self._buf_start / SAMPLE_RATE, cut="pause",
+                              keep_from=keep_from)
+        return self._job
+
+    def _final_from_early(self, *, keep_from: int | None = None) -> DecodeJob:
+        """The early decode, now that the pause held, as the final's job (nothing left to decode)."""
+        early, segments, _end = self._early
+        self._early = None
+        self._job = DecodeJob("final", early.audio, early.offset_s, cut="pause", result=segments,
                               keep_from=keep_from)
         return self._job
 

@@ -192,10 +192,7 @@ class TranscriptionWorker:
         stream.unacked.clear()
         if stream.end_id is not None:
             done.append(stream.end_id)
-        if done:
-            self.redis.xack(stream.key, GROUP, *done)
-            ms, seq = done[-1].split("-")
-            self.redis.xtrim(stream.key, minid=f"{ms}-{int(seq) + 1}")
+        self._acknowledge(stream.key, done)
         self._forget_script(keys=[stream.key, STREAMS_KEY, owner_key(stream.key)])
 
     # --- audio in ---
@@ -236,10 +233,15 @@ class TranscriptionWorker:
         done = []
         while stream.unacked and stream.unacked[0][1] <= settled:
             done.append(stream.unacked.popleft()[0])
-        if done:
-            self.redis.xack(stream.key, GROUP, *done)
-            ms, seq = done[-1].split("-")
-            self.redis.xtrim(stream.key, minid=f"{ms}-{int(seq) + 1}")
+        self._acknowledge(stream.key, done)
+
+    def _acknowledge(self, key: str, entry_ids: list[str]) -> None:
+        """XACK these entries (in stream order, all earlier ones done already) and trim them away."""
+        if not entry_ids:
+            return
+        self.redis.xack(key, GROUP, *entry_ids)
+        ms, seq = entry_ids[-1].split("-")
+        self.redis.xtrim(key, minid=f"{ms}-{int(seq) + 1}")
 
     # --- one pass ---
 
