@@ -19,7 +19,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -32,9 +32,10 @@ from rest_framework.views import APIView
 from office.api import call_service
 from office.serializers import JsonObjectField
 from rooms.selectors import room_get_visible
+from transcription.exports import export_filename
 from transcription.selectors import meeting_for_user
 
-from . import jobs, llm, qa, selectors, services
+from . import exports, jobs, llm, qa, selectors, services
 from .models import ActionItem, AssistantJob
 from .ratelimit import allow
 from .serializers import ActionItemOut, AssistantJobOut, DocumentOut, SummaryOut
@@ -327,6 +328,29 @@ class MeetingNotesApi(APIView):
         items = selectors.action_items_visible_to(request.user).filter(meeting=meeting)
         return Response({"meeting": meeting.pk, **selectors.meeting_summaries(meeting),
                          "action_items": selectors.action_item_payloads(items)})
+
+
+class MeetingNotesFileApi(APIView):
+    """The notes as Markdown (`notes.md`), or the whole meeting as JSON (`export.json`)."""
+
+    @extend_schema(responses={(200, "text/markdown"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT})
+    def get(self, request, meeting_id: int, what: str):
+        meeting = meeting_for_user(request.user, meeting_id)
+        if meeting is None:
+            raise NotFound("no such meeting")
+        items = selectors.action_item_payloads(
+            selectors.action_items_visible_to(request.user).filter(meeting=meeting).order_by("created_at", "pk"))
+        if what == "notes.md":
+            body, content_type = exports.notes_as_markdown(meeting, items=items), "text/markdown; charset=utf-8"
+        elif what == "export.json":
+            body = json.dumps(exports.meeting_as_json(meeting, items=items), indent=2, ensure_ascii=False)
+            content_type = "application/json"
+        else:  # pragma: no cover - the URLs name only these two
+            raise NotFound("no such export")
+        response = HttpResponse(body, content_type=content_type)
+        name, extension = what.split(".")
+        response["Content-Disposition"] = f'attachment; filename="{export_filename(meeting, name, extension)}"'
+        return response
 
 
 class ActionItemListApi(APIView):

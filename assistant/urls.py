@@ -11,6 +11,10 @@ api_urlpatterns = [
     path("rooms/<int:room_id>/catch-up/stream/", api.CatchUpStreamApi.as_view(), name="api-room-catch-up-stream"),
     path("rooms/<int:room_id>/documents/", api.RoomDocumentsApi.as_view(), name="api-room-documents"),
     path("meetings/<int:meeting_id>/notes/", api.MeetingNotesApi.as_view(), name="api-meeting-notes"),
+    path("meetings/<int:meeting_id>/notes.md", api.MeetingNotesFileApi.as_view(), {"what": "notes.md"},
+         name="api-meeting-notes-file"),
+    path("meetings/<int:meeting_id>/export.json", api.MeetingNotesFileApi.as_view(), {"what": "export.json"},
+         name="api-meeting-export"),
     path("action-items/", api.ActionItemListApi.as_view(), name="api-action-items"),
     path("action-items/<int:item_id>/decision/", api.ActionItemDecisionApi.as_view(), name="api-action-item-decision"),
 ]

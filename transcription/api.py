@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
@@ -9,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import selectors
+from .exports import TRANSCRIPT_FORMATS, export_filename, transcript_export
 from .serializers import MeetingDetailOut, MeetingListItemOut, SegmentOut
 
 
@@ -52,3 +55,19 @@ class MeetingTranscriptApi(APIView):
             limit=query.validated_data.get("limit", 500),
         )
         return Response({"meeting": meeting.id, "segments": [selectors.segment_payload(s) for s in segments]})
+
+
+class MeetingTranscriptFileApi(APIView):
+    """The transcript as a file: `transcript.txt`, `.md`, `.srt` or `.vtt` (transcription/exports.py)."""
+
+    @extend_schema(responses={(200, media.split(";")[0]): OpenApiTypes.STR for media in TRANSCRIPT_FORMATS.values()})
+    def get(self, request, meeting_id: int, file_format: str):
+        meeting = selectors.meeting_for_user(request.user, meeting_id)
+        if meeting is None:
+            raise NotFound("no such meeting")
+        if file_format not in TRANSCRIPT_FORMATS:
+            raise NotFound(f"no such format; one of {', '.join(TRANSCRIPT_FORMATS)}")
+        response = HttpResponse(transcript_export(meeting, file_format), content_type=TRANSCRIPT_FORMATS[file_format])
+        response["Content-Disposition"] = (
+            f'attachment; filename="{export_filename(meeting, "transcript", file_format)}"')
+        return response
