@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db.models import Max
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from rooms.models import ChatMessage, ChatThread, Room, RoomVisit
@@ -61,8 +61,9 @@ ANSWER_SCHEMA = {
 class SemanticCache:
     """Answers to questions asked before over the same scope and the same knowledge.
 
-    A hit needs the same rooms, no new chunk since (the scope's newest chunk id), and a question
-    whose embedding is within `threshold` cosine similarity of the cached one.
+    A hit needs the same rooms, no chunk added or deleted since (the scope's newest chunk id and
+    chunk count), and a question whose embedding is within `threshold` cosine similarity of the
+    cached one.
     """
 
     def __init__(self, size: int = 256, threshold: float = 0.95):
@@ -178,9 +179,11 @@ class _Asking:
 def _retrieve(*, user, question: str, room_id: int | None) -> _Asking:
     question, scope_ids = question_checked(user=user, question=question, room_id=room_id)
     vector = embeddings.embed([question])[0]
-    version = KnowledgeChunk.objects.filter(room_id__in=scope_ids).aggregate(v=Max("id"))["v"] or 0
+    # The scope's knowledge version: a new chunk raises the newest id, a deleted one (retention,
+    # erasure) lowers the count, so an answer citing what is gone is never served from the cache.
+    version = KnowledgeChunk.objects.filter(room_id__in=scope_ids).aggregate(newest=Max("id"), count=Count("id"))
     asking = _Asking(question=question, room_id=room_id, scope_ids=scope_ids, vector=vector,
-                     scope_key=(tuple(scope_ids), version))
+                     scope_key=(tuple(scope_ids), version["newest"] or 0, version["count"]))
     cached = answer_cache.get(asking.scope_key, vector)
     if cached is not None:
         asking.early = {**cached, "cached": True}

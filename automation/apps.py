@@ -7,10 +7,12 @@ class AutomationConfig(AppConfig):
 
     def ready(self) -> None:
         """Subscribe to what earlier stages announce (docs/adr/0013): approved and ownerless action
-        items, and the knowledge index's sweep; and index this app's own tickets as room knowledge."""
+        items, the knowledge index's sweep, erasures and exports; and index this app's own tickets as room
+        knowledge."""
         from django.db.models.signals import post_save
 
         from assistant import signals as assistant_signals
+        from rooms import signals as rooms_signals
 
         from . import receivers
         from .models import Ticket
@@ -21,3 +23,7 @@ class AutomationConfig(AppConfig):
             receivers.owner_suggested_for_proposal, dispatch_uid="automation.owner_for_proposal")
         assistant_signals.knowledge_sweep.connect(receivers.tickets_swept, dispatch_uid="automation.tickets_swept")
         post_save.connect(receivers.ticket_saved, sender=Ticket, dispatch_uid="automation.index_ticket")
+        # Personal data (rooms/personal_data.py): this stage's records of a person, and the audit trail.
+        rooms_signals.person_erasing.connect(receivers.person_work_erase, dispatch_uid="automation.erase")
+        rooms_signals.person_exporting.connect(receivers.person_work_export, dispatch_uid="automation.export")
+        rooms_signals.personal_data_handled.connect(receivers.personal_data_audit, dispatch_uid="automation.audit")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from office.queueing import enqueue_on_commit
 
-from . import knowledge, services
+from . import knowledge, personal_data, services
 
 
 def task_from_approved_action_item(sender, *, item, actor=None, **kwargs) -> None:
@@ -25,3 +25,19 @@ def ticket_saved(sender, instance, **kwargs) -> None:
 def tickets_swept(sender, *, limit, **kwargs) -> dict:
     """The assistant's periodic index sweep: tickets whose indexing a lost enqueue left undone."""
     return {"tickets": knowledge.tickets_sweep(limit=limit)}
+
+
+def person_work_erase(sender, *, user, actor, reassign_to=None, **kwargs) -> dict:
+    """Inside the erasure's transaction: tasks re-assigned (audited), personal rows deleted."""
+    return personal_data.person_work_erase(user=user, actor=actor, reassign_to=reassign_to)
+
+
+def person_work_export(sender, *, user, **kwargs) -> dict:
+    """Their tasks, reminders, digests, calendars and notifications, for their export."""
+    return personal_data.person_work_export(user=user)
+
+
+def personal_data_audit(sender, *, action, user, actor, counts, **kwargs) -> None:
+    """Every export, erasure and retention sweep leaves an audit entry."""
+    personal_data.personal_data_audit(action=action, user=user, actor=actor, counts=counts)
+

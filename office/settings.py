@@ -217,8 +217,48 @@ CELERY_TASK_ROUTES = {"assistant.meeting_refresh": {"queue": "assistant"}, "assi
                       "assistant.run_job": {"queue": "assistant"}}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
-# Single sign-on: leave OIDC_ENABLED off until an identity provider is configured (see README).
+# --- single sign-on through an OpenID Connect provider (mozilla-django-oidc; docs/adr/0016) ---
+# Off by default: nothing contacts a provider until OIDC_ENABLED is set with the client's credentials
+# and the provider's endpoints. Password sign-in stays available either way (the embedded demo).
 OIDC_ENABLED = env_bool("OIDC_ENABLED", False)
+OFFICE_OIDC_PROVIDER_NAME = env_str("OFFICE_OIDC_PROVIDER_NAME", "single sign-on")  # "Sign in with <this>"
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET", "")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile groups")
+# Each endpoint may be given on its own; OIDC_OP_ISSUER fills in those left unset with
+# django-oidc-provider's paths under it (<issuer>/authorize, /token, /userinfo, /jwks, /end-session).
+OIDC_OP_ISSUER = env_str("OIDC_OP_ISSUER", "").rstrip("/")
+
+
+def _oidc_endpoint(name: str, path: str) -> str:
+    return env_str(name, f"{OIDC_OP_ISSUER}/{path}" if OIDC_OP_ISSUER else "")
+
+
+OIDC_OP_AUTHORIZATION_ENDPOINT = _oidc_endpoint("OIDC_OP_AUTHORIZATION_ENDPOINT", "authorize")
+OIDC_OP_TOKEN_ENDPOINT = _oidc_endpoint("OIDC_OP_TOKEN_ENDPOINT", "token")
+OIDC_OP_USER_ENDPOINT = _oidc_endpoint("OIDC_OP_USER_ENDPOINT", "userinfo")
+OIDC_OP_JWKS_ENDPOINT = _oidc_endpoint("OIDC_OP_JWKS_ENDPOINT", "jwks")
+OIDC_OP_LOGOUT_ENDPOINT = _oidc_endpoint("OIDC_OP_LOGOUT_ENDPOINT", "end-session")  # empty: sign out here only
+# The admin role follows one value of one claim on every sign-in (granted and revoked); with no group
+# set, the provider's claims never touch the role and admins are made here.
+OFFICE_OIDC_ADMIN_CLAIM = env_str("OFFICE_OIDC_ADMIN_CLAIM", "groups")
+OFFICE_OIDC_ADMIN_GROUP = env_str("OFFICE_OIDC_ADMIN_GROUP", "")
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT_SECONDS", 10, minimum=1)  # each call to the provider, so none hangs
+OIDC_USE_PKCE = True
+OIDC_STORE_ID_TOKEN = True  # sign-out at the provider names the session by its ID token
+OIDC_OP_LOGOUT_URL_METHOD = "office.oidc.provider_logout_url"
+LOGIN_REDIRECT_URL_FAILURE = "/login/"
+if OIDC_ENABLED:
+    _needed = ["OIDC_RP_CLIENT_ID", "OIDC_RP_CLIENT_SECRET", "OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT",
+               "OIDC_OP_USER_ENDPOINT", *(["OIDC_OP_JWKS_ENDPOINT"] if OIDC_RP_SIGN_ALGO[:2] in ("RS", "ES") else [])]
+    _missing = [name for name in _needed if not globals()[name]]
+    if _missing:
+        raise ImproperlyConfigured(f"OIDC_ENABLED needs {', '.join(_missing)} (or OIDC_OP_ISSUER for the endpoints)")
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    *(["rooms.oidc.OidcMemberBackend"] if OIDC_ENABLED else []),
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -395,6 +435,14 @@ OFFICE_CALENDAR_IMPORT_MINUTES = env_int("OFFICE_CALENDAR_IMPORT_MINUTES", 30, m
 OFFICE_CALENDAR_FETCH_TIMEOUT_SECONDS = env_int("OFFICE_CALENDAR_FETCH_TIMEOUT_SECONDS", 10, minimum=1)
 OFFICE_CALENDAR_MAX_BYTES = env_int("OFFICE_CALENDAR_MAX_BYTES", 2 * 1024 * 1024, minimum=1024)
 
+# Connector checks (docs/adr/0017): every outbound connector is sent a marked synthetic request when
+# its configuration is saved and every OFFICE_CONNECTOR_CHECK_INTERVAL_SECONDS (beat); the newest
+# OFFICE_CONNECTOR_CHECK_HISTORY results per target are kept. Model and mail-server checks wait at
+# most OFFICE_CONNECTOR_CHECK_TIMEOUT_SECONDS (webhooks and feeds use their own timeouts).
+OFFICE_CONNECTOR_CHECK_INTERVAL_SECONDS = env_int("OFFICE_CONNECTOR_CHECK_INTERVAL_SECONDS", 3600, minimum=60)
+OFFICE_CONNECTOR_CHECK_HISTORY = env_int("OFFICE_CONNECTOR_CHECK_HISTORY", 48, minimum=1)
+OFFICE_CONNECTOR_CHECK_TIMEOUT_SECONDS = env_int("OFFICE_CONNECTOR_CHECK_TIMEOUT_SECONDS", 10, minimum=1)
+
 # --- iot (sensors, rules) ---
 # Sensors publish JSON on <prefix>/<device_id> (QoS 1); the ingester subscribes to <prefix>/+ with
 # a persistent session so readings sent while it restarts are delivered afterwards.
@@ -415,6 +463,29 @@ METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOG_FORMAT = env_str("LOG_FORMAT", "json")
+# --- retention of personal data (rooms.selectors.retention_days) ---
+# Site defaults in days, used where neither the room nor its map sets one; empty keeps forever. The
+# daily sweep (rooms.sweep_retention, office/celery.py) deletes what is older, with the knowledge made from it.
+
+
+def _env_days(name: str, default: int | None) -> int | None:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() in {"", "forever", "none"}:
+        return None
+    return env_int(name, 0, minimum=0)
+
+
+OFFICE_RETENTION_DEFAULT_DAYS = {
+    "transcripts": _env_days("OFFICE_RETENTION_TRANSCRIPTS_DAYS", None),
+    "chat": _env_days("OFFICE_RETENTION_CHAT_DAYS", None),
+    "documents": _env_days("OFFICE_RETENTION_DOCUMENTS_DAYS", None),
+    # audio waits in Redis only until it is transcribed; what a crash left behind goes after a day
+    "audio": _env_days("OFFICE_RETENTION_AUDIO_DAYS", 1),
+    "model_calls": _env_days("OFFICE_RETENTION_MODEL_CALLS_DAYS", 90),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,6 +1,9 @@
 """Password sign-in that cannot be guessed at: failures are counted in Redis (shared by every web
 node) per username from one address, and per address; past the limit the form refuses even a right
-password until the window passes. Unknown user and wrong password read the same."""
+password until the window passes. Unknown user and wrong password read the same.
+
+The sign-in page also offers single sign-on when it is on, and signing out of a session that came
+from the provider signs out there too (office/oidc.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,11 @@ import logging
 import redis
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 
+from office.oidc import provider_end_session_url
 from office.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
@@ -72,3 +78,23 @@ class ThrottledAuthenticationForm(AuthenticationForm):
             raise
         signin_succeeded(username, address)
         return cleaned
+
+
+class SignInView(LoginView):
+    """The password form, and "Sign in with <provider>" above it while single sign-on is on."""
+
+    authentication_form = ThrottledAuthenticationForm
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "oidc_enabled": settings.OIDC_ENABLED,
+                "oidc_provider_name": settings.OFFICE_OIDC_PROVIDER_NAME}
+
+
+class SignOutView(LogoutView):
+    """Signs out here, and at the provider too when the session came from it."""
+
+    def post(self, request, *args, **kwargs):
+        at_provider = provider_end_session_url(request)  # read before the session is flushed
+        response = super().post(request, *args, **kwargs)
+        return HttpResponseRedirect(at_provider) if at_provider else response

@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
@@ -10,15 +9,15 @@ from iot import urls as iot_urls
 from rooms.urls import api_urlpatterns, page_urlpatterns
 from transcription import urls as transcription_urls
 
-from . import views
-from .signin import ThrottledAuthenticationForm
+from . import oidc, views
+from .signin import SignInView, SignOutView
 
 admin.site.site_header = "Office administration"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True,
-                                              authentication_form=ThrottledAuthenticationForm), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", SignInView.as_view(), name="login"),
+    path("logout/", SignOutView.as_view(), name="logout"),
+    path("oidc/", include(oidc.urlpatterns)),  # 404 while OIDC_ENABLED is off
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics, name="metrics"),

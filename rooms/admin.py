@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from . import services
-from .models import ChatMessage, Desk, OfficeMap, Profile, Room, RoomMembership
+from .models import RETENTION_FIELDS, ChatMessage, Desk, OfficeMap, Profile, Room, RoomMembership
 
 
 class RoomMembershipInline(admin.TabularInline):
@@ -39,12 +39,13 @@ class RoomAdminForm(forms.ModelForm):
     class Meta:
         model = Room
         fields = ["office_map", "name", "slug", "kind", "x", "y", "width", "height", "doors", "capacity",
-                  "assistant_enabled"]
+                  "assistant_enabled", *RETENTION_FIELDS]
 
     def clean(self):
         cleaned = super().clean()
         if not self.errors:
-            candidate = Room(pk=self.instance.pk, **{name: cleaned.get(name) for name in self.Meta.fields})
+            layout = [name for name in self.Meta.fields if name not in RETENTION_FIELDS]
+            candidate = Room(pk=self.instance.pk, **{name: cleaned.get(name) for name in layout})
             services.room_check_layout(candidate)
         return cleaned
 
@@ -59,7 +60,7 @@ class RoomAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         fields = {f: getattr(obj, f) for f in ["name", "slug", "kind", "x", "y", "width", "height", "doors",
-                                               "capacity", "assistant_enabled"]}
+                                               "capacity", "assistant_enabled", *RETENTION_FIELDS]}
         if change:
             services.room_update(room=obj, **fields)
         else:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
@@ -13,8 +17,8 @@ from rest_framework.views import APIView
 
 from office.api import call_service
 
-from . import selectors, services
-from .models import OfficeMap, Profile, Room
+from . import personal_data, selectors, services
+from .models import RETENTION_FIELDS, OfficeMap, Profile, Room
 from .serializers import (
     ChatMessageOut,
     MapLayoutOut,
@@ -59,6 +63,45 @@ class MeApi(APIView):
         return Response(self._out(request.user))
 
 
+class MyDataExportApi(APIView):
+    """Everything Office holds about the signed-in person, as a zip (JSON and their transcripts)."""
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)})
+    def get(self, request):
+        archive = personal_data.person_export(user=request.user)
+        response = HttpResponse(archive, content_type="application/zip")
+        name = f"office-data-{request.user.get_username()}-{timezone.now():%Y%m%d}.zip"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+class MemberEraseApi(APIView):
+    """An admin erases a person's personal data (audited); `confirm` must repeat their username."""
+
+    permission_classes = [IsAuthenticated, IsAdminUser]
+
+    class InputSerializer(serializers.Serializer):
+        confirm = serializers.CharField(max_length=150, help_text="the person's username, to confirm")
+        reassign_to = serializers.IntegerField(min_value=1, required=False, allow_null=True,
+                                               help_text="who takes over their tasks; empty: left unowned")
+
+    class OutputSerializer(serializers.Serializer):
+        erased = serializers.IntegerField()
+        counts = serializers.DictField(child=serializers.IntegerField())
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request, user_id: int):
+        person = get_object_or_404(get_user_model(), pk=user_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if data.validated_data["confirm"] != person.get_username():
+            raise ValidationError({"confirm": "must be the username of the person to erase"})
+        reassign_id = data.validated_data.get("reassign_to")
+        reassign_to = get_object_or_404(get_user_model(), pk=reassign_id) if reassign_id else None
+        counts = call_service(personal_data.person_erase, person=person, actor=request.user, reassign_to=reassign_to)
+        return Response(self.OutputSerializer({"erased": person.pk, "counts": counts}).data)
+
+
 class MemberListApi(APIView):
     @extend_schema(responses=MemberOut(many=True))
     def get(self, request):
@@ -72,6 +115,12 @@ class MapInputSerializer(serializers.Serializer):
     height = serializers.IntegerField(min_value=8, max_value=512)
     spawn_x = serializers.IntegerField(min_value=0)
     spawn_y = serializers.IntegerField(min_value=0)
+    # the map's retention policy, its rooms' default (empty: the site default)
+    keep_transcripts_days = serializers.IntegerField(min_value=0, max_value=36500, required=False, allow_null=True)
+    keep_chat_days = serializers.IntegerField(min_value=0, max_value=36500, required=False, allow_null=True)
+    keep_documents_days = serializers.IntegerField(min_value=0, max_value=36500, required=False, allow_null=True)
+    keep_audio_days = serializers.IntegerField(min_value=0, max_value=36500, required=False, allow_null=True)
+    keep_model_calls_days = serializers.IntegerField(min_value=0, max_value=36500, required=False, allow_null=True)
 
 
 class MapListApi(APIView):
@@ -117,6 +166,7 @@ class MapPresenceApi(APIView):
         return Response({"map": map_id, "people": selectors.map_presence_for(request.user, map_id)})
 
 
+
 class RoomSerializer(serializers.ModelSerializer):
     doors = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField(min_value=0),
                                                              min_length=2, max_length=2), required=False)
@@ -124,7 +174,7 @@ class RoomSerializer(serializers.ModelSerializer):
     class Meta:
         model = Room
         fields = ["id", "office_map", "name", "slug", "kind", "x", "y", "width", "height", "doors", "capacity",
-                  "assistant_enabled"]
+                  "assistant_enabled", *RETENTION_FIELDS]
         read_only_fields = ["id"]
         extra_kwargs = {"slug": {"required": False}, "office_map": {"required": True}}
         validators = []  # uniqueness and layout are checked by the service, with messages that say why

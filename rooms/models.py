@@ -21,6 +21,9 @@ class Profile(models.Model):
     display_name = models.CharField(max_length=80)
     color = models.CharField(max_length=7, default="#4f7cff")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.AVAILABLE)
+    # The `sub` claim of this member's account at the single sign-on provider (docs/adr/0016): the one
+    # thing that names them there for good; e-mail and usernames can change or be reused.
+    oidc_subject = models.CharField(max_length=255, unique=True, null=True, blank=True, default=None)
 
     def __str__(self) -> str:
         return self.display_name
@@ -38,8 +41,32 @@ def display_name(user) -> str:
         return user.get_username()
 
 
-class OfficeMap(models.Model):
-    """A floor: a grid of tiles; rooms are rectangles on it."""
+RETENTION_KINDS = ("transcripts", "chat", "documents", "audio", "model_calls")
+RETENTION_FIELDS = [f"keep_{kind}_days" for kind in RETENTION_KINDS]
+
+
+def _keep_days(kind: str) -> models.PositiveIntegerField:
+    return models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text=f"days to keep {kind}; empty: the map's policy (for a room), then the site default")
+
+
+class RetentionPolicy(models.Model):
+    """How long a room's records are kept, in days (`keep_<kind>_days`); empty falls back to the
+    map's policy, then to the OFFICE_RETENTION_<KIND>_DAYS setting (rooms.selectors.retention_days)."""
+
+    keep_transcripts_days = _keep_days("transcripts")
+    keep_chat_days = _keep_days("chat")
+    keep_documents_days = _keep_days("documents")
+    keep_audio_days = _keep_days("meeting audio")
+    keep_model_calls_days = _keep_days("model-call records")
+
+    class Meta:
+        abstract = True
+
+
+class OfficeMap(RetentionPolicy):
+    """A floor: a grid of tiles; rooms are rectangles on it. Its retention policy is its rooms' default."""
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(unique=True)
@@ -59,8 +86,9 @@ class OfficeMap(models.Model):
         return self.name
 
 
-class Room(models.Model):
-    """A named area. Meeting and private rooms are walled (the rectangle's edge) with door tiles."""
+class Room(RetentionPolicy):
+    """A named area. Meeting and private rooms are walled (the rectangle's edge) with door tiles.
+    Its retention policy overrides its map's, field by field."""
 
     class Kind(models.TextChoices):
         OPEN = "open", "Open area"

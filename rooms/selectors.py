@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, F, OuterRef, Q, Subquery, Value
@@ -14,7 +18,7 @@ from office.redis_client import redis_client
 
 from .geometry import MapGeometry, RoomShape
 from .hub import presence_key
-from .models import ApiToken, ChatMessage, ChatReadState, ChatThread, OfficeMap, Room, display_name
+from .models import ApiToken, ChatMessage, ChatReadState, ChatThread, OfficeMap, Profile, Room, display_name
 from .serializers import ChatMessageOut, MapLayoutOut, MemberOut, ThreadSummaryOut
 
 User = get_user_model()
@@ -231,3 +235,57 @@ def members_directory() -> list[dict]:
 def api_tokens_for(user):
     """A member's tokens, active first (revoked ones stay listed: they are the record)."""
     return ApiToken.objects.filter(user=user).order_by(F("revoked_at").asc(nulls_first=True), "-created_at")
+
+
+# --- retention ---
+
+def retention_days(room: Room | None, kind: str) -> int | None:
+    """Days `kind` records of `room` are kept: the room's policy, else its map's, else the site
+    default (records without a room: the site default). None: kept forever."""
+    for policy in (room, room.office_map) if room is not None else ():
+        days = getattr(policy, f"keep_{kind}_days")
+        if days is not None:
+            return days
+    return settings.OFFICE_RETENTION_DEFAULT_DAYS[kind]
+
+
+def expired_records_filter(kind: str, *, now: datetime, room_field: str = "room",
+                           time_field: str = "created_at") -> Q | None:
+    """A filter for the `kind` records past their room's retention at `now`, for any model that
+    names its room by `room_field` (a null room takes the site default); None if nothing expires."""
+    rooms_by_days: dict[int, list[int]] = {}
+    for room in Room.objects.select_related("office_map"):
+        days = retention_days(room, kind)
+        if days is not None:
+            rooms_by_days.setdefault(days, []).append(room.pk)
+    parts = [Q(**{f"{room_field}_id__in": ids, f"{time_field}__lt": now - timedelta(days=days)})
+             for days, ids in rooms_by_days.items()]
+    default = settings.OFFICE_RETENTION_DEFAULT_DAYS[kind]
+    if default is not None:
+        parts.append(Q(**{f"{room_field}__isnull": True, f"{time_field}__lt": now - timedelta(days=default)}))
+    return reduce(or_, parts) if parts else None
+
+
+def personal_data_of(user) -> dict:
+    """What rooms holds about `user`, for their export."""
+    profile = Profile.objects.filter(user=user).first()
+    return {
+        "account": {"id": user.pk, "username": user.get_username(), "email": user.email,
+                    "name": display_name(user), "status": profile.status if profile else None,
+                    "joined_at": user.date_joined.isoformat(),
+                    "last_sign_in_at": user.last_login.isoformat() if user.last_login else None},
+        "room_memberships": [{"room": m.room.name, "room_id": m.room_id, "added_at": m.added_at.isoformat()}
+                             for m in user.room_memberships.select_related("room")],
+        "room_visits": [{"room": v.room.name, "room_id": v.room_id, "entered_at": v.entered_at.isoformat(),
+                         "left_at": v.left_at.isoformat() if v.left_at else None}
+                        for v in user.room_visits.select_related("room").order_by("entered_at")],
+        "chat_messages": [{"thread": m.thread_id, "room": m.thread.room.name if m.thread.room else None,
+                           "direct": m.thread.kind == ChatThread.Kind.DIRECT, "seq": m.seq, "body": m.body,
+                           "sent_at": m.created_at.isoformat()}
+                          for m in ChatMessage.objects.filter(author=user).select_related("thread__room")
+                          .order_by("created_at", "id")],
+        "api_tokens": [{"name": t.name, "scope": t.scope, "prefix": t.prefix, "created_at": t.created_at.isoformat(),
+                        "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+                        "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
+                       for t in ApiToken.objects.filter(user=user)],
+    }

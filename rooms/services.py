@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.text import slugify
@@ -22,6 +23,7 @@ from office.observability import CHAT_MESSAGES
 from . import selectors, signals
 from .geometry import MapGeometry, overlapping_walled_rooms
 from .models import (
+    RETENTION_FIELDS,
     ApiToken,
     ChatMessage,
     ChatReadState,
@@ -82,6 +84,71 @@ def member_create(*, username: str, password: str, display_name: str = "", admin
     return user
 
 
+# --- single sign-on (docs/adr/0016) ---
+
+def _unused_username(hint: str) -> str:
+    """`hint` cut to what a username may hold (letters, digits, @.+-_), with -2, -3... if it is taken."""
+    base = re.sub(r"[^\w.@+-]", "", hint)[:140] or "member"
+    candidate, n = base, 1
+    while User.objects.filter(username__iexact=candidate).exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def _member_for_identity(*, subject: str, username_hint: str, email: str, email_verified: bool) -> tuple[User, str]:
+    profile = Profile.objects.select_for_update().select_related("user").filter(oidc_subject=subject).first()
+    if profile is not None:
+        return profile.user, "matched"
+    # An account made here before single sign-on is taken over only through an address the provider
+    # vouches for, and only once: an account already tied to another subject is never re-tied.
+    same_address = list(User.objects.filter(Q(profile__isnull=True) | Q(profile__oidc_subject__isnull=True),
+                                            email__iexact=email)[:2]) if email and email_verified else []
+    if len(same_address) == 1:
+        return same_address[0], "linked"
+    user = User.objects.create_user(username=_unused_username(username_hint), email=email)  # no password
+    return user, "created"
+
+
+def member_sign_in_with_identity(*, subject: str, username_hint: str, display_name: str, email: str = "",
+                                 email_verified: bool = False, admin: bool | None = None) -> User:
+    """The member an account at the sign-on provider signs in as, with name, e-mail and (unless `admin`
+    is None) the admin role brought up to date from the provider's claims on every sign-in.
+
+    Found by the provider's subject; else an account here with the same verified address and no
+    subject yet; else a new member with a unique username made from `username_hint`."""
+    if not subject:
+        raise ValidationError("the provider sent no subject (sub claim)")
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                user, how = _member_for_identity(subject=subject, username_hint=username_hint, email=email,
+                                                 email_verified=email_verified)
+                profile = profile_ensure(user)
+                profile.oidc_subject = subject
+                profile.display_name = (display_name.strip() or user.get_username())[:80]
+                profile.save(update_fields=["oidc_subject", "display_name"])
+                changed = ["email"] if email and email != user.email else []
+                user.email = email or user.email
+                if admin is not None and (user.is_staff, user.is_superuser) != (admin, admin):
+                    user.is_staff = user.is_superuser = admin
+                    changed += ["is_staff", "is_superuser"]
+                    logger.info("%s %s the admin role by single sign-on", user.get_username(),
+                                "given" if admin else "lost", extra={
+                                    "audit": "member.admin_granted" if admin else "member.admin_revoked",
+                                    "user_id": user.pk})
+                if changed:
+                    user.save(update_fields=changed)
+        except IntegrityError:
+            continue  # a concurrent first sign-in took this subject or username: look again
+        if how != "matched":
+            logger.info("%s signed in through single sign-on for the first time (%s)", user.get_username(),
+                        "new member" if how == "created" else "existing account, same verified e-mail",
+                        extra={"audit": f"member.sign_on_{how}", "user_id": user.pk})
+        return user
+    raise ValidationError("could not sign this account in; try again")
+
+
 # --- map and rooms ---
 
 def _validate_layout(office_map: OfficeMap, rooms: list[Room]) -> None:
@@ -111,13 +178,23 @@ def _clean_doors(doors) -> list[list[int]]:
     return [list(d) for d in doors]
 
 
+def _retention_fields(retention: dict) -> dict:
+    unknown = set(retention) - set(RETENTION_FIELDS)
+    if unknown:
+        raise ValidationError(f"unknown fields: {', '.join(sorted(unknown))}")
+    return retention
+
+
 def _announce_map_changed(office_map_id: int) -> None:
     send_event_on_commit(map_group(office_map_id), {"type": "map.changed", "map": office_map_id})
 
 
-def office_map_create(*, name: str, width: int, height: int, spawn_x: int, spawn_y: int, slug: str = "") -> OfficeMap:
+def office_map_create(*, name: str, width: int, height: int, spawn_x: int, spawn_y: int, slug: str = "",
+                      **retention: int | None) -> OfficeMap:
+    """A new floor; `retention` holds its policy's `keep_<kind>_days` (empty: the site defaults)."""
     office_map = OfficeMap(
-        name=name, slug=slug or slugify(name), width=width, height=height, spawn_x=spawn_x, spawn_y=spawn_y
+        name=name, slug=slug or slugify(name), width=width, height=height, spawn_x=spawn_x, spawn_y=spawn_y,
+        **_retention_fields(retention),
     )
     office_map.full_clean()
     _validate_layout(office_map, [])
@@ -150,8 +227,10 @@ def room_create(
     capacity: int | None = None,
     assistant_enabled: bool = False,
     slug: str = "",
+    **retention: int | None,
 ) -> Room:
-    """Create a room and its chat thread; the whole layout is re-validated under a map lock."""
+    """Create a room and its chat thread; the whole layout is re-validated under a map lock.
+    `retention` holds the room's own `keep_<kind>_days` (empty: the map's)."""
     with transaction.atomic():
         locked_map = OfficeMap.objects.select_for_update().get(pk=office_map.pk)
         room = Room(
@@ -166,6 +245,7 @@ def room_create(
             doors=_clean_doors(doors or []),
             capacity=capacity,
             assistant_enabled=assistant_enabled,
+            **_retention_fields(retention),
         )
         room.full_clean()
         _validate_layout(locked_map, [*locked_map.rooms.all(), room])

@@ -9,3 +9,23 @@ app never imports them.
 from django.dispatch import Signal
 
 room_presence_changed = Signal()
+
+# Retention and personal data (rooms/personal_data.py). Each stage deletes, unlinks or exports only
+# its own records; receivers return {what: count} (or, for an export, {section: rows}).
+#
+# - `records_expire(now)`: the daily sweep; each stage deletes its records older than their room's
+#   retention (`rooms.selectors.expired_records_filter`), in its own transaction.
+# - `records_removed()`: after an expiry or an erasure, derived stores (knowledge chunks, cached
+#   answers) drop whatever lost its source.
+# - `person_erasing(user, actor, reassign_to)`: sent INSIDE the erasure's transaction: a stage's failure
+#   rolls the whole erasure back, so nobody is left half erased.
+# - `person_exporting(user)`: a stage returns its sections of the person's export; a `files` entry
+#   ({path: text}) adds files beside the JSON.
+# - `personal_data_handled(action, user, actor, counts)`: an export, erasure or expiry happened (for
+#   the audit trail); sent inside the erasure's transaction, after the export or the sweep otherwise.
+
+records_expire = Signal()
+records_removed = Signal()
+person_erasing = Signal()
+person_exporting = Signal()
+personal_data_handled = Signal()

@@ -4,7 +4,9 @@ from . import api, views
 
 api_urlpatterns = [
     path("me/", api.MeApi.as_view(), name="api-me"),
+    path("me/export/", api.MyDataExportApi.as_view(), name="api-me-export"),
     path("members/", api.MemberListApi.as_view(), name="api-members"),
+    path("members/<int:user_id>/erase/", api.MemberEraseApi.as_view(), name="api-member-erase"),
     path("maps/", api.MapListApi.as_view(), name="api-maps"),
     path("maps/<int:map_id>/", api.MapDetailApi.as_view(), name="api-map"),
     path("maps/<int:map_id>/presence/", api.MapPresenceApi.as_view(), name="api-map-presence"),

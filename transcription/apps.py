@@ -7,12 +7,16 @@ class TranscriptionConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from rooms.signals import room_presence_changed
+        from rooms.signals import person_erasing, person_exporting, records_expire, room_presence_changed
 
         from . import receivers
 
         # Meetings start, gain people and end as members enter and leave rooms (docs/adr/0013).
         room_presence_changed.connect(receivers.meeting_presence_follow, dispatch_uid="transcription.meetings")
+        # Retention and personal data (rooms/personal_data.py): transcripts, consent, audio.
+        records_expire.connect(receivers.transcripts_expire, dispatch_uid="transcription.expire")
+        person_erasing.connect(receivers.person_transcripts_erase, dispatch_uid="transcription.erase")
+        person_exporting.connect(receivers.person_transcripts_export, dispatch_uid="transcription.export")
         if settings.OFFICE_RTC_HOST_ADDRESSES:
             # aioice deliberately leaves 127.0.0.1 out of its host candidates; use the configured set.
             import aioice.ice

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from . import services
+from . import personal_data, services
 
 
 def meeting_presence_follow(sender, *, user, left_room_id, entered_room_id, **kwargs) -> None:
     """Inside the room visit's transaction: start, join and end meetings as people come and go."""
     services.meetings_follow_presence(user=user, left_room_id=left_room_id, entered_room_id=entered_room_id)
+
+
+def transcripts_expire(sender, *, now, **kwargs) -> dict:
+    """The daily retention sweep: transcripts and waiting audio past their room's retention."""
+    return personal_data.transcripts_expire(now=now)
+
+
+def person_transcripts_erase(sender, *, user, **kwargs) -> dict:
+    """Inside the erasure's transaction: the person's words, participation and audio."""
+    return personal_data.person_transcripts_erase(user=user)
+
+
+def person_transcripts_export(sender, *, user, **kwargs) -> dict:
+    """The person's meetings, consent changes and words, for their export."""
+    return personal_data.person_transcripts_export(user=user)
