@@ -16,7 +16,7 @@ from django.utils import timezone
 from assistant import indexing, qa
 from assistant.models import ActionItem, ActionItemDecision, Document, KnowledgeChunk, ModelCall
 from assistant.testing import by_purpose
-from automation.models import AuditEntry, Task
+from automation.models import AuditEntry
 from automation.services import task_create
 from office.redis_client import redis_client
 from rooms import personal_data, selectors
