@@ -40,6 +40,7 @@ from django.conf import settings
 
 from office.redis_client import redis_client
 
+from .metrics import MODEL_CALL_SECONDS
 from .models import ModelCall
 from .prompts import Prompt
 from .redaction import Redactor
@@ -118,13 +119,27 @@ class HttpTransport:
                 raise ConnectionError(f"the stream broke off: {exc!r}") from exc
         raise ConnectionError("the stream ended without [DONE]")
 
+    def models(self, endpoint: Endpoint, timeout: float) -> list[str]:
+        """GET {base_url}/models: the ids the server serves. The connector check (docs/adr/0017) asks this
+        instead of generating: it proves the server, the way to it and the API key without taking one of
+        the server's few generation slots from live work. HTTP errors are raised as urllib's."""
+        request = urllib.request.Request(f"{endpoint.base_url}/models", headers=self._headers(endpoint))
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (configured URL)
+            data = json.load(response)
+        return [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]
+
     @staticmethod
-    def _open(endpoint: Endpoint, body: dict, timeout: float):
+    def _headers(endpoint: Endpoint) -> dict:
         headers = {"Content-Type": "application/json"}
         if endpoint.api_key:
             headers["Authorization"] = f"Bearer {endpoint.api_key}"
+        return headers
+
+    @classmethod
+    def _open(cls, endpoint: Endpoint, body: dict, timeout: float):
         request = urllib.request.Request(
-            f"{endpoint.base_url}/chat/completions", data=json.dumps(body).encode(), headers=headers, method="POST"
+            f"{endpoint.base_url}/chat/completions", data=json.dumps(body).encode(), headers=cls._headers(endpoint),
+            method="POST"
         )
         try:
             return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (configured URL)
@@ -393,8 +408,10 @@ class LLMClient:
     @staticmethod
     def _record(record: dict, status: str, started: float, tokens: list[int], *, error: str = "",
                 confidence: float | None = None) -> ModelCall:
+        elapsed = time.monotonic() - started
+        MODEL_CALL_SECONDS.labels(record["tier"], record["purpose"], status).observe(elapsed)
         return ModelCall.objects.create(
-            **record, status=status, error=error[:2000], latency_ms=int((time.monotonic() - started) * 1000),
+            **record, status=status, error=error[:2000], latency_ms=int(elapsed * 1000),
             prompt_tokens=tokens[0], completion_tokens=tokens[1], confidence=confidence,
         )
 

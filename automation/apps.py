@@ -9,13 +9,13 @@ class AutomationConfig(AppConfig):
         """Subscribe to what earlier stages announce (docs/adr/0013): approved and ownerless action
         items, the knowledge index's sweep, erasures and exports; and index this app's own tickets as room
         knowledge."""
-        from django.db.models.signals import post_save
+        from django.db.models.signals import post_delete, post_save
 
         from assistant import signals as assistant_signals
         from rooms import signals as rooms_signals
 
         from . import receivers
-        from .models import Ticket
+        from .models import CalendarFeed, Ticket
 
         assistant_signals.action_item_approved.connect(
             receivers.task_from_approved_action_item, dispatch_uid="automation.task_from_action_item")
@@ -23,6 +23,10 @@ class AutomationConfig(AppConfig):
             receivers.owner_suggested_for_proposal, dispatch_uid="automation.owner_for_proposal")
         assistant_signals.knowledge_sweep.connect(receivers.tickets_swept, dispatch_uid="automation.tickets_swept")
         post_save.connect(receivers.ticket_saved, sender=Ticket, dispatch_uid="automation.index_ticket")
+        # A feed URL set up or removed is checked at once (docs/adr/0017).
+        post_save.connect(receivers.calendar_feed_changed, sender=CalendarFeed, dispatch_uid="automation.check_feed")
+        post_delete.connect(receivers.calendar_feed_changed, sender=CalendarFeed,
+                            dispatch_uid="automation.check_deleted_feed")
         # Personal data (rooms/personal_data.py): this stage's records of a person, and the audit trail.
         rooms_signals.person_erasing.connect(receivers.person_work_erase, dispatch_uid="automation.erase")
         rooms_signals.person_exporting.connect(receivers.person_work_export, dispatch_uid="automation.export")

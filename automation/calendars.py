@@ -4,6 +4,7 @@ periods, expanded into plain UTC intervals inside a window. Plus the one fetch o
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import urllib.error
 import urllib.request
 
@@ -29,15 +30,23 @@ def parse(text: str) -> icalendar.Calendar:
     return calendar
 
 
-def fetch(url: str) -> str:
-    """GET an ICS feed (an admin configured the URL), bounded in time and size."""
+def fetch(url: str, *, if_modified_since: dt.datetime | None = None) -> str | None:
+    """GET an ICS feed (an admin configured the URL), bounded in time and size. Asked with
+    `if_modified_since` (the connector check), a 304 answer returns None: nothing was downloaded."""
     if not url.lower().startswith(("http://", "https://")):
         raise CalendarError("only http(s) feeds are fetched")
     limit = settings.OFFICE_CALENDAR_MAX_BYTES
-    request = urllib.request.Request(url, headers={"Accept": "text/calendar", "User-Agent": "office-calendar/1"})
+    headers = {"Accept": "text/calendar", "User-Agent": "office-calendar/1"}
+    if if_modified_since is not None:
+        headers["If-Modified-Since"] = email.utils.format_datetime(if_modified_since.astimezone(dt.UTC), usegmt=True)
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=settings.OFFICE_CALENDAR_FETCH_TIMEOUT_SECONDS) as response:
             body = response.read(limit + 1)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 304 and if_modified_since is not None:
+            return None
+        raise CalendarError(f"could not fetch the feed ({exc})") from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise CalendarError(f"could not fetch the feed ({exc})") from exc
     if len(body) > limit:

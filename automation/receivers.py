@@ -5,6 +5,7 @@ from __future__ import annotations
 from office.queueing import enqueue_on_commit
 
 from . import knowledge, personal_data, services
+from .workflows import services as workflow_services
 
 
 def task_from_approved_action_item(sender, *, item, actor=None, **kwargs) -> None:
@@ -41,3 +42,8 @@ def personal_data_audit(sender, *, action, user, actor, counts, **kwargs) -> Non
     """Every export, erasure and retention sweep leaves an audit entry."""
     personal_data.personal_data_audit(action=action, user=user, actor=actor, counts=counts)
 
+
+def calendar_feed_changed(sender, instance, **kwargs) -> None:
+    """A URL feed was saved or deleted: its connector check runs once this commits (docs/adr/0017)."""
+    if instance.url:
+        workflow_services.connector_check_queue(connector="calendar_feed", target=str(instance.pk))

@@ -33,16 +33,24 @@ def task_created_flow():
 
 
 class Receiver:
-    """An HTTP receiver in a thread: answers with the queued status codes (then the last one forever)."""
+    """An HTTP receiver in a thread: answers with the queued status codes (then the last one forever).
+    Like a real receiver it drops the synthetic check a saved endpoint is sent (docs/adr/0017): it
+    answers 204 and does not count it (tests/test_connector_checks.py covers the checks)."""
 
     def __init__(self, codes: list[int]):
         self.codes = list(codes)
         self.requests: list[tuple[dict, bytes]] = []
+        self.synthetic: list[tuple[dict, bytes]] = []
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["content-length"]))
+                if self.headers.get("x-office-synthetic") == "1":
+                    receiver.synthetic.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    self.send_response(204)
+                    self.end_headers()
+                    return
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 code = receiver.codes.pop(0) if len(receiver.codes) > 1 else receiver.codes[0]
                 self.send_response(code)

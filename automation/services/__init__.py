@@ -5,7 +5,14 @@ owner suggestions), `tickets` (facilities tickets), `reminders`, `digests` and `
 """
 
 from .action_items import action_item_owner_suggest, task_create_from_action_item
-from .calendar_feeds import calendar_feed_add, calendar_feed_import, calendar_import_all
+from .calendar_feeds import (
+    calendar_feed_add,
+    calendar_feed_breaker,
+    calendar_feed_check,
+    calendar_feed_import,
+    calendar_feeds_checked,
+    calendar_import_all,
+)
 from .digests import DIGEST_ACTOR, digest_build, digest_send, digests_build, digests_send_daily
 from .reminders import REMINDER_ACTOR, reminder_schedule, reminder_time, reminders_send_due
 from .tickets import TICKET_FIELDS, TICKET_TRANSITIONS, ticket_open, ticket_resolve, ticket_update
@@ -19,6 +26,9 @@ __all__ = [
     "TICKET_TRANSITIONS",
     "action_item_owner_suggest",
     "calendar_feed_add",
+    "calendar_feed_breaker",
+    "calendar_feed_check",
+    "calendar_feeds_checked",
     "calendar_feed_import",
     "calendar_import_all",
     "digest_build",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from urllib.parse import urlsplit
 
+import pybreaker
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -12,6 +14,8 @@ from django.utils import timezone
 
 from .. import calendars
 from ..models import BusyInterval, CalendarFeed
+from ..workflows.breakers import breaker_for, retry_after_seconds
+from ..workflows.errors import PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +55,7 @@ def calendar_feed_import(feed: CalendarFeed, *, now: dt.datetime | None = None) 
     A fetch or parse failure is recorded on the feed and raised; the old intervals stay."""
     now = now or timezone.now()
     try:
-        text = feed.content if not feed.url else calendars.fetch(feed.url)
+        text = feed.content if not feed.url else _fetch_through_breaker(feed)
         intervals = calendars.busy_intervals(
             text, start=now - dt.timedelta(days=1), end=now + dt.timedelta(days=settings.OFFICE_CALENDAR_HORIZON_DAYS)
         )
@@ -79,3 +83,45 @@ def calendar_import_all(*, now: dt.datetime | None = None) -> dict:
             logger.warning("calendar feed %s could not be imported", feed.pk)
             result["failed"] += 1
     return result
+
+
+def calendar_feed_breaker(feed_id: int) -> pybreaker.CircuitBreaker:
+    """One breaker per URL feed: a failing connector check opens it, so the import keeps the old
+    intervals without calling a server that is known to be down (docs/adr/0017)."""
+    return breaker_for(f"calendar_feed.{feed_id}")
+
+
+def _fetch_through_breaker(feed: CalendarFeed) -> str:
+    breaker = calendar_feed_breaker(feed.pk)
+    try:
+        return breaker.call(calendars.fetch, feed.url)
+    except pybreaker.CircuitBreakerError:
+        raise calendars.CalendarError(
+            f"the feed is unavailable (circuit open); next try in {retry_after_seconds(breaker):.0f}s") from None
+
+
+def calendar_feeds_checked() -> list[tuple[int, str]]:
+    """The feeds a connector check fetches (those with a URL): (id, what a person recognises). The
+    label is the feed's name and host, never the URL, whose path often holds a private token."""
+    return [(pk, f"{name or 'calendar'} ({urlsplit(url).hostname or '?'})")
+            for pk, name, url in CalendarFeed.objects.exclude(url="").order_by("id").values_list("pk", "name", "url")]
+
+
+def calendar_feed_check(feed_id: int) -> str:
+    """The connector check of a URL feed: the import's own fetch, conditional on the last import (a 304
+    is a pass), and a parse of what came back; nothing is stored. A failed fetch is an outage
+    (TransientError), a file that is not iCalendar is not (PermanentError)."""
+    feed = CalendarFeed.objects.exclude(url="").filter(pk=feed_id).first()
+    if feed is None:
+        raise PermanentError(f"calendar feed {feed_id!r} is gone or has no URL")
+    try:
+        text = calendars.fetch(feed.url, if_modified_since=feed.last_imported_at)
+    except calendars.CalendarError as exc:
+        raise TransientError(str(exc)) from exc
+    if text is None:
+        return "not modified since the last import"
+    try:
+        calendars.parse(text)
+    except calendars.CalendarError as exc:
+        raise PermanentError(str(exc)) from exc
+    return f"{len(text.encode())} bytes of iCalendar"

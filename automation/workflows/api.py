@@ -1,4 +1,5 @@
-"""REST for the run history (admins), the approvals inbox and the notification inbox (members).
+"""REST for the run history and connector checks (admins), the approvals inbox and the notification
+inbox (members).
 Views parse, authorise and call one service or selector."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from office.api import call_service
 
 from . import selectors, services
 from .models import Approval, WorkflowRun
-from .serializers import ApprovalOut, RunOut, StepOut, WorkflowEventOut
+from .serializers import ApprovalOut, ConnectorCheckOut, RunOut, StepOut, WorkflowEventOut
 
 
 class RunListApi(APIView):
@@ -69,6 +70,16 @@ class RunActionApi(APIView):
         run = call_service(services.run_act, run, request.user, action=action, note=data.validated_data.get("note", ""))
         run.refresh_from_db()
         return Response(RunOut(run).data)
+
+
+class ConnectorCheckListApi(APIView):
+    """The newest synthetic check of every outbound connector target, failing ones first."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses=ConnectorCheckOut(many=True))
+    def get(self, request):
+        return Response(ConnectorCheckOut(selectors.connector_checks_latest(), many=True).data)
 
 
 class ApprovalListApi(APIView):

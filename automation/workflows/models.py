@@ -9,6 +9,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class WorkflowRun(models.Model):
@@ -283,3 +284,32 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} to endpoint {self.endpoint_id} ({self.status})"
+
+
+class ConnectorCheck(models.Model):
+    """One synthetic check of an outbound connector target (docs/adr/0017). The newest row per
+    (connector, target) is that target's state; older rows are its recent history, pruned as checks run."""
+
+    class Reason(models.TextChoices):
+        CONFIG = "config", "Configuration saved"
+        SCHEDULE = "schedule", "Scheduled"
+        MANUAL = "manual", "Run by hand"
+
+    connector = models.CharField(max_length=40)  # webhook, email, room_chat, calendar_feed, model_endpoint
+    target = models.CharField(max_length=100)  # an endpoint or feed id, a model tier, "default"
+    # What a person recognises (description, host); never a whole URL, which may hold a token.
+    label = models.CharField(max_length=300, blank=True)
+    ok = models.BooleanField()
+    latency_ms = models.FloatField()
+    detail = models.TextField(blank=True)
+    # The connector's breaker after the check ("" when live work reaches it without one).
+    breaker_state = models.CharField(max_length=16, blank=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices, default=Reason.SCHEDULE)
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["connector", "target", "-checked_at", "-id"]
+        indexes = [models.Index(fields=["connector", "target", "-checked_at"], name="wf_check_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.target}: {'ok' if self.ok else 'failing'}"

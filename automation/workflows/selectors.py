@@ -1,4 +1,4 @@
-"""Reads for the run history, the approvals inbox and the notification inbox."""
+"""Reads for the run history, the approvals inbox, the notification inbox and the connector checks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from django.db.models import Prefetch
 
 from .models import (
     Approval,
+    ConnectorCheck,
     Notification,
     SideEffect,
     WorkflowEvent,
@@ -132,3 +133,11 @@ def notifications_for(user, *, unread_only: bool = False, limit: int = 50):
 
 def notifications_unread_count(user) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+def connector_checks_latest() -> list[ConnectorCheck]:
+    """The newest check of every connector target, failing ones first (one query)."""
+    rows = list(ConnectorCheck.objects.order_by("connector", "target", "-checked_at", "-id")
+                .distinct("connector", "target"))
+    rows.sort(key=lambda row: (row.ok, row.connector, row.target))
+    return rows

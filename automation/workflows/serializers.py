@@ -1,4 +1,5 @@
-"""Output shapes of workflow runs, their steps, events and approvals (REST and the schema)."""
+"""Output shapes of workflow runs, their steps, events and approvals, and of the connector checks
+(REST and the schema)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,15 @@ class ApprovalOut(serializers.Serializer):
     decided_by = serializers.CharField(source="decided_by.username", default=None)
     decided_at = serializers.DateTimeField()
     note = serializers.CharField()
+
+
+class ConnectorCheckOut(serializers.Serializer):
+    connector = serializers.CharField()
+    target = serializers.CharField()
+    label = serializers.CharField()
+    ok = serializers.BooleanField()
+    latency_ms = serializers.FloatField()
+    detail = serializers.CharField()
+    breaker_state = serializers.CharField(help_text='"open", "half-open", "closed"; "" where the connector has none')
+    reason = serializers.CharField()
+    checked_at = serializers.DateTimeField()

@@ -14,3 +14,14 @@ def step_execute_task(step_id: int) -> str:
 @shared_task(name="workflows.tick", ignore_result=True)
 def tick_task() -> dict:
     return services.workflow_tick()
+
+
+@shared_task(name="workflows.connector_check", ignore_result=True)
+def connector_check_task(connector: str, target: str, reason: str = "schedule") -> bool | None:
+    row = services.connector_check_run(connector=connector, target=target, reason=reason)
+    return None if row is None else row.ok
+
+
+@shared_task(name="workflows.connector_checks", ignore_result=True)
+def connector_checks_task() -> dict:
+    return services.connector_checks_due()

@@ -6,6 +6,7 @@ api_urlpatterns = [
     path("workflows/runs/", api.RunListApi.as_view(), name="api-workflow-runs"),
     path("workflows/runs/<int:run_id>/", api.RunDetailApi.as_view(), name="api-workflow-run"),
     path("workflows/runs/<int:run_id>/<str:action>/", api.RunActionApi.as_view(), name="api-workflow-run-action"),
+    path("workflows/connector-checks/", api.ConnectorCheckListApi.as_view(), name="api-connector-checks"),
     path("workflows/approvals/", api.ApprovalListApi.as_view(), name="api-approvals"),
     path("workflows/approvals/<int:approval_id>/decide/", api.ApprovalDecideApi.as_view(), name="api-approval-decide"),
     path("notifications/", api.NotificationListApi.as_view(), name="api-notifications"),

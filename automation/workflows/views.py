@@ -30,6 +30,7 @@ def runs_page(request):
         "status": status,
         "statuses": [(value, label, counts.get(value, 0)) for value, label in WorkflowRun.Status.choices],
         "total": sum(counts.values()),
+        "checks": selectors.connector_checks_latest(),
     })
 
 

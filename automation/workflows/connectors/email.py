@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import smtplib
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
+from django.core.mail.backends import filebased, smtp
 from django.core.validators import validate_email
 
 from ..errors import PermanentError, TransientError
@@ -62,3 +64,29 @@ class EmailConnector:
 
     def breaker_name(self, message: dict) -> str:
         return self.name
+
+
+def email_check() -> str:
+    """The synthetic check (docs/adr/0017): open a session the way a send does (connect, TLS, login)
+    and say NOOP, without a message. A test mail would land in a real mailbox every hour, and what
+    fails on our side of a send (DNS, port, TLS, credentials) fails here the same way."""
+    connection = get_connection()
+    if isinstance(connection, smtp.EmailBackend):
+        where = f"{connection.host}:{connection.port}"
+        try:
+            connection.open()
+            code, _ = connection.connection.noop()
+        except smtplib.SMTPAuthenticationError as exc:
+            raise PermanentError(f"{where} refused the login ({exc.smtp_code})") from exc
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            raise TransientError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            connection.close()
+        if code != 250:
+            raise TransientError(f"{where} answered NOOP with {code}")
+        return f"{where} answered NOOP"
+    if isinstance(connection, filebased.EmailBackend):
+        if not os.access(connection.file_path, os.W_OK):
+            raise PermanentError(f"cannot write to {connection.file_path}")
+        return f"writes files to {connection.file_path}"
+    return f"{type(connection).__module__} has no server to reach"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+import uuid
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -23,6 +24,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None  # a redirect would send the payload somewhere nobody configured
 
+
+SYNTHETIC_EVENT_TYPE = "office.synthetic_check"
+SYNTHETIC_HEADER = "x-office-synthetic"
 
 # No proxies from the environment, no redirects: the request goes to the configured URL or nowhere.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
@@ -55,28 +59,9 @@ class WebhookConnector:
             endpoint=endpoint, message_id=idempotency_key,
             defaults={"event_type": event_type, "payload": message.get("payload") or {}},
         )
-        now = datetime.now(UTC)
-        body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": message.get("payload") or {}},
-                          cls=DjangoJSONEncoder)
-        headers = {
-            "content-type": "application/json",
-            "user-agent": "Office-Webhooks/1",
-            "webhook-id": idempotency_key,
-            "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(endpoint.secret).sign(idempotency_key, now, body),
-        }
-        request = urllib.request.Request(endpoint.url, data=body.encode(), headers=headers, method="POST")
-        code, error = None, ""
-        try:
-            with _opener.open(request, timeout=settings.OFFICE_WEBHOOK_TIMEOUT_SECONDS) as response:
-                code = response.status
-                response.read(1024)
-        except urllib.error.HTTPError as exc:
-            code, error = exc.code, f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            error = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
-        ok = code is not None and 200 <= code < 300
-        permanent = code is not None and not ok and code not in (408, 425, 429) and code < 500
+        code, error = _post_signed(endpoint, message_id=idempotency_key, event_type=event_type,
+                                   data=message.get("payload") or {})
+        ok, permanent = _accepted(code), _refused(code)
         status = (WebhookDelivery.Status.SUCCEEDED if ok else
                   WebhookDelivery.Status.FAILED if permanent else WebhookDelivery.Status.RETRYING)
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
@@ -88,3 +73,55 @@ class WebhookConnector:
         if permanent:
             raise PermanentError(f"{endpoint.url} refused the webhook: {error or code}")
         raise TransientError(f"{endpoint.url}: {error or code}")
+
+
+def _post_signed(endpoint: WebhookEndpoint, *, message_id: str, event_type: str, data: dict,
+                 extra_headers: dict | None = None) -> tuple[int | None, str]:
+    """POST one signed message; (status code or None, error text without the URL)."""
+    now = datetime.now(UTC)
+    body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": data}, cls=DjangoJSONEncoder)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "Office-Webhooks/1",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(endpoint.secret).sign(message_id, now, body),
+        **(extra_headers or {}),
+    }
+    request = urllib.request.Request(endpoint.url, data=body.encode(), headers=headers, method="POST")
+    code, error = None, ""
+    try:
+        with _opener.open(request, timeout=settings.OFFICE_WEBHOOK_TIMEOUT_SECONDS) as response:
+            code = response.status
+            response.read(1024)
+    except urllib.error.HTTPError as exc:
+        code, error = exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        error = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+    return code, error
+
+
+def _accepted(code: int | None) -> bool:
+    return code is not None and 200 <= code < 300
+
+
+def _refused(code: int | None) -> bool:
+    """A 4xx (or a redirect, which is not followed) other than 'later, please': resending cannot help."""
+    return code is not None and not _accepted(code) and code not in (408, 425, 429) and code < 500
+
+
+def webhook_check(endpoint_id: int) -> str:
+    """The synthetic check (docs/adr/0017): a message signed exactly like live ones but marked twice, by
+    its type (SYNTHETIC_EVENT_TYPE) and a header (SYNTHETIC_HEADER: 1), so a receiver verifies it and
+    drops it. Every active endpoint gets it, whatever its event types; it leaves no WebhookDelivery."""
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, active=True).first()
+    if endpoint is None:
+        raise PermanentError(f"webhook endpoint {endpoint_id!r} is gone or inactive")
+    code, error = _post_signed(endpoint, message_id=f"msg_synthetic_{uuid.uuid4().hex}",
+                               event_type=SYNTHETIC_EVENT_TYPE, data={"synthetic": True},
+                               extra_headers={SYNTHETIC_HEADER: "1"})
+    if _accepted(code):
+        return f"HTTP {code}"
+    if _refused(code):
+        raise PermanentError(f"the receiver refused the check: {error or code}")
+    raise TransientError(error or f"HTTP {code}")

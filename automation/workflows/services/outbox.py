@@ -128,8 +128,15 @@ def workflow_tick(*, now: datetime | None = None) -> dict:
     return {"relayed": outbox_relay(now=now), "requeued": steps_requeue_stalled(now=now)}
 
 
-def workflow_schedules_ensure():
-    """Store the tick in django-celery-beat's tables (idempotent); `manage.py workflow_schedules`."""
+def workflow_schedules_ensure() -> list:
+    """Store the tick and the connector checks in django-celery-beat's tables (idempotent);
+    `manage.py workflow_schedules`. Returns the PeriodicTask rows."""
+    from .checks import connector_checks_schedule_ensure
+
+    return [_tick_schedule_ensure(), connector_checks_schedule_ensure()]
+
+
+def _tick_schedule_ensure():
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     interval, _ = IntervalSchedule.objects.get_or_create(

@@ -4,8 +4,8 @@ from automation.workflows.services import workflow_schedules_ensure
 
 
 class Command(BaseCommand):
-    help = "Store the workflow tick in the beat schedule tables (idempotent; make run calls it)."
+    help = "Store the workflow tick and the connector checks in the beat schedule tables (idempotent)."
 
     def handle(self, *args, **options):
-        task = workflow_schedules_ensure()
-        self.stdout.write(f"{task.name}: every {task.interval.every} s")
+        for task in workflow_schedules_ensure():
+            self.stdout.write(f"{task.name}: every {task.interval.every} s")
