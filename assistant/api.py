@@ -35,10 +35,18 @@ from rooms.selectors import room_get_visible
 from transcription.exports import export_filename
 from transcription.selectors import meeting_for_user
 
-from . import exports, jobs, llm, qa, selectors, services
+from . import archive, exports, jobs, llm, qa, selectors, services
+from .archive import archive_filters
 from .models import ActionItem, AssistantJob
 from .ratelimit import allow
-from .serializers import ActionItemOut, AssistantJobOut, DocumentOut, SummaryOut
+from .serializers import (
+    ActionItemOut,
+    ArchiveQueryIn,
+    AssistantJobOut,
+    DocumentOut,
+    MeetingSearchOut,
+    SummaryOut,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -328,6 +336,20 @@ class MeetingNotesApi(APIView):
         items = selectors.action_items_visible_to(request.user).filter(meeting=meeting)
         return Response({"meeting": meeting.pk, **selectors.meeting_summaries(meeting),
                          "action_items": selectors.action_item_payloads(items)})
+
+
+class MeetingSearchApi(APIView):
+    """Search what was said, noted and written in the rooms you may read (the archive's search box)."""
+
+    @extend_schema(parameters=[ArchiveQueryIn], responses=MeetingSearchOut)
+    def get(self, request):
+        query = ArchiveQueryIn(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if not query.validated_data["q"].strip():
+            raise ValidationError({"q": "say what to look for"})
+        results = archive.meetings_search(user=request.user, text=query.validated_data["q"],
+                                          filters=archive_filters(query.validated_data))
+        return Response(MeetingSearchOut(results).data)
 
 
 class MeetingNotesFileApi(APIView):

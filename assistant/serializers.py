@@ -121,3 +121,39 @@ class AssistantJobOut(serializers.Serializer):
 
     def get_result_url(self, job) -> str:
         return reverse("api-assistant-job", kwargs={"job_id": job.pk})
+
+
+class ArchiveQueryIn(serializers.Serializer):
+    """The meetings archive's filters and search box (the page and GET /api/meetings/search/ share it)."""
+
+    q = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    room = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    person = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    since = serializers.DateField(required=False, allow_null=True, default=None)
+    until = serializers.DateField(required=False, allow_null=True, default=None)
+
+    def validate(self, attrs):
+        if attrs["since"] and attrs["until"] and attrs["since"] > attrs["until"]:
+            raise serializers.ValidationError({"until": "must not be before since"})
+        return attrs
+
+
+class SearchHitOut(serializers.Serializer):
+    kind = serializers.CharField(help_text="transcript, notes or chat")
+    meeting = serializers.IntegerField(required=False)
+    room = serializers.IntegerField()
+    room_name = serializers.CharField()
+    seq = serializers.IntegerField(required=False)
+    speaker = serializers.CharField(required=False)
+    at = IsoDateTimeField()
+    snippet = serializers.CharField(help_text="HTML: escaped text, the matching words in <mark>")
+    url = serializers.CharField()
+    matched = serializers.ListField(child=serializers.CharField(), required=False,
+                                    help_text="words, meaning or both")
+
+
+class MeetingSearchOut(serializers.Serializer):
+    query = serializers.CharField()
+    transcript = SearchHitOut(many=True)
+    notes = SearchHitOut(many=True)
+    chat = SearchHitOut(many=True)

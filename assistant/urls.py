@@ -11,6 +11,7 @@ api_urlpatterns = [
     path("rooms/<int:room_id>/catch-up/stream/", api.CatchUpStreamApi.as_view(), name="api-room-catch-up-stream"),
     path("rooms/<int:room_id>/documents/", api.RoomDocumentsApi.as_view(), name="api-room-documents"),
     path("meetings/<int:meeting_id>/notes/", api.MeetingNotesApi.as_view(), name="api-meeting-notes"),
+    path("meetings/search/", api.MeetingSearchApi.as_view(), name="api-meeting-search"),
     path("meetings/<int:meeting_id>/notes.md", api.MeetingNotesFileApi.as_view(), {"what": "notes.md"},
          name="api-meeting-notes-file"),
     path("meetings/<int:meeting_id>/export.json", api.MeetingNotesFileApi.as_view(), {"what": "export.json"},
@@ -20,6 +21,7 @@ api_urlpatterns = [
 ]
 
 page_urlpatterns = [
+    path("meetings/", views.meetings_archive_page, name="meetings-archive"),
     path("documents/<int:document_id>/", views.document_page, name="document-page"),
     path("assistant/versions/", registry_views.versions_page, name="assistant-versions"),
     path("assistant/versions/<str:kind>/rollback/", registry_views.version_rollback, name="assistant-version-rollback"),

@@ -8,6 +8,8 @@ transaction that stores it, so captions can be resumed and replayed like chat.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import Q
 
@@ -76,10 +78,15 @@ class TranscriptSegment(models.Model):
     confidence = models.FloatField()
     model_id = models.CharField(max_length=120)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Words, for the meetings archive's search (ranked, highlighted); kept by PostgreSQL itself.
+    search = models.GeneratedField(expression=SearchVector("text", config="english"), output_field=SearchVectorField(),
+                                   db_persist=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["meeting", "seq"], name="transcript_segment_seq_unique")]
-        indexes = [models.Index(fields=["room", "-created_at"])]
+        indexes = [models.Index(fields=["room", "-created_at"]),
+                   GinIndex(fields=["search"], name="transcript_segment_search_gin"),
+                   models.Index(fields=["room", "spoken_at"], name="transcript_segment_room_time")]
         ordering = ["meeting_id", "seq"]
 
     def __str__(self) -> str:
