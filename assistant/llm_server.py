@@ -1,5 +1,5 @@
 """The embedded model servers: llama.cpp (xllamacpp) serving the packaged GGUF models over the same
-OpenAI-compatible API as vLLM, on 127.0.0.1 only. `make run` starts one process per tier
+OpenAI-compatible API as vLLM, on 127.0.0.1 (a container's own address with --host). `make run` starts one process per tier
 (`manage.py llm_server --tier small|large`) so every worker shares one loaded model.
 
 The models ship split across several registry packages; they are joined once into DATA_DIR/models.
@@ -58,8 +58,8 @@ def packaged_model_path(tier: str) -> Path:
     return target
 
 
-def start_server(tier: str, port: int, *, threads: int | None = None, ctx: int = 4096):
-    """Start a llama.cpp server for `tier` on 127.0.0.1:port in this process; keep the object alive."""
+def start_server(tier: str, port: int, *, host: str = "127.0.0.1", threads: int | None = None, ctx: int = 4096):
+    """Start a llama.cpp server for `tier` on host:port in this process; keep the object alive."""
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -68,7 +68,7 @@ def start_server(tier: str, port: int, *, threads: int | None = None, ctx: int =
     params.n_ctx = ctx
     params.n_parallel = 1
     params.port = port
-    params.hostnames = ["127.0.0.1"]
+    params.hostnames = [host]
     params.cpuparams.n_threads = threads or settings.OFFICE_LLM_THREADS
     params.cpuparams_batch.n_threads = threads or settings.OFFICE_LLM_THREADS
     params.verbosity = -1

@@ -3,6 +3,14 @@
 import os
 
 from celery import Celery
+from celery.signals import (
+    beat_init,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_shutdown,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "office.settings")
 
@@ -15,3 +23,53 @@ app.conf.beat_schedule = {
     # what is past each room's retention goes, with the knowledge made from it (rooms/personal_data.py)
     "retention-sweep": {"task": "rooms.sweep_retention", "schedule": 24 * 3600.0},
 }
+
+
+# --- logging and metrics of workers and beat (office/process_metrics.py) ---
+# Django's app registry is not ready when this module loads: the hooks import what they need late.
+
+@setup_logging.connect
+def logging_through_django(**_kwargs) -> None:
+    """Celery's own log lines through settings.LOGGING (JSON lines with request ids, LOG_LEVEL), not
+    Celery's formatter: connecting this signal is what stops Celery from installing its own."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@worker_init.connect
+def worker_metrics(**_kwargs) -> None:
+    from office.process_metrics import clear_multiprocess_dir, serve_process_metrics
+
+    clear_multiprocess_dir()
+    serve_process_metrics()
+
+
+@beat_init.connect
+def beat_metrics(**_kwargs) -> None:
+    from office.process_metrics import CeleryQueueCollector, serve_process_metrics
+
+    serve_process_metrics(collectors=[CeleryQueueCollector()])
+
+
+@task_prerun.connect
+def task_metrics_start(task_id=None, **_kwargs) -> None:
+    from office.process_metrics import task_started
+
+    task_started(task_id)
+
+
+@task_postrun.connect
+def task_metrics_finish(task_id=None, task=None, state=None, **_kwargs) -> None:
+    from office.process_metrics import task_finished
+
+    task_finished(task_id, getattr(task, "name", "unknown"), state)
+
+
+@worker_process_shutdown.connect
+def pool_child_metrics(pid=None, **_kwargs) -> None:
+    from office.process_metrics import pool_child_exited
+
+    pool_child_exited(pid)

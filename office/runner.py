@@ -1,7 +1,8 @@
 """`make run`: the whole office on one machine.
 
-Starts the embedded services that no *_URL variable replaces, migrates, loads the demo office
-once, then runs Daphne, a Celery worker and Celery beat until Ctrl-C, and stops everything.
+Starts the embedded services that no *_URL variable replaces, runs the setup steps (migrations, the
+demo office once, rankers, schedules), then runs every process of `office.processes.PROCESSES` until
+Ctrl-C, and stops everything. The deployment files run the same list (tests/test_deploy_files.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from office.embedded import EmbeddedServices, port_in_use
+from office.processes import PROCESSES, Process
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 logger = logging.getLogger("office.runner")
@@ -39,6 +41,33 @@ def ensure_secret_key(data_dir: Path) -> None:
 
 def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], env=env, check=True, cwd=BASE_DIR)
+
+
+def local_argv(process: Process, *, host: str, port: int) -> list[str]:
+    """The process's command with this venv's programs; only the web listens on OFFICE_HOST."""
+    argv = process.argv_for(listen=host if process.role == "web" else "127.0.0.1", port=port)
+    bin_dir = Path(sys.executable).parent
+    program, *rest = argv
+    if program == "python":
+        program = sys.executable
+        if rest and rest[0] == "manage.py":
+            rest[0] = str(BASE_DIR / "manage.py")
+    else:
+        program = str(bin_dir / program)
+    return [program, *rest]
+
+
+def process_env(process: Process, env: dict[str, str]) -> dict[str, str]:
+    """The shared environment plus the process's own local defaults; with OFFICE_PROCESS_METRICS=true
+    each process serves its Prometheus endpoint on loopback at its table port."""
+    child = {**{k: v for k, v in process.local_env.items() if k not in os.environ}, **env}
+    if os.environ.get("OFFICE_PROCESS_METRICS", "").lower() in {"1", "true", "yes"} and process.metrics_port:
+        child["OFFICE_METRICS_PORT"] = str(process.metrics_port)
+        if process.role == "worker":
+            multiproc_dir = Path(env["OFFICE_DATA_DIR"]) / "metrics" / process.name
+            multiproc_dir.mkdir(parents=True, exist_ok=True)
+            child["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc_dir)
+    return child
 
 
 def main() -> int:
@@ -71,32 +100,11 @@ def main() -> int:
     try:
         env = {"WHITENOISE_AUTOREFRESH": "true", **os.environ, "OFFICE_DATA_DIR": str(data_dir),
                "DJANGO_SETTINGS_MODULE": "office.settings", **services.start()}
-        manage("migrate", "--noinput", "-v", "0", env=env)
-        manage("load_demo_office", env=env)
-        manage("assistant_register_rankers", env=env)  # the saved rankers into the registry (idempotent)
-        # Periodic work (reminders, digests, workflow sweeps, rule timers) is stored in the database.
-        for command in ("automation_schedules", "workflow_schedules", "iot_schedules"):
-            manage(command, env=env)
-        bin_dir = Path(sys.executable).parent
-        commands = {
-            "daphne": [str(bin_dir / "daphne"), "-b", host, "-p", str(port), "--proxy-headers",
-                       "office.asgi:application"],
-            "celery-worker": [str(bin_dir / "celery"), "--quiet", "-A", "office", "worker", "-l", "WARNING",
-                              "--concurrency", "1", "-n", "worker@%h"],
-            "transcription-worker": [sys.executable, str(BASE_DIR / "manage.py"), "transcription_worker"],
-            "iot-ingester": [sys.executable, str(BASE_DIR / "manage.py"), "iot_ingester"],
-            # Model calls are slow: their own worker, so indexing and automation never wait behind them.
-            "assistant-worker": [str(bin_dir / "celery"), "--quiet", "-A", "office", "worker", "-l", "WARNING",
-                                 "--concurrency", "1", "-Q", "assistant", "-n", "assistant@%h"],
-            "celery-beat": [str(bin_dir / "celery"), "--quiet", "-A", "office", "beat", "-l", "WARNING",
-                            "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
-        }
-        if not os.environ.get("LLM_BASE_URL"):
-            commands["llm-small"] = [sys.executable, str(BASE_DIR / "manage.py"), "llm_server", "--tier", "small"]
-        if not os.environ.get("LLM_LARGE_BASE_URL"):
-            commands["llm-large"] = [sys.executable, str(BASE_DIR / "manage.py"), "llm_server", "--tier", "large"]
-        for name, command in commands.items():
-            children.append((name, subprocess.Popen(command, env=env, cwd=BASE_DIR)))
+        manage("office_setup", "--demo", env=env)  # office.processes.SETUP_STEPS, demo office included
+        commands = {process.name: (local_argv(process, host=host, port=port), process_env(process, env))
+                    for process in PROCESSES if not (process.skip_if_set and os.environ.get(process.skip_if_set))}
+        for name, (command, child_env) in commands.items():
+            children.append((name, subprocess.Popen(command, env=child_env, cwd=BASE_DIR)))
         deadline = time.monotonic() + 30
         while not port_in_use(port) and time.monotonic() < deadline and not stopping:
             time.sleep(0.1)

@@ -460,6 +460,12 @@ OFFICE_IOT_SECRETS_KEY = env_str("OFFICE_IOT_SECRETS_KEY", "")
 OFFICE_IOT_RULE_TICK_SECONDS = env_int("OFFICE_IOT_RULE_TICK_SECONDS", 5, minimum=1)
 
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Processes other than the web (workers, beat, transcriber, ingester) serve Prometheus metrics on their
+# own port when this is set (office/process_metrics.py; the port of each is in office/processes.py).
+OFFICE_METRICS_PORT = env_int("OFFICE_METRICS_PORT", 0, minimum=0)
+OFFICE_METRICS_HOST = env_str("OFFICE_METRICS_HOST", "127.0.0.1")
+# Celery's forked pool children write their metrics here (read by prometheus_client itself too).
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOG_FORMAT = env_str("LOG_FORMAT", "json")

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 
 from iot.ingest import Ingester
 from iot.schedules import periodic_tasks_ensure
+from office.process_metrics import serve_process_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not options["no_schedule"]:
             periodic_tasks_ensure()  # rule timers need the beat tick; registering is idempotent
+        serve_process_metrics()  # readings, rejections, connects (OFFICE_METRICS_PORT)
         asyncio.run(self._main())
 
     async def _main(self) -> None:
