@@ -29,7 +29,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from office.api import call_service
+from office.api import call_service, whole_number
 from office.serializers import JsonObjectField
 from rooms.selectors import room_get_visible
 from transcription.exports import export_filename
@@ -103,9 +103,10 @@ def _wait_seconds(query) -> int:
     raw = query.get("wait")
     if raw in (None, ""):
         return 0
-    if not raw.isdigit() or not 0 <= int(raw) <= MAX_WAIT_SECONDS:
+    seconds = whole_number(raw)
+    if seconds is None or seconds > MAX_WAIT_SECONDS:
         raise ValidationError({"wait": f"seconds from 0 to {MAX_WAIT_SECONDS}"})
-    return int(raw)
+    return seconds
 
 
 class _AnswersThroughAJob(APIView):
@@ -376,15 +377,18 @@ class MeetingNotesFileApi(APIView):
 
 
 class ActionItemListApi(APIView):
-    @extend_schema(responses=ActionItemOut(many=True))
+    @extend_schema(responses=ActionItemOut(many=True), parameters=[
+        OpenApiParameter("room", int, description="only this room's items"),
+        OpenApiParameter("meeting", int, description="only this meeting's items"),
+        OpenApiParameter("status", str, enum=ActionItem.Status.values)])
     def get(self, request):
         items = selectors.action_items_visible_to(request.user)
         for name in ("room", "meeting"):
             value = request.query_params.get(name)
             if value is not None:
-                if not value.isdigit():
+                if (object_id := whole_number(value)) is None:
                     raise ValidationError({name: f"must be a {name} id"})
-                items = items.filter(**{f"{name}_id": int(value)})
+                items = items.filter(**{f"{name}_id": object_id})
         state = request.query_params.get("status")
         if state is not None:
             if state not in ActionItem.Status.values:

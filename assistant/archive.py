@@ -14,8 +14,9 @@ import html
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVector
-from django.db.models import Count, F, OuterRef, Q, Subquery
-from pgvector.django import CosineDistance
+from django.db.models import BigIntegerField, Count, F, OuterRef, Q, Subquery
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from rooms.models import ChatMessage, display_name
 from rooms.selectors import rooms_visible_to
@@ -23,7 +24,7 @@ from transcription.models import Meeting, MeetingParticipant, TranscriptSegment
 
 from . import embeddings
 from .models import KnowledgeChunk, MeetingSummary
-from .selectors import RRF_K, citation_target
+from .selectors import RRF_K, any_word_query, citation_target, content_words, knowledge_search_by_vector
 
 # Private-use characters mark the highlighted words inside PostgreSQL's headline, so the text can be
 # HTML-escaped afterwards and only our own <mark> tags survive.
@@ -99,18 +100,36 @@ def _segment_filters(segments, filters: ArchiveFilters):
     return segments
 
 
-def _transcript_hits(*, query: SearchQuery, vector, room_ids, filters: ArchiveFilters, limit: int) -> list[dict]:
+def _two_word_query(text: str) -> SearchQuery | None:
+    words = content_words(text)[:8]
+    if len(words) < 3:  # with two words, "both" is the full query already
+        return None
+    pairs = [f"({a} & {b})" for i, a in enumerate(words) for b in words[i + 1:]]
+    return SearchQuery(" | ".join(pairs), search_type="raw", config="english")
+
+
+def _ranked_by_words(segments, query: SearchQuery, limit: int) -> list[int]:
+    return list(segments.filter(search=query).annotate(rank=SearchRank(F("search"), query, cover_density=True))
+                .order_by("-rank", "-spoken_at").values_list("pk", flat=True)[:limit])
+
+
+def _transcript_hits(*, text: str, query: SearchQuery, vector, room_ids, filters: ArchiveFilters,
+                     limit: int) -> list[dict]:
     segments = _segment_filters(TranscriptSegment.objects.filter(room_id__in=room_ids), filters)
-    by_words = list(segments.filter(search=query)
-                    .annotate(rank=SearchRank(F("search"), query, cover_density=True))
-                    .order_by("-rank", "-spoken_at").values_list("pk", flat=True)[:limit * 2])
+    by_words = _ranked_by_words(segments, query, limit * 2)
+    # Every word together found little (a question, not keywords): turns with two of its words, then
+    # with any. Pairs first, because ranking every turn that holds one common word is what is slow.
+    for looser in (_two_word_query(text), any_word_query(text)):
+        if len(by_words) >= limit or looser is None:
+            break
+        by_words += [pk for pk in _ranked_by_words(segments, looser, limit * 2) if pk not in by_words]
     by_meaning = []
     if vector is not None:
-        nearest = (KnowledgeChunk.objects.filter(room_id__in=room_ids, source_kind="transcript",
-                                                 locator__segment__isnull=False)
-                   .annotate(distance=CosineDistance("embedding", vector)).order_by("distance")
-                   .values_list("locator__segment", "distance")[:limit * 2])
-        candidates = [int(pk) for pk, distance in nearest if distance <= SEMANTIC_MAX_DISTANCE]
+        # the index's own search (HNSW with iterative scans on large scopes); its turns are what count here
+        nearest = knowledge_search_by_vector(vector=vector, room_ids=room_ids, k=limit * 4)
+        candidates = [int(chunk.locator["segment"]) for chunk, distance in nearest
+                      if chunk.source_kind == "transcript" and "segment" in chunk.locator
+                      and distance <= SEMANTIC_MAX_DISTANCE]
         # the filters and the access rule again, on the segments themselves
         allowed = set(segments.filter(pk__in=candidates).values_list("pk", flat=True))
         by_meaning = [pk for pk in candidates if pk in allowed]
@@ -163,7 +182,8 @@ def _chat_hits(*, query: SearchQuery, room_ids, filters: ArchiveFilters, limit: 
         chunks = chunks.filter(created_at__lt=end)
     if filters.person_id:
         mine = ChatMessage.objects.filter(author_id=filters.person_id).values("pk")
-        chunks = chunks.filter(locator__message__in=Subquery(mine))
+        chunks = (chunks.annotate(message_id=Cast(KT("locator__message"), BigIntegerField()))
+                  .filter(message_id__in=Subquery(mine)))
     rows = (chunks.annotate(rank=SearchRank(F("search"), query),
                             headline=SearchHeadline("text", query, config="english", start_sel=_MARK_START,
                                                     stop_sel=_MARK_END, max_words=30, min_words=12))
@@ -183,7 +203,8 @@ def meetings_search(*, user, text: str, filters: ArchiveFilters, limit: int = 20
     vector = embeddings.embed([text])[0]
     return {
         "query": text,
-        "transcript": _transcript_hits(query=query, vector=vector, room_ids=room_ids, filters=filters, limit=limit),
+        "transcript": _transcript_hits(text=text, query=query, vector=vector, room_ids=room_ids, filters=filters,
+                                       limit=limit),
         "notes": _notes_hits(query=query, room_ids=room_ids, filters=filters, limit=max(3, limit // 4)),
         "chat": _chat_hits(query=query, room_ids=room_ids, filters=filters, limit=max(5, limit // 2)),
     }

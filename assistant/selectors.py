@@ -68,7 +68,8 @@ def knowledge_search_by_vector(*, vector: np.ndarray, room_ids: list[int], k: in
     in_scope = KnowledgeChunk.objects.filter(room_id__in=room_ids)
     # A bounded count: never counts past the threshold, so it stays cheap on large scopes.
     exact = in_scope.order_by()[: EXACT_SCAN_MAX_CHUNKS + 1].count() <= EXACT_SCAN_MAX_CHUNKS
-    ranked = in_scope.annotate(distance=CosineDistance("embedding", vector)).order_by("distance")[:k]
+    # the stored vectors are not read back: parsing 384 floats per row cost more than the search itself
+    ranked = in_scope.defer("embedding").annotate(distance=CosineDistance("embedding", vector)).order_by("distance")[:k]
     if exact:
         # No (HNSW) index scan: the planner reads the scope's rows through the room index
         # (bitmap scan) and sorts them by exact distance.
@@ -110,14 +111,19 @@ _STOPWORDS = frozenset(
 )
 
 
-def _full_text_query(text: str):
+def content_words(text: str) -> list[str]:
+    """The words of a question that can find a passage (no stopwords, no single letters), once each."""
+    return list(dict.fromkeys(w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS and len(w) > 1))
+
+
+def any_word_query(text: str):
     """An OR of the question's content words: any of them may find a passage (ranked by how many do)."""
     from django.contrib.postgres.search import SearchQuery
 
-    words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS and len(w) > 1]
+    words = content_words(text)
     if not words:
         return None
-    return SearchQuery(" | ".join(dict.fromkeys(words)), search_type="raw", config="english")
+    return SearchQuery(" | ".join(words), search_type="raw", config="english")
 
 
 def knowledge_search_hybrid(*, query: str, vector: np.ndarray, room_ids: list[int], k: int = 10,
@@ -135,9 +141,9 @@ def knowledge_search_hybrid(*, query: str, vector: np.ndarray, room_ids: list[in
     for rank, (chunk, distance) in enumerate(by_vector):
         fused[chunk.pk] = fused.get(chunk.pk, 0.0) + 1.0 / (RRF_K + rank)
         chunks[chunk.pk] = (chunk, distance)
-    text_query = _full_text_query(query)
+    text_query = any_word_query(query)
     if text_query is not None:
-        by_words = (KnowledgeChunk.objects.filter(room_id__in=room_ids, search=text_query)
+        by_words = (KnowledgeChunk.objects.filter(room_id__in=room_ids, search=text_query).defer("embedding")
                     .annotate(rank=SearchRank("search", text_query, cover_density=True),
                               distance=CosineDistance("embedding", vector))
                     .order_by("-rank", "pk")[:depth])

@@ -12,14 +12,14 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from office.api import call_service
+from office.api import call_service, whole_number
 from rooms.models import Room
 
 from . import selectors, services
@@ -69,12 +69,13 @@ class SensorListApi(AdminWritePermissions, APIView):
         mqtt_topic = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         enabled = serializers.BooleanField(required=False, default=True)
 
-    @extend_schema(responses=SensorOut(many=True))
+    @extend_schema(responses=SensorOut(many=True),
+                   parameters=[OpenApiParameter("room", int, description="only this room's sensors")])
     def get(self, request):
         sensors = selectors.sensors_visible_to(request.user)
         room_id = request.query_params.get("room")
-        if room_id and room_id.isdigit():
-            sensors = sensors.filter(room_id=int(room_id))
+        if (room := whole_number(room_id)) is not None:
+            sensors = sensors.filter(room_id=room)
         return Response([selectors.sensor_payload(s) for s in sensors])
 
     @extend_schema(request=InputSerializer, responses={201: SensorCreatedOut})
@@ -129,11 +130,12 @@ class SensorRotateApi(APIView):
 
 class SensorReadingsApi(APIView):
     @extend_schema(responses=inline_serializer("SensorReadings", {
-        "sensor": serializers.IntegerField(), "readings": ReadingOut(many=True)}))
+        "sensor": serializers.IntegerField(), "readings": ReadingOut(many=True)}),
+        parameters=[OpenApiParameter("limit", int, description="the latest N readings (120; at most 1000)")])
     def get(self, request, sensor_id: int):
         sensor = call_service(selectors.sensor_for_user, request.user, sensor_id)
         raw = request.query_params.get("limit", "120")
-        limit = min(int(raw), 1000) if raw.isdigit() and int(raw) > 0 else 120
+        limit = min(whole_number(raw) or 120, 1000)
         return Response({"sensor": sensor.id, "readings": [selectors.reading_payload(r)
                                                            for r in selectors.readings_recent(sensor, limit)]})
 
@@ -215,11 +217,12 @@ class BookingListApi(APIView):
         start = serializers.DateTimeField()
         end = serializers.DateTimeField()
 
-    @extend_schema(responses=BookingOut(many=True))
+    @extend_schema(responses=BookingOut(many=True),
+                   parameters=[OpenApiParameter("room", int, description="only this room's bookings")])
     def get(self, request):
         room_id = request.query_params.get("room")
         bookings = selectors.bookings_visible_to(request.user,
-                                                 room_id=int(room_id) if room_id and room_id.isdigit() else None)
+                                                 room_id=whole_number(room_id))
         return Response([selectors.booking_payload(b) for b in bookings[:500]])
 
     @extend_schema(request=InputSerializer, responses={201: BookingOut})
@@ -248,12 +251,13 @@ class OccupancyApi(APIView):
     """Live occupancy of a map's rooms (the map draws it as badges; later changes come over the socket)."""
 
     @extend_schema(responses=inline_serializer("MapOccupancy", {
-        "map": serializers.IntegerField(), "rooms": OccupancyOut(many=True)}))
+        "map": serializers.IntegerField(), "rooms": OccupancyOut(many=True)}),
+        parameters=[OpenApiParameter("map", int, required=True, description="the map's id")])
     def get(self, request):
-        raw = request.query_params.get("map", "")
-        if not raw.isdigit():
+        map_id = whole_number(request.query_params.get("map"))
+        if map_id is None:
             raise ValidationError({"map": ["give the map id: ?map=<id>"]})
-        return Response({"map": int(raw), "rooms": selectors.occupancy_for_map(int(raw))})
+        return Response({"map": map_id, "rooms": selectors.occupancy_for_map(map_id)})
 
 
 class OverviewApi(APIView):

@@ -39,6 +39,15 @@ def call_service(service, *args, **kwargs):
         raise exceptions.NotFound(str(exc) or "not found") from exc
 
 
+def whole_number(text: str | None) -> int | None:
+    """`text` as an integer if it is one in ASCII digits that fits PostgreSQL's bigint, else None.
+    For ids and counts in query strings: `str.isdigit()` alone also passes "²" and a thousand-digit
+    number, which int() or the database then refuse with a 500."""
+    if text is None or not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)
+
+
 def exception_handler(exc, context):
     """DRF errors as {"error": {"code", "message", "detail"}}; anything unexpected is logged, then a clean 400/500."""
     response = drf_exception_handler(exc, context)

@@ -1,6 +1,8 @@
 """One rule for text that comes in: no NUL bytes or other control characters (tab, line feed and
 carriage return are text). PostgreSQL refuses NUL in text, so letting one through turns a typo or a
 probe into a 500; the other control characters have no business in names, messages or parameters.
+Nor does half a surrogate pair (a JSON escape such as "\ud800"), which no encoding, PostgreSQL's
+included, can store.
 
 Applied in one place per entry: `ControlCharacterMiddleware` (paths, query strings, headers, form
 fields, JSON bodies of every HTTP request), `office.drf.SafeJSONParser` (DRF), and the socket's
@@ -16,7 +18,7 @@ from typing import Any
 
 from django.http import HttpResponseBadRequest, JsonResponse
 
-CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 

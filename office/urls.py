@@ -13,6 +13,7 @@ from . import oidc, views
 from .signin import SignInView, SignOutView
 
 admin.site.site_header = "Office administration"
+handler404 = "office.views.not_found"
 
 urlpatterns = [
     path("login/", SignInView.as_view(), name="login"),

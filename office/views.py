@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from office.mqtt import broker_uri
@@ -94,3 +95,12 @@ def metrics(request):
         return JsonResponse({"error": {"code": "forbidden", "message": "metrics need METRICS_TOKEN or an admin"}},
                             status=403)
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+
+def not_found(request, exception):
+    """A path that names no page (handler404): under /api/ in the API's error shape, which is what a
+    script parses, not an HTML page; elsewhere Django's page."""
+    if request.path_info.startswith("/api/"):
+        message = "no such API path"
+        return JsonResponse({"error": {"code": "not_found", "message": message, "detail": message}}, status=404)
+    return page_not_found(request, exception)

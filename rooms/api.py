@@ -8,14 +8,14 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from office.api import call_service
+from office.api import call_service, whole_number
 
 from . import personal_data, selectors, services
 from .models import RETENTION_FIELDS, OfficeMap, Profile, Room
@@ -184,14 +184,15 @@ class RoomListApi(APIView):
     def get_permissions(self):
         return [IsAuthenticated(), IsAdminUser()] if self.request.method == "POST" else [IsAuthenticated()]
 
-    @extend_schema(responses=RoomSerializer(many=True))
+    @extend_schema(responses=RoomSerializer(many=True),
+                   parameters=[OpenApiParameter("map", int, description="only this map's rooms")])
     def get(self, request):
         rooms = selectors.rooms_visible_to(request.user).order_by("id")
         map_id = request.query_params.get("map")
         if map_id is not None:
-            if not map_id.isdigit():
+            if (office_map_id := whole_number(map_id)) is None:
                 raise ValidationError({"map": "must be a map id"})
-            rooms = rooms.filter(office_map_id=int(map_id))
+            rooms = rooms.filter(office_map_id=office_map_id)
         return Response(RoomSerializer(rooms, many=True).data)
 
     @extend_schema(request=RoomSerializer, responses=RoomSerializer)

@@ -64,7 +64,7 @@ def parse_resume(query_string: bytes) -> dict[int, int]:
         return cursors
     for pair in raw.split(",")[:500]:
         thread, _, seq = pair.partition(".")
-        if thread.isdigit() and seq.isdigit() and len(thread) < 19 and len(seq) < 19:
+        if (thread + seq).isascii() and thread.isdigit() and seq.isdigit() and len(thread) < 19 and len(seq) < 19:
             cursors[int(thread)] = int(seq)
     return cursors
 

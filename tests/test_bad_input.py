@@ -55,3 +55,23 @@ def test_a_socket_frame_with_a_nul_is_a_bad_field_error_naming_the_field():
     assert refused.value.code == "bad_field" and "body" in refused.value.message
     frame_type, payload = parse_client_frame('{"type": "chat.send", "thread": 1, "body": "two\\nlines"}')
     assert payload["body"] == "two\nlines"
+
+
+def test_half_a_surrogate_pair_in_json_is_refused_like_a_control_character(people, client_of):
+    # given a JSON escape that decodes to a lone surrogate, which PostgreSQL cannot store (a 500 before)
+    body = b'{"title": "Order \\ud800 chairs"}'
+    # when it is posted, then it is a 400 that says where, and nothing is stored
+    r = client_of(people["alice"]).post("/api/tasks/", body, content_type="application/json")
+    assert r.status_code == 400 and "JSON field title" in r.json()["error"]["message"]
+    with pytest.raises(ProtocolError):
+        parse_client_frame('{"type": "chat.send", "thread": 1, "body": "\\ud800"}')
+    assert not Task.objects.filter(title__startswith="Order").exists()
+
+
+def test_ids_in_query_strings_that_int_or_the_database_refuse_are_a_400(people, client_of):
+    # "²" passes str.isdigit() but not int(); 5000 digits pass neither int() nor bigint (500s before)
+    alice = client_of(people["alice"])
+    for url in ("/api/rooms/?map=²", "/api/meetings/?room=" + "9" * 5000, "/api/iot/occupancy/?map=" + "9" * 30,
+                "/api/action-items/?room=²", "/api/assistant/jobs/00000000-0000-0000-0000-000000000000/?wait=²"):
+        assert alice.get(url).status_code == 400, url
+    assert alice.get("/api/iot/sensors/?room=²").status_code == 200  # this list ignores a bad filter

@@ -117,6 +117,15 @@ def test_meaning_finds_a_turn_that_shares_no_word_with_the_query(people, meeting
     assert all(h["matched"] == ["meaning"] for h in top)
 
 
+def test_search_filters_by_person_in_transcripts_and_chat(people, meetings):
+    r = client_for(people["alice"]).get("/api/meetings/search/", {"q": "crash", "person": people["bob"].pk})
+    assert r.status_code == 200, r.content
+    assert {h["speaker"] for h in r.json()["transcript"]} <= {"Bob Baker"}
+    assert [h["speaker"] for h in r.json()["chat"]] == ["Bob Baker"]
+    r = client_for(people["alice"]).get("/api/meetings/search/", {"q": "crash", "person": people["carol"].pk})
+    assert r.json()["chat"] == [] and {h["speaker"] for h in r.json()["transcript"]} == {"Carol Chen"}
+
+
 def test_notes_are_searched_with_their_decisions(people, meetings):
     r = client_for(people["carol"]).get("/api/meetings/search/", {"q": "December"})
     [hit] = r.json()["notes"]

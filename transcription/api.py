@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from office.api import whole_number
 
 from . import selectors
 from .exports import TRANSCRIPT_FORMATS, export_filename, transcript_export
@@ -16,14 +18,15 @@ from .serializers import MeetingDetailOut, MeetingListItemOut, SegmentOut
 
 
 class MeetingListApi(APIView):
-    @extend_schema(responses=MeetingListItemOut(many=True))
+    @extend_schema(responses=MeetingListItemOut(many=True),
+                   parameters=[OpenApiParameter("room", int, description="only this room's meetings")])
     def get(self, request):
         meetings = selectors.meetings_visible_to(request.user)
         room = request.query_params.get("room")
         if room is not None:
-            if not room.isdigit():
+            if (room_id := whole_number(room)) is None:
                 raise ValidationError({"room": "must be a room id"})
-            meetings = meetings.filter(room_id=int(room))
+            meetings = meetings.filter(room_id=room_id)
         return Response(MeetingListItemOut(meetings.order_by("-started_at")[:100], many=True).data)
 
 

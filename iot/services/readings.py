@@ -163,7 +163,7 @@ def webhook_ingest(*, device_id: str, body: bytes, timestamp: str | None, signat
                       status=401, where=device_id)
     tolerance = settings.OFFICE_IOT_WEBHOOK_TOLERANCE_SECONDS
     now = time.time() if now is None else now
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:  # int() refuses "²"
         raise _reject("webhook", "unsigned", "X-Office-Timestamp must be Unix seconds", status=401, where=device_id)
     if abs(now - int(timestamp)) > tolerance:
         raise _reject("webhook", "stale", f"timestamp is more than {tolerance} s away from the server's clock",
