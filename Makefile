@@ -8,7 +8,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-3.3.30
 
-.PHONY: run test lint venv dev-venv system-test-deps check-deploy bench-movement bench-chat bench-meetings bench-transcription whisper-base clean-data
+.PHONY: run test lint venv dev-venv system-test-deps check-deploy bench-movement bench-chat bench-meetings bench-transcription bench-faults whisper-base clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,10 @@ whisper-base: $(BASE_STAMP)
 ## Live transcription: bare faster-whisper and the live path side by side, then 1, 2 and 4 live speakers.
 bench-transcription: $(DEV_STAMP)
 	$(BIN)/python bench/transcription.py
+
+## Restart Redis, PostgreSQL and the MQTT broker, kill a Daphne node and workers under load: nothing lost or doubled.
+bench-faults: $(DEV_STAMP)
+	$(BIN)/python bench/faults.py
 
 clean-data:
 	rm -rf .data

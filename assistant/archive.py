@@ -109,7 +109,8 @@ def _two_word_query(text: str) -> SearchQuery | None:
 
 
 def _ranked_by_words(segments, query: SearchQuery, limit: int) -> list[int]:
-    return list(segments.filter(search=query).annotate(rank=SearchRank(F("search"), query, cover_density=True))
+    # ts_rank, not cover density: five times cheaper over thousands of matching turns (bench/meeting_search.py)
+    return list(segments.filter(search=query).annotate(rank=SearchRank(F("search"), query))
                 .order_by("-rank", "-spoken_at").values_list("pk", flat=True)[:limit])
 
 

@@ -45,10 +45,14 @@ class SinkConnector:
 
     def deliver(self, message: dict, *, idempotency_key: str) -> dict:
         from django.db import connection
+        from redis.exceptions import RedisError
 
         from office.redis_client import redis_client
 
-        redis_client().hincrby(ATTEMPTED_KEY, idempotency_key, 1)  # outside the transaction: survives a kill
+        try:  # outside the transaction: survives a kill (a count for the report, so Redis may be away)
+            redis_client().hincrby(ATTEMPTED_KEY, idempotency_key, 1)
+        except RedisError:
+            pass
         with connection.cursor() as cursor:
             cursor.execute(f"INSERT INTO {SINK_TABLE} (effect_key, run_id) VALUES (%s, %s)",
                            [idempotency_key, message["run_id"]])
@@ -92,6 +96,76 @@ def chaos_flow():
     ]
 
 
+# --- pieces bench/faults.py reuses ---
+
+def worker_env(stack_env: dict[str, str]) -> dict[str, str]:
+    """The stack's environment for workers that run this module's workflow (fast tick and requeue)."""
+    import os
+
+    from bench.common import ROOT
+
+    return {
+        **stack_env,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "OFFICE_WORKFLOW_MODULES": "bench.chaos_workflows",
+        "OFFICE_WORKFLOW_TICK_SECONDS": "1",
+        "OFFICE_WORKFLOW_REQUEUE_AFTER_SECONDS": "3",
+        "DATABASE_CONN_MAX_AGE": "0",
+    }
+
+
+def worker_command(name: str) -> list[str]:
+    """A Celery worker as `make run` starts it (prefork, one child)."""
+    from bench.common import VENV_BIN
+
+    return [str(VENV_BIN / "celery"), "-A", "office", "worker", "-l", "WARNING", "--concurrency", "1",
+            "-n", f"{name}@bench", "--without-gossip", "--without-mingle"]
+
+
+def beat_command() -> list[str]:
+    from bench.common import VENV_BIN
+
+    return [str(VENV_BIN / "celery"), "-A", "office", "beat", "-l", "WARNING", "--scheduler",
+            "django_celery_beat.schedulers:DatabaseScheduler"]
+
+
+def sink_create() -> None:
+    """The sink table (Django set up) and the workflow tick in beat's schedule."""
+    from django.db import connection
+
+    from automation.workflows import services
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {SINK_TABLE} (id bigserial PRIMARY KEY, effect_key text NOT NULL, "
+                       "run_id bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now())")
+    services.workflow_schedules_ensure()
+
+
+def effect_counts(run_ids: list[int]) -> dict:
+    """Runs by status and the sink's side effects: 3 per succeeded run, each exactly once."""
+    from django.db import connection
+    from django.db.models import Count
+
+    from automation.workflows.models import WorkflowRun, WorkflowStep
+
+    by_status = dict(WorkflowRun.objects.filter(pk__in=run_ids).values_list("status").annotate(n=Count("id"))
+                     .values_list("status", "n"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT effect_key, count(*) FROM {SINK_TABLE} GROUP BY effect_key")
+        committed = dict(cursor.fetchall())
+    succeeded = by_status.get(WorkflowRun.Status.SUCCEEDED, 0)
+    return {
+        "runs_completed": succeeded,
+        "runs_lost": len(run_ids) - succeeded,
+        "runs_by_status": by_status,
+        "side_effects_expected": 3 * succeeded,
+        "side_effects_committed": sum(committed.values()),
+        "duplicated_side_effects": sum(n - 1 for n in committed.values() if n > 1),
+        "missing_side_effects": 3 * succeeded - len(committed),
+        "steps_run_more_than_once": WorkflowStep.objects.filter(run_id__in=run_ids, attempts__gt=1).count(),
+    }
+
+
 # --- the bench driver ---
 
 def main() -> int:
@@ -100,7 +174,7 @@ def main() -> int:
     import signal
     import subprocess
 
-    from bench.common import ROOT, VENV_BIN, BenchStack, base_args, log, write_results
+    from bench.common import ROOT, BenchStack, base_args, log, write_results
 
     parser = base_args(__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
@@ -116,46 +190,33 @@ def main() -> int:
     logs = []
     try:
         stack.start()
-        worker_env = {
-            **stack.env,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            "OFFICE_WORKFLOW_MODULES": "bench.chaos_workflows",
-            "OFFICE_WORKFLOW_TICK_SECONDS": "1",
-            "OFFICE_WORKFLOW_REQUEUE_AFTER_SECONDS": "3",
-            "DATABASE_CONN_MAX_AGE": "0",
-        }
-        os.environ.update({k: v for k, v in worker_env.items() if k != "OFFICE_WORKFLOW_MODULES"})
+        env = worker_env(stack.env)
+        os.environ.update({k: v for k, v in env.items() if k != "OFFICE_WORKFLOW_MODULES"})
         import django
 
         django.setup()
-        from django.db import connection
         from django.db.models import Count
 
         from automation.workflows import services
-        from automation.workflows.models import WorkflowRun, WorkflowStep, WorkflowStepAttempt
+        from automation.workflows.models import WorkflowRun, WorkflowStepAttempt
         from office.redis_client import redis_client
 
-        with connection.cursor() as cursor:
-            cursor.execute(f"CREATE TABLE {SINK_TABLE} (id bigserial PRIMARY KEY, effect_key text NOT NULL, "
-                           "run_id bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now())")
-        services.workflow_schedules_ensure()
+        sink_create()
         rclient = redis_client()
 
         def spawn(name: str, command: list[str]) -> None:
             log_file = open(stack.tmp / f"{name}.log", "ab")  # noqa: SIM115
             logs.append(log_file)
-            processes[name] = subprocess.Popen(command, env=worker_env, cwd=ROOT, stdout=log_file,
+            processes[name] = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log_file,
                                                stderr=subprocess.STDOUT, start_new_session=True)
 
         def start_worker(name: str) -> None:
-            spawn(name, [str(VENV_BIN / "celery"), "-A", "office", "worker", "-l", "WARNING", "--concurrency", "1",
-                         "-n", f"{name}@bench", "--without-gossip", "--without-mingle"])
+            spawn(name, worker_command(name))
 
         workers = [f"worker{i + 1}" for i in range(args.workers)]
         for name in workers:
             start_worker(name)
-        spawn("beat", [str(VENV_BIN / "celery"), "-A", "office", "beat", "-l", "WARNING", "--scheduler",
-                       "django_celery_beat.schedulers:DatabaseScheduler"])
+        spawn("beat", beat_command())
 
         log(f"starting {args.runs} runs of {WORKFLOW} ({args.workers} workers, a SIGKILL every "
             f"{kill_min:g}-{kill_max:g} s)")
@@ -187,28 +248,16 @@ def main() -> int:
             time.sleep(0.2)
         wall = time.monotonic() - started
 
-        by_status = dict(WorkflowRun.objects.filter(pk__in=run_ids).values_list("status").annotate(n=Count("id"))
-                         .values_list("status", "n"))
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT effect_key, count(*) FROM {SINK_TABLE} GROUP BY effect_key")
-            committed = dict(cursor.fetchall())
+        counts = effect_counts(run_ids)
         attempted = {k.decode(): int(v) for k, v in rclient.hgetall(ATTEMPTED_KEY).items()}
-        expected = 3 * by_status.get(WorkflowRun.Status.SUCCEEDED, 0)
         outcomes = dict(WorkflowStepAttempt.objects.values_list("outcome").annotate(n=Count("id"))
                         .values_list("outcome", "n"))
         result = {
             "runs": args.runs,
             "workers": args.workers,
-            "runs_completed": by_status.get(WorkflowRun.Status.SUCCEEDED, 0),
-            "runs_lost": args.runs - by_status.get(WorkflowRun.Status.SUCCEEDED, 0),
-            "runs_by_status": by_status,
-            "side_effects_expected": expected,
-            "side_effects_committed": sum(committed.values()),
-            "duplicated_side_effects": sum(n - 1 for n in committed.values() if n > 1),
-            "missing_side_effects": expected - len(committed),
+            **counts,
             "effect_attempts": sum(attempted.values()),
-            "effect_attempts_rolled_back": sum(attempted.values()) - sum(committed.values()),
-            "steps_run_more_than_once": WorkflowStep.objects.filter(run_id__in=run_ids, attempts__gt=1).count(),
+            "effect_attempts_rolled_back": sum(attempted.values()) - counts["side_effects_committed"],
             "attempt_outcomes": outcomes,
             "kills": kills,
             "wall_s": round(wall, 1),

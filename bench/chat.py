@@ -62,6 +62,7 @@ class Shared:
         self.unexpected_closes = 0
         self.reconnects = 0
         self.max_seq = 0
+        self.measuring = False
 
 
 class Client:
@@ -81,6 +82,7 @@ class Client:
         self.ui_shown: set[int] = set()
         self.unacked: dict[str, str] = {}  # client_id -> body
         self.hello_last_seq = 0
+        self.hello: dict | None = None
 
     async def connect(self, resume: bool) -> None:
         # As static/office/socket.js does: name the last seq seen in the handshake URL, so the server
@@ -97,6 +99,7 @@ class Client:
         if thread is None:
             raise RuntimeError(f"client {self.i}: thread {self.thread} not in hello")
         self.hello_last_seq = thread["last_seq"]
+        self.hello = frame
         if not resume:
             self.last_seen = thread["last_seq"]
             self.ui_last = thread["last_seq"]
@@ -168,11 +171,16 @@ class Client:
                 elif kind == "error":
                     code = frame.get("code", "?")
                     shared.errors[code] = shared.errors.get(code, 0) + 1
+                else:
+                    self.on_frame(kind, frame)
         except ConnectionClosed:
             pass
         self.online = False
         if not self.intentional_close:
             shared.unexpected_closes += 1
+
+    def on_frame(self, kind: str, frame: dict) -> None:
+        """Frames other than chat and errors (moves, presence...): for subclasses (bench/faults.py)."""
 
     async def send_message(self) -> None:
         client_id = uuid.uuid4().hex
@@ -206,6 +214,27 @@ class Client:
     async def close(self) -> None:
         self.intentional_close = True
         await ws_close(self.ws, self.reader)
+
+
+def delivery_counts(clients: list[Client], shared: Shared) -> dict:
+    """Every client must have received every seq 1..last exactly once (live or as backlog)."""
+    last = shared.max_seq
+    first = 1
+    lost = duplicated = ui_lost = 0
+    lost_clients = dup_clients = 0
+    dup_examples = []
+    for c in clients:
+        c_lost = sum(1 for s in range(first, last + 1) if c.received.get(s, 0) == 0)
+        c_dup = sum(n - 1 for n in c.received.values() if n > 1)
+        lost += c_lost
+        duplicated += c_dup
+        lost_clients += bool(c_lost)
+        dup_clients += bool(c_dup)
+        if c_dup and len(dup_examples) < 3:
+            dup_examples.append({"client": c.i, "seqs": sorted(s for s, n in c.received.items() if n > 1)[:10]})
+        ui_lost += sum(1 for s in range(first, last + 1) if s not in c.ui_shown)
+    return {"lost": lost, "duplicated": duplicated, "ui_lost": ui_lost, "clients_with_loss": lost_clients,
+            "clients_with_duplicates": dup_clients, "duplicate_examples": dup_examples}
 
 
 async def kicker(clients: list[Client], until: float, every: float, count: int, rng: random.Random,
@@ -299,21 +328,10 @@ async def main_async(args) -> int:
         if stack is not None:
             stack.stop()
 
-    last = shared.max_seq
-    first = 1
-    lost = duplicated = ui_lost = 0
-    lost_clients = dup_clients = 0
-    dup_examples = []
-    for c in clients:
-        c_lost = sum(1 for s in range(first, last + 1) if c.received.get(s, 0) == 0)
-        c_dup = sum(n - 1 for n in c.received.values() if n > 1)
-        lost += c_lost
-        duplicated += c_dup
-        lost_clients += bool(c_lost)
-        dup_clients += bool(c_dup)
-        if c_dup and len(dup_examples) < 3:
-            dup_examples.append({"client": c.i, "seqs": sorted(s for s, n in c.received.items() if n > 1)[:10]})
-        ui_lost += sum(1 for s in range(first, last + 1) if s not in c.ui_shown)
+    counts = delivery_counts(clients, shared)
+    lost, duplicated, ui_lost = counts["lost"], counts["duplicated"], counts["ui_lost"]
+    lost_clients, dup_clients = counts["clients_with_loss"], counts["clients_with_duplicates"]
+    dup_examples, last = counts["duplicate_examples"], shared.max_seq
     unacked = sum(len(c.unacked) for c in clients)
     double_stored = sum(1 for seqs in shared.stored.values() if len(seqs) > 1)
     messages = len({s for c in clients for s in c.received})

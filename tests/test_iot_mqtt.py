@@ -452,3 +452,66 @@ async def test_a_connected_sensor_stops_publishing_once_it_is_disabled(office, b
         lambda: list(SensorReading.objects.filter(sensor=sensor).values_list("message_id", flat=True)))()
     assert ids == ["before"]
     assert counter("office_iot_readings_rejected_total", source="mqtt", reason="disabled") == refused_by_ingester
+
+
+# --- restarts: the database and the broker go away and come back (bench/faults.py does it under load) ---
+
+async def test_a_reading_that_arrives_while_the_database_restarts_is_stored_once_it_is_back(office, ingester, device,
+                                                                                         monkeypatch):
+    from django.db import OperationalError
+
+    # given a projector and a database that refuses the first two attempts to store (it is restarting)
+    sensor = await make_projector(office, for_seconds=120)
+    real_ingest = services.mqtt_message_ingest
+    refused = []
+
+    def restarting_database(**kwargs):
+        if len(refused) < 2:
+            refused.append(kwargs["topic"])
+            raise OperationalError("the database system is starting up")
+        return real_ingest(**kwargs)
+
+    monkeypatch.setattr(services, "mqtt_message_ingest", restarting_database)
+    # when the projector publishes a reading (the broker counts it as delivered to the ingester)
+    await device("office/sensors/atlas-projector", {"state": "on", "id": "during-restart"})
+    # then the ingester keeps it and stores it once the database answers again
+    await wait_until(lambda: readings_of(sensor) == 1, timeout=15, what="the reading to be stored")
+    assert len(refused) == 2
+
+
+async def test_the_broker_keeps_a_persistent_session_and_its_messages_across_a_restart(office, tmp_path,
+                                                                                     monkeypatch):
+    from amqtt.broker import Broker
+
+    from iot import mqtt_auth
+    from office.embedded import free_port
+    from office.mqtt_broker import broker_config
+
+    # given the embedded broker with its sessions file, and a subscriber with a persistent session
+    port = free_port()
+    config = broker_config(f"127.0.0.1:{port}", tmp_path / "mqtt_sessions.json")
+    service = login_uri(port, settings.OFFICE_IOT_MQTT_USERNAME, settings.OFFICE_IOT_MQTT_PASSWORD)
+    broker = Broker(config)
+    await broker.start()
+    subscriber = MQTTClient(client_id="restart-subscriber", config={"auto_reconnect": False})
+    await subscriber.connect(service, cleansession=False)
+    await subscriber.subscribe([("office/sensors/#", QOS_1)])
+    # when the broker restarts and a device publishes before the subscriber is back
+    await broker.shutdown()
+    await subscriber.disconnect()
+    monkeypatch.setattr(mqtt_auth, "_grants", {})  # a new broker process knows no logins yet
+    broker = Broker(config)
+    await broker.start()
+    device = MQTTClient(client_id="restart-device", config={"auto_reconnect": False})
+    try:
+        await device.connect(service)
+        await device.publish("office/sensors/atlas-projector", b'{"state": "on", "id": "after-restart"}', qos=QOS_1)
+        await device.disconnect()
+        # then the subscriber, back with its session, gets the message
+        subscriber = MQTTClient(client_id="restart-subscriber", config={"auto_reconnect": False})
+        await subscriber.connect(service, cleansession=False)
+        message = await subscriber.deliver_message(timeout_duration=5)
+        assert json.loads(bytes(message.data))["id"] == "after-restart"
+        await subscriber.disconnect()
+    finally:
+        await broker.shutdown()

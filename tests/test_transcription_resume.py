@@ -548,3 +548,36 @@ def test_a_takeover_in_the_middle_of_a_long_monologue_loses_nothing(office, peop
     finally:
         client.delete(key, owner_key(key))
         client.srem(STREAMS_KEY, key)
+
+
+async def test_the_server_peer_holds_a_speakers_audio_while_redis_restarts(client, monkeypatch):
+    from redis.asyncio.client import Pipeline
+
+    from transcription.peer import SpeakerPeer
+
+    # given a speaker's server peer and a Redis that drops the first two writes (it is restarting)
+    peer = SpeakerPeer(meeting_id=987654, user_id=321)
+    peer.samples_sent = 0
+    real_execute = Pipeline.execute
+    dropped = []
+
+    async def restarting(self, *args, **kwargs):
+        if len(dropped) < 2:
+            dropped.append(len(self.command_stack))
+            raise redis.ConnectionError("Connection closed by server.")
+        return await real_execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", restarting)
+    key = stream_key(987654, 321)
+    try:
+        # when the peer appends the next 200 ms of audio
+        await peer._append(b"\x01\x00" * CHUNK, time.time())
+        # then the chunk is in the stream once Redis is back, and the stream goes on from there
+        entries = client.xrange(key)
+        assert len(dropped) == 2
+        assert [(fields[b"s"], len(fields[b"pcm"])) for _id, fields in entries] == [(b"0", 2 * CHUNK)]
+        assert peer.samples_sent == CHUNK
+    finally:
+        client.delete(key)
+        client.srem(STREAMS_KEY, key)
+        await peer.redis.aclose()

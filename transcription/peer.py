@@ -16,6 +16,8 @@ import redis.asyncio as aioredis
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from django.conf import settings
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .audio_bus import MAX_STREAM_ENTRIES, SAMPLE_RATE, STREAMS_KEY, stream_key
 
@@ -137,11 +139,24 @@ class SpeakerPeer:
         # resumes the stream from its unacknowledged entries keeps the same time base).
         # (The set entry is renewed with every chunk: a worker that just let go of a finished session
         # of this stream may have removed it.)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.xadd(self.stream, {"pcm": pcm, "t": f"{started:.3f}", "s": str(self.samples_sent)},
-                  maxlen=MAX_STREAM_ENTRIES, approximate=True)
-        pipe.sadd(STREAMS_KEY, self.stream)
-        await pipe.execute()
+        # While Redis is away (a restart) the chunk is tried again and the track's frames wait in
+        # aiortc's queue, so the speaker's audio continues where it was once Redis is back.
+        delay = 0.1
+        while True:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xadd(self.stream, {"pcm": pcm, "t": f"{started:.3f}", "s": str(self.samples_sent)},
+                      maxlen=MAX_STREAM_ENTRIES, approximate=True)
+            pipe.sadd(STREAMS_KEY, self.stream)
+            try:
+                await pipe.execute()
+                break
+            except (RedisConnectionError, RedisTimeoutError):
+                if self.closed:
+                    raise
+                if delay == 0.1:
+                    logger.warning("Redis unavailable; holding the audio of user %s until it is back", self.user_id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
         self.samples_sent += len(pcm) // 2
 
     async def close(self) -> None:

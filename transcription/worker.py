@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 import numpy as np
 import redis
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, connections
 from prometheus_client import Counter, Gauge
 
 from office.events import send_event
@@ -370,6 +371,16 @@ class TranscriptionWorker:
     def _group_send(self, room_id: int, event: dict) -> None:
         send_event(services.room_group(room_id), event)  # partials are not stored: sent at once
 
+    def _let_go_of_all(self) -> None:
+        self.streams.clear()
+        self._last_claim = 0.0
+        try:
+            for key in self.redis.smembers(STREAMS_KEY):
+                if self.redis.get(owner_key(key.decode())) == self.worker_id.encode():
+                    self.redis.delete(owner_key(key.decode()))
+        except redis.ConnectionError:
+            pass  # the claims expire by themselves
+
     def run(self, stop: threading.Event) -> None:
         logger.info("transcription worker %s ready (model %s on %s/%s)", self.worker_id, self.whisper.model_id,
                     self.whisper.device, self.whisper.compute_type)
@@ -378,6 +389,14 @@ class TranscriptionWorker:
                 self.step()
             except redis.ConnectionError:
                 logger.warning("Redis unavailable; retrying")
+                time.sleep(1)
+            except (OperationalError, InterfaceError):
+                # The database is away (a restart): let go of every stream unacknowledged, as a worker
+                # that lost its claim does; they are claimed again, resumed from their pending entries
+                # after the last stored segment, once the database is back (ADR 0014).
+                logger.warning("database unavailable; letting go of %d stream(s) to resume them", len(self.streams))
+                self._let_go_of_all()
+                connections.close_all()
                 time.sleep(1)
         for stream in list(self.streams.values()):  # release claims so another worker takes over at once
             self.redis.delete(owner_key(stream.key))
