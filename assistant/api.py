@@ -35,7 +35,7 @@ from rooms.selectors import room_get_visible
 from transcription.exports import export_filename
 from transcription.selectors import meeting_for_user
 
-from . import archive, exports, jobs, llm, qa, selectors, services
+from . import archive, experts, exports, jobs, llm, qa, selectors, services
 from .archive import archive_filters
 from .models import ActionItem, AssistantJob
 from .ratelimit import allow
@@ -44,6 +44,8 @@ from .serializers import (
     ArchiveQueryIn,
     AssistantJobOut,
     DocumentOut,
+    ExpertsOut,
+    ExpertsQueryIn,
     MeetingSearchOut,
     SummaryOut,
 )
@@ -353,6 +355,25 @@ class MeetingSearchApi(APIView):
         return Response(MeetingSearchOut(results).data)
 
 
+class ExpertsApi(APIView):
+    """Who knows about a topic: people ranked by what they said, wrote, uploaded and completed on it,
+    each reason cited, from the rooms you may read only (retrieval and scoring, no model call)."""
+
+    @extend_schema(parameters=[ExpertsQueryIn], responses=ExpertsOut)
+    def get(self, request):
+        query = ExpertsQueryIn(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        topic, room_id = query.validated_data["q"].strip(), query.validated_data["room"]
+        if not topic:
+            raise ValidationError({"q": "say what to look for"})
+        if room_id is not None:
+            call_service(room_get_visible, user=request.user, room_id=room_id)
+        if not allow(f"experts:{request.user.pk}", per_minute=30):
+            raise Throttled(detail="too many questions; wait a minute")
+        found = experts.experts_find(user=request.user, query=topic, room_ids=None if room_id is None else [room_id])
+        return Response(ExpertsOut({"query": topic, "room": room_id, "experts": found}).data)
+
+
 class MeetingNotesFileApi(APIView):
     """The notes as Markdown (`notes.md`), or the whole meeting as JSON (`export.json`)."""
 
@@ -447,6 +468,25 @@ class RoomDocumentsApi(APIView):
         )
         return Response(selectors.document_payload(document),
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class DocumentDetailApi(APIView):
+    """One document of a room you may read (where its indexing is); its uploader or an admin deletes it."""
+
+    def _document(self, request, document_id: int):
+        document = selectors.documents_visible_to(request.user).filter(pk=document_id).first()
+        if document is None:
+            raise NotFound("no such document")
+        return document
+
+    @extend_schema(responses=DocumentOut)
+    def get(self, request, document_id: int):
+        return Response(selectors.document_payload(self._document(request, document_id)))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, document_id: int):
+        call_service(services.document_delete, user=request.user, document=self._document(request, document_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class AssistantStatusApi(APIView):

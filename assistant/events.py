@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .serializers import ActionItemOut, SummaryOut
+from .serializers import ActionItemOut, DocumentOut, SummaryOut
 
 
 class AssistantSummaryEvent(serializers.Serializer):
@@ -20,7 +20,22 @@ class AssistantActionItemEvent(serializers.Serializer):
     item = ActionItemOut()
 
 
+class DocumentProgressEvent(serializers.Serializer):
+    """To people standing in the room, as a document is stored, read (page by page), indexed, ready or failed."""
+
+    document = DocumentOut()
+
+
+class DocumentDeletedEvent(serializers.Serializer):
+    """To people standing in the room, when a document was deleted with its knowledge."""
+
+    document = serializers.IntegerField()
+    room = serializers.IntegerField()
+
+
 CLIENT_EVENTS = {
     "assistant.summary": AssistantSummaryEvent,
     "assistant.action_item": AssistantActionItemEvent,
+    "document.progress": DocumentProgressEvent,
+    "document.deleted": DocumentDeletedEvent,
 }

@@ -15,12 +15,15 @@ from django.conf import settings
 from django.db.models import CharField, Exists, OuterRef, Value
 from django.db.models.functions import Cast, Concat
 
+from office.events import send_event_on_commit
 from rooms.models import ChatMessage, ChatThread
 from rooms.selectors import display_name
 from transcription.models import TranscriptSegment
+from transcription.services import room_group
 
 from . import ocr, signals
 from .models import Document, DocumentPage, KnowledgeChunk
+from .selectors import document_payload
 from .services import knowledge_chunks_add, knowledge_source_replace
 from .transcript_text import clean_turn, is_backchannel
 
@@ -87,8 +90,9 @@ def index_chat_messages(message_ids: list[int]) -> int:
     return len(knowledge_chunks_add(items))
 
 
-def extract_pages(document: Document) -> list[tuple[str, bool]]:
-    """[(text, from_ocr)] per page. Text files are one page per form feed (or one page)."""
+def extract_pages(document: Document, on_page=None) -> list[tuple[str, bool]]:
+    """[(text, from_ocr)] per page. Text files are one page per form feed (or one page).
+    `on_page(done, total, ocr)` is told before each page is read (for the progress line)."""
     content = bytes(document.content)
     if document.content_type != "application/pdf":
         text = content.decode("utf-8")
@@ -98,15 +102,27 @@ def extract_pages(document: Document) -> list[tuple[str, bool]]:
     reader = PdfReader(io.BytesIO(content))
     pages = []
     ocr_budget = settings.OFFICE_OCR_MAX_PAGES
-    for page in reader.pages:
+    total = len(reader.pages)
+    for number, page in enumerate(reader.pages):
         text = (page.extract_text() or "").strip()
         if text or ocr_budget <= 0:
             pages.append((text, False))
             continue
         ocr_budget -= 1  # a scanned page: read its images
+        if on_page is not None:
+            on_page(number, total, True)
         text = ocr.page_text(page).strip()
         pages.append((text, bool(text)))
     return pages
+
+
+def document_progress(document_id: int, **fields) -> None:
+    """Record where indexing is, then tell the people in the room (stored before it is announced)."""
+    Document.objects.filter(pk=document_id).update(**fields)
+    document = Document.objects.filter(pk=document_id).select_related("uploaded_by__profile").defer("content").first()
+    if document is not None:
+        send_event_on_commit(room_group(document.room_id), {"type": "document.progress",
+                                                            "document": document_payload(document)})
 
 
 def _split(text: str, limit: int = DOC_CHUNK_CHARS) -> list[str]:
@@ -132,12 +148,20 @@ def index_document(document_id: int) -> int:
     document = Document.objects.filter(pk=document_id).select_related("room").first()
     if document is None:
         return 0
+    document_progress(document_id, stage=Document.Stage.EXTRACTING, pages_done=0)
+
+    def page_read(done: int, total: int, from_ocr: bool) -> None:
+        document_progress(document_id, stage=Document.Stage.OCR if from_ocr else Document.Stage.EXTRACTING,
+                          pages_done=done, pages_total=total)
+
     try:
-        pages = extract_pages(document)
+        pages = extract_pages(document, on_page=page_read)
     except Exception as exc:  # a broken PDF is the uploader's problem to fix, not a crash
         logger.warning("document %s could not be read: %s", document_id, exc)
-        Document.objects.filter(pk=document_id).update(status=Document.Status.FAILED, error=f"could not read: {exc}"[:500])
+        document_progress(document_id, status=Document.Status.FAILED, stage=Document.Stage.FAILED,
+                          error=f"could not read the file: {exc}"[:500])
         return 0
+    document_progress(document_id, stage=Document.Stage.INDEXING, pages_done=len(pages), pages_total=len(pages))
     items = []
     for number, (text, from_ocr) in enumerate(pages, start=1):
         DocumentPage.objects.update_or_create(document=document, number=number, defaults={"text": text, "ocr": from_ocr})
@@ -150,7 +174,8 @@ def index_document(document_id: int) -> int:
     stored = knowledge_chunks_add(items)
     empty = sum(1 for text, _ in pages if not text)
     error = f"{empty} page(s) have no readable text (no text layer, nothing legible by OCR)" if empty else ""
-    Document.objects.filter(pk=document_id).update(status=Document.Status.INDEXED, page_count=len(pages), error=error)
+    document_progress(document_id, status=Document.Status.INDEXED, stage=Document.Stage.READY, page_count=len(pages),
+                      error=error)
     return len(stored)
 
 

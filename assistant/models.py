@@ -213,7 +213,20 @@ class Document(models.Model):
     sha256 = models.CharField(max_length=64)
     content = models.BinaryField()
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    class Stage(models.TextChoices):
+        """Where indexing is, for the uploader's progress line (`status` is the outcome)."""
+
+        STORED = "stored", "Stored"
+        EXTRACTING = "extracting", "Reading the text"
+        OCR = "ocr", "Reading scanned pages"
+        INDEXING = "indexing", "Indexing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.STORED)
+    pages_done = models.PositiveIntegerField(default=0, help_text="pages read so far")
+    pages_total = models.PositiveIntegerField(default=0, help_text="pages in the file (once opened)")
     error = models.TextField(blank=True, default="")
     page_count = models.IntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

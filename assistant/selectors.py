@@ -12,7 +12,6 @@ the approximate index altogether for an exact scan over the scope's rows (via th
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import numpy as np
 from django.conf import settings
@@ -26,6 +25,7 @@ from transcription.models import Meeting
 
 from . import embeddings
 from .models import ActionItem, AssistantJob, Document, KnowledgeChunk, MeetingSummary
+from .query_words import content_words
 from .serializers import ActionItemOut, AssistantJobOut, DocumentOut, SummaryOut
 
 EXACT_SCAN_MAX_CHUNKS = 2000  # scopes up to this many chunks are searched exactly
@@ -103,19 +103,6 @@ def knowledge_search_by_vector(*, vector: np.ndarray, room_ids: list[int], k: in
 
 
 RRF_K = 60  # reciprocal-rank fusion constant (the usual 60: ranks matter, raw scores do not)
-_STOPWORDS = frozenset(
-    "a an the of to and or in on at for by with about from as is are was were be been do does did what which who "
-    "whom whose when where why how that this these those it its they them their we our you your i me my he she "
-    "his her there here than then so not no any all some can could would should will shall may might must "
-    "discuss discussed discussion talk talked say said think thought group team meeting meetings".split()
-)
-
-
-def content_words(text: str) -> list[str]:
-    """The words of a question that can find a passage (no stopwords, no single letters), once each."""
-    return list(dict.fromkeys(w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _STOPWORDS and len(w) > 1))
-
-
 def any_word_query(text: str):
     """An OR of the question's content words: any of them may find a passage (ranked by how many do)."""
     from django.contrib.postgres.search import SearchQuery
@@ -229,7 +216,8 @@ def meeting_summaries(meeting) -> dict:
 
 
 def documents_visible_to(user):
-    return Document.objects.filter(room__in=rooms_visible_to(user)).defer("content")
+    return (Document.objects.filter(room__in=rooms_visible_to(user)).defer("content")
+            .select_related("uploaded_by__profile"))
 
 
 def document_payload(document) -> dict:

@@ -98,8 +98,12 @@ class DocumentOut(serializers.Serializer):
     content_type = serializers.CharField()
     size_bytes = serializers.IntegerField()
     status = serializers.CharField(help_text="pending, indexed or failed")
+    stage = serializers.CharField(help_text="stored, extracting, ocr, indexing, ready or failed")
+    pages_done = serializers.IntegerField(help_text="pages read so far")
+    pages_total = serializers.IntegerField(help_text="pages in the file, once opened")
     error = serializers.CharField()
     page_count = serializers.IntegerField()
+    uploaded_by = PersonOut()
     url = serializers.SerializerMethodField()  # the document's page, from its id
     created_at = IsoDateTimeField()
 
@@ -157,3 +161,32 @@ class MeetingSearchOut(serializers.Serializer):
     transcript = SearchHitOut(many=True)
     notes = SearchHitOut(many=True)
     chat = SearchHitOut(many=True)
+
+
+class ExpertsQueryIn(serializers.Serializer):
+    """"Who knows about X?": the topic, and optionally one room to look in (else every room you may read)."""
+
+    q = serializers.CharField(max_length=300, help_text="the topic")
+    room = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False, allow_null=True, default=None)
+
+
+class ExpertReasonOut(serializers.Serializer):
+    kind = serializers.CharField(help_text="said (in a meeting), wrote (in room chat), uploaded (a document) or "
+                                           "completed (a task)")
+    text = serializers.CharField()
+    label = serializers.CharField()
+    url = serializers.CharField(help_text="the exact segment, message, page or task")
+    room = serializers.IntegerField()
+
+
+class ExpertOut(serializers.Serializer):
+    person = PersonOut()
+    score = serializers.FloatField()
+    evidence_count = serializers.IntegerField()
+    reasons = ExpertReasonOut(many=True)
+
+
+class ExpertsOut(serializers.Serializer):
+    query = serializers.CharField()
+    room = serializers.IntegerField(allow_null=True)
+    experts = ExpertOut(many=True)

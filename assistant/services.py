@@ -21,7 +21,7 @@ from transcription.services import room_group
 
 from . import embeddings, meeting_notes
 from .models import ActionItem, ActionItemDecision, Document, KnowledgeChunk
-from .selectors import action_item_payload
+from .selectors import action_item_payload, document_payload
 from .signals import action_item_approved
 
 logger = logging.getLogger(__name__)
@@ -201,7 +201,27 @@ def document_upload(*, user, room, filename: str, content: bytes, title: str = "
             size_bytes=len(content), sha256=sha, content=content, uploaded_by=user,
         )
         enqueue_on_commit("assistant.index_document", document.pk)
+        send_event_on_commit(room_group(room.pk), {"type": "document.progress",
+                                                   "document": document_payload(document)})
     return document, True
+
+
+def may_delete_document(user, document) -> bool:
+    """Whoever uploaded it, or an admin."""
+    return user.is_staff or document.uploaded_by_id == user.pk
+
+
+def document_delete(*, user, document) -> None:
+    """Delete a document with its pages and the knowledge made from it (after which no answer cites it)."""
+    if not may_delete_document(user, document):
+        raise PermissionDenied("only whoever added a document, or an admin, can delete it")
+    with transaction.atomic():
+        KnowledgeChunk.objects.filter(source_kind=KnowledgeChunk.SourceKind.DOCUMENT,
+                                      locator__document=document.pk).delete()
+        room_id, document_id = document.room_id, document.pk
+        document.delete()
+        send_event_on_commit(room_group(room_id), {"type": "document.deleted", "document": document_id,
+                                                   "room": room_id})
 
 
 def meeting_action_items_propose(meeting, *, llm=None, use_model: bool = True):

@@ -9,6 +9,10 @@ this app never imports them (docs/adr/0013).
   sees it. A receiver's failure is logged and the proposal kept.
 - `knowledge_sweep(limit)`: sent by the periodic index sweep; a stage that feeds its own sources
   into the knowledge index re-indexes what a lost enqueue left behind and returns `{name: count}`.
+- `expert_evidence(user, query, vector, room_ids)`: sent by "who knows about X?" (assistant.experts);
+  a stage that knows what people did (automation: completed tasks) returns evidence on the topic from
+  `room_ids` only (the asker's readable rooms, already checked): `[{"person": user id, "kind", "text",
+  "similarity": cosine to `vector`, "key", "room", "citation": {"label", "url"}}]`. Read-only.
 """
 
 from django.dispatch import Signal
@@ -16,3 +20,4 @@ from django.dispatch import Signal
 action_item_approved = Signal()
 action_item_proposed = Signal()
 knowledge_sweep = Signal()
+expert_evidence = Signal()

@@ -7,7 +7,7 @@ class AutomationConfig(AppConfig):
 
     def ready(self) -> None:
         """Subscribe to what earlier stages announce (docs/adr/0013): approved and ownerless action
-        items, the knowledge index's sweep, erasures and exports; and index this app's own tickets as room
+        items, chat @mentions, the knowledge index's sweep, erasures and exports; and index this app's own tickets as room
         knowledge."""
         from django.db.models.signals import post_delete, post_save
 
@@ -22,6 +22,10 @@ class AutomationConfig(AppConfig):
         assistant_signals.action_item_proposed.connect(
             receivers.owner_suggested_for_proposal, dispatch_uid="automation.owner_for_proposal")
         assistant_signals.knowledge_sweep.connect(receivers.tickets_swept, dispatch_uid="automation.tickets_swept")
+        assistant_signals.expert_evidence.connect(receivers.completed_tasks_as_expert_evidence,
+                                                  dispatch_uid="automation.expert_evidence")
+        rooms_signals.chat_message_sent.connect(receivers.chat_mentions_notified,
+                                                dispatch_uid="automation.chat_mentions")
         post_save.connect(receivers.ticket_saved, sender=Ticket, dispatch_uid="automation.index_ticket")
         # A feed URL set up or removed is checked at once (docs/adr/0017).
         post_save.connect(receivers.calendar_feed_changed, sender=CalendarFeed, dispatch_uid="automation.check_feed")

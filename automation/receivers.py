@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from office.queueing import enqueue_on_commit
 
-from . import knowledge, personal_data, services
+from . import expertise, knowledge, personal_data, services
 from .workflows import services as workflow_services
 
 
@@ -18,9 +18,19 @@ def owner_suggested_for_proposal(sender, *, item, participant_ids, **kwargs) -> 
     services.action_item_owner_suggest(item, participant_ids=participant_ids)
 
 
+def chat_mentions_notified(sender, *, message, **kwargs) -> None:
+    """Inside the chat message's transaction: the people it @mentions get a notification with it."""
+    workflow_services.chat_mentions_notify(message=message)
+
+
 def ticket_saved(sender, instance, **kwargs) -> None:
     """A ticket's text, status or room changed: its knowledge chunk is redone once this commits."""
     enqueue_on_commit("automation.index_tickets", [instance.pk])
+
+
+def completed_tasks_as_expert_evidence(sender, *, query, vector, room_ids, **kwargs) -> list[dict]:
+    """"Who knows about X?": the done tasks on the topic, from the asker's readable rooms only."""
+    return expertise.completed_tasks_evidence(query=query, vector=vector, room_ids=room_ids)
 
 
 def tickets_swept(sender, *, limit, **kwargs) -> dict:

@@ -76,7 +76,7 @@ def tasks_page(request):
         "tabs": TABS,
         "room_id": room_id,
         "rooms": rooms,
-        "team_room_ids": team_room_ids,
+        "team_room_ids": sorted(team_room_ids),
         "members": selectors.active_members().order_by("username"),
         "statuses": Task.Status.choices,
         "show_closed": request.GET.get("closed") == "1",
@@ -114,6 +114,9 @@ def tickets_page(request):
         "kinds": Ticket.Kind.choices,
         "severities": Ticket.Severity.choices,
         "transitions": {k: sorted(v) for k, v in services.TICKET_TRANSITIONS.items()},
+        # For rows the page adds live (static/automation/work.js).
+        "labels": {"kind": dict(Ticket.Kind.choices), "severity": dict(Ticket.Severity.choices),
+                   "status": dict(Ticket.Status.choices)},
     })
 
 

@@ -5,6 +5,7 @@ Each stage's mixin handles its own channel-layer events; rooms knows none of the
 from django.urls import path
 
 from automation.consumers import WorkSocketMixin
+from automation.routing import websocket_urlpatterns as automation_websocket_urlpatterns
 from iot.consumers import OccupancySocketMixin
 from iot.routing import websocket_urlpatterns as iot_websocket_urlpatterns
 from rooms.consumers import OfficeConsumer
@@ -18,5 +19,6 @@ class OfficeSocket(OccupancySocketMixin, WorkSocketMixin, MeetingSocketMixin, Of
 
 websocket_urlpatterns = [
     path("ws/office/<int:map_id>/", OfficeSocket.as_asgi()),
+    *automation_websocket_urlpatterns,
     *iot_websocket_urlpatterns,
 ]

@@ -336,6 +336,11 @@ OFFICE_HUB_HEARTBEAT_SECONDS = env_int("OFFICE_HUB_HEARTBEAT_SECONDS", 5, minimu
 OFFICE_ACCESS_RECHECK_SECONDS = env_int("OFFICE_ACCESS_RECHECK_SECONDS", 10, minimum=1)
 # WebRTC: no public STUN/TURN by default; list ICE servers as JSON for deployments.
 OFFICE_ICE_SERVERS_JSON = env_str("OFFICE_ICE_SERVERS_JSON", "[]")
+# The browsers' RTCPeerConnection iceTransportPolicy: "all", or "relay" to send media only through the
+# TURN servers above (hides members' addresses from each other; `make prod-check` proves the relay path).
+OFFICE_ICE_TRANSPORT_POLICY = env_str("OFFICE_ICE_TRANSPORT_POLICY", "all")
+if OFFICE_ICE_TRANSPORT_POLICY not in ("all", "relay"):
+    raise ImproperlyConfigured(f"OFFICE_ICE_TRANSPORT_POLICY must be all or relay, not {OFFICE_ICE_TRANSPORT_POLICY!r}")
 # Addresses the server's WebRTC peers offer as host candidates: empty = the machine's own (aioice's
 # choice); "127.0.0.1" keeps all media on loopback (tests, single-machine demos).
 OFFICE_RTC_HOST_ADDRESSES = env_list("OFFICE_RTC_HOST_ADDRESSES", [])

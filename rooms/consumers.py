@@ -108,6 +108,8 @@ class OfficeConsumer(ChatSocketMixin, AsyncWebsocketConsumer):
             "members": ctx.members,
             "tick_ms": settings.OFFICE_MOVE_TICK_MS,
             "ice_servers": json.loads(settings.OFFICE_ICE_SERVERS_JSON),
+            "ice_transport_policy": settings.OFFICE_ICE_TRANSPORT_POLICY,
+            "node": NODE_ID,
             "limits": {
                 "max_frame_bytes": settings.OFFICE_WS_MAX_FRAME_BYTES,
                 "rate_per_second": settings.OFFICE_WS_RATE_PER_SECOND,

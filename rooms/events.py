@@ -35,6 +35,9 @@ class HelloEvent(serializers.Serializer):
     members = MemberOut(many=True)
     tick_ms = serializers.IntegerField()
     ice_servers = JsonListField(help_text="STUN/TURN servers for voice; none by default")
+    ice_transport_policy = serializers.ChoiceField(
+        choices=["all", "relay"], help_text="RTCPeerConnection iceTransportPolicy; relay: media only through TURN")
+    node = serializers.CharField(help_text="the web node holding this socket")
     limits = LimitsOut()
 
 

@@ -401,6 +401,7 @@ def _chat_message_write(*, thread: ChatThread, author, body: str, client_id: str
             _advance_read_mark(user=author, thread_id=thread.pk, seq=seq)
             payload = selectors.chat_message_payload(message)
             send_event_on_commit(thread_group(thread.pk), {"type": "chat.message", "message": payload})
+            signals.chat_message_sent.send(sender=ChatMessage, message=message)
     except IntegrityError:
         # A concurrent retry with the same client_id won the race; hand back its row.
         existing = ChatMessage.objects.filter(thread=thread, author=author, client_id=client_id).first()

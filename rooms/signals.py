@@ -4,11 +4,15 @@ app never imports them.
 - `room_presence_changed(user, left_room_id, entered_room_id)`: sent INSIDE the transaction that
   records a member's room visit, so what a receiver writes (transcription starts, joins and ends
   meetings) commits together with the visit. A receiver's exception rolls the move back.
+- `chat_message_sent(message)`: sent INSIDE the transaction that stores a new chat message (never for
+  a retried `client_id`, which stores nothing), so what a receiver writes (notifications for the
+  people it @mentions, `rooms.mentions`) commits with the message and is announced after it.
 """
 
 from django.dispatch import Signal
 
 room_presence_changed = Signal()
+chat_message_sent = Signal()
 
 # Retention and personal data (rooms/personal_data.py). Each stage deletes, unlinks or exports only
 # its own records; receivers return {what: count} (or, for an export, {section: rows}).

@@ -50,6 +50,18 @@ async def test_hello_lists_only_conversations_the_member_may_read(office, people
     assert {p["user"] for p in bob.hello["presence"]} == {people["alice"].id, people["bob"].id}
 
 
+async def test_hello_names_the_ice_policy_and_the_node_holding_the_socket(office, people, sockets, settings):
+    from rooms.hub import NODE_ID
+
+    # given a deployment that sends voice only through its TURN servers
+    settings.OFFICE_ICE_TRANSPORT_POLICY = "relay"
+    # when alice connects
+    alice = await sockets(people["alice"], office["map"].id)
+    # then her page is told to use relay candidates only, and which node she is on
+    assert alice.hello["ice_transport_policy"] == "relay"
+    assert alice.hello["node"] == NODE_ID
+
+
 async def test_a_move_reaches_a_nearby_member_in_a_batch(office, people, sockets):
     # given alice and bob both on the map near the spawn point
     alice = await sockets(people["alice"], office["map"].id)

@@ -28,8 +28,10 @@ SOCKETS = {
     "office": ["rooms.events.CLIENT_EVENTS", "transcription.events.CLIENT_EVENTS", "assistant.events.CLIENT_EVENTS",
                "automation.events.CLIENT_EVENTS", "iot.events.CLIENT_EVENTS"],
     "sensors": ["iot.events.SENSORS_SOCKET_EVENTS"],
+    "inbox": ["automation.events.INBOX_SOCKET_EVENTS"],
 }
-SENSORS_CONSUMERS = {"SensorsConsumer"}  # classes serving the sensors page socket; the others serve the office one
+# Classes serving a socket other than the office one; a mixin's frames go out on every socket built from it.
+SOCKET_CLASSES = {"SensorsConsumer": {"sensors"}, "InboxConsumer": {"inbox"}, "WorkSocketMixin": {"office", "inbox"}}
 
 
 def catalogue(socket: str) -> dict:
@@ -72,7 +74,8 @@ def test_the_doc_examples_have_the_catalogued_fields():
     sections = re.split(r"^## ", text, flags=re.M)
     checked = 0
     for section in sections:
-        socket = "sensors" if section.startswith("The sensors page socket") else "office"
+        socket = ("sensors" if section.startswith("The sensors page socket")
+                  else "inbox" if section.startswith("The inbox socket") else "office")
         for block in re.findall(r"```json\n(.*?)```", section, re.S):
             decoder, at = json.JSONDecoder(), 0
             while (at := _skip_space(block, at)) < len(block):
@@ -95,7 +98,9 @@ APPS = ["office", "rooms", "transcription", "assistant", "automation", "iot"]
 SOCKET_FILES = sorted({*(str(p.relative_to(ROOT)) for app in APPS for p in (ROOT / app).rglob("consumers.py")),
                        "rooms/chat_socket.py", "rooms/hub.py", "rooms/protocol.py"})
 GROUP_SENDERS = {"send_event_on_commit", "send_event", "group_send", "_group_send"}
-INTERNAL_GROUP_EVENTS = {"hub.tick"}  # the hubs' own channel (rooms/hub.py), never a socket's
+# The hubs' own channel (rooms/hub.py) and the chat connector check's probe of a private group
+# (automation/workflows/connectors/chat.py): never a socket's.
+INTERNAL_GROUP_EVENTS = {"hub.tick", "office.synthetic_check"}
 
 
 def _parents(tree) -> dict:
@@ -121,9 +126,9 @@ def _type_literal(node: ast.Dict) -> str | None:
     return None
 
 
-def _socket_of(node, parents) -> str:
+def _sockets_of(node, parents) -> set[str]:
     classes = [a.name for a in _ancestors(node, parents) if isinstance(a, ast.ClassDef)]
-    return "sensors" if set(classes) & SENSORS_CONSUMERS else "office"
+    return next((SOCKET_CLASSES[name] for name in classes if name in SOCKET_CLASSES), {"office"})
 
 
 def _in_group_send(node, parents) -> bool:
@@ -140,20 +145,22 @@ def _forwards_event_as_is(function: ast.AsyncFunctionDef) -> bool:
 
 
 def sent_by_the_code() -> dict[str, set[str]]:
-    sent: dict[str, set[str]] = {"office": set(), "sensors": set()}
-    handlers: dict[str, tuple[str, ast.AsyncFunctionDef]] = {}
+    sent: dict[str, set[str]] = {socket: set() for socket in SOCKETS}
+    handlers: dict[str, tuple[set[str], ast.AsyncFunctionDef]] = {}
     for path in SOCKET_FILES:
         tree = ast.parse((ROOT / path).read_text())
         parents = _parents(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict) and (event_type := _type_literal(node)) and not _in_group_send(node, parents):
-                sent[_socket_of(node, parents)].add(event_type)
+                for socket in _sockets_of(node, parents):
+                    sent[socket].add(event_type)
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
                 match = re.match(r'\{"type":"([\w.]+)"', node.value)
                 if match and not any(isinstance(a, ast.Compare) for a in _ancestors(node, parents)):
-                    sent[_socket_of(node, parents)].add(match[1])  # a frame written as JSON text (moves)
+                    for socket in _sockets_of(node, parents):
+                        sent[socket].add(match[1])  # a frame written as JSON text (moves)
             elif isinstance(node, ast.AsyncFunctionDef) and path.endswith("consumers.py"):
-                handlers[node.name] = (_socket_of(node, parents), node)
+                handlers[node.name] = (_sockets_of(node, parents), node)
     group_events = set()
     for app in APPS:
         for path in (ROOT / app).rglob("*.py"):
@@ -172,9 +179,10 @@ def sent_by_the_code() -> dict[str, set[str]]:
     for event_type in sorted(group_events - INTERNAL_GROUP_EVENTS):
         handler = handlers.get(event_type.replace(".", "_"))
         assert handler is not None, f"no consumer handles the group event {event_type!r}"
-        socket, function = handler
+        sockets, function = handler
         if _forwards_event_as_is(function):
-            sent[socket].add(event_type)
+            for socket in sockets:
+                sent[socket].add(event_type)
     return sent
 
 
@@ -183,6 +191,7 @@ def test_the_scan_sees_frames_of_every_kind():
     # a literal frame, a JSON-text frame, an error frame, forwarded group events, a mixin's frame
     assert {"hello", "moves", "error", "task.changed", "caption.partial", "room.occupancy"} <= sent["office"]
     assert {"hello", "sensor.reading", "rule.fired", "pong", "error"} <= sent["sensors"]
+    assert {"hello", "notification.new", "notification.read", "task.changed", "pong", "error"} <= sent["inbox"]
 
 
 @pytest.mark.parametrize("socket", sorted(SOCKETS))

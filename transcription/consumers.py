@@ -141,6 +141,13 @@ class MeetingSocketMixin:
     async def assistant_action_item(self, event: dict) -> None:
         await self._send_json(event)
 
+    # The room's documents as they are indexed, and when one is deleted.
+    async def document_progress(self, event: dict) -> None:
+        await self._send_json(event)
+
+    async def document_deleted(self, event: dict) -> None:
+        await self._send_json(event)
+
     async def disconnect(self, code) -> None:
         await self._close_peer()
         await super().disconnect(code)

@@ -119,13 +119,19 @@ class NotificationListApi(APIView):
         unread = serializers.IntegerField()
         notifications = NotificationOut(many=True)
 
-    @extend_schema(responses=OutputSerializer)
+    class FilterSerializer(serializers.Serializer):
+        unread = serializers.BooleanField(required=False, default=False)
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=50, default=50)
+
+    @extend_schema(parameters=[FilterSerializer], responses=OutputSerializer)
     def get(self, request):
-        unread_only = request.query_params.get("unread") in ("1", "true")
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
         return Response({
             "unread": selectors.notifications_unread_count(request.user),
             "notifications": NotificationOut(
-                selectors.notifications_for(request.user, unread_only=unread_only), many=True).data,
+                selectors.notifications_for(request.user, unread_only=filters.validated_data["unread"],
+                                            limit=filters.validated_data["limit"]), many=True).data,
         })
 
 

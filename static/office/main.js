@@ -7,6 +7,7 @@ import { Sidebar } from "./sidebar.js";
 import { AudioHub, ProximityVoice } from "./voice.js";
 import { MeetingPanel } from "./meeting.js";
 import { AssistantPanel } from "./assistant.js";
+import { RoomDocuments } from "./documents.js";
 import { el } from "./lib/dom.js";
 
 const app = document.getElementById("office-app");
@@ -76,6 +77,7 @@ let sidebar = null;
 let meeting = null;
 let voice = null;
 let assistant = null;
+let documents = null;
 
 const map = new MapView({
   canvas: document.getElementById("office-canvas"),
@@ -90,6 +92,7 @@ const map = new MapView({
       if (sidebar) sidebar.scheduleWho(true);
       if (meeting) meeting.onRoomChanged(room);
       if (assistant) assistant.onRoomChanged(room);
+      if (documents) documents.onRoomChanged(room);
     } else if (sidebar) {
       sidebar.scheduleWho();
     }
@@ -103,6 +106,7 @@ const audio = new AudioHub({ notice });
 meeting = new MeetingPanel({ socket, state, audio, notice });
 voice = new ProximityVoice({ socket, state, audio, notice });
 assistant = new AssistantPanel({ socket, state, notice });
+documents = new RoomDocuments({ socket, state, notice });
 
 // --- protocol ---
 
@@ -130,6 +134,7 @@ socket.on("hello", (f) => {
   refreshMemberRooms();
   sidebar.renderAll();
   assistant.onHello();
+  documents.onRoomChanged(state.you.room); // after a reconnect too: progress frames may have been missed
 });
 
 socket.on("moves", (f) => {
@@ -177,6 +182,7 @@ socket.on("map.changed", (f) => {
     chat.onRoomChanged(roomId);
     meeting.onRoomChanged(roomId);
     assistant.onRoomChanged(roomId);
+    documents.onRoomChanged(roomId);
   }
   renderRoomLabel();
   sidebar.scheduleWho(true);

@@ -34,6 +34,7 @@ export class MeetingPanel {
     this.notice = notice || (() => {});
     this.meeting = null; // latest meeting.state payload for the room I am in
     this.iceServers = [];
+    this.iceTransportPolicy = "all";
     this.pc = null;
     this.attachState = "off"; // off | connecting | on
     this.attachGen = 0;
@@ -58,6 +59,7 @@ export class MeetingPanel {
     const s = this.socket;
     s.on("hello", (f) => {
       this.iceServers = Array.isArray(f.ice_servers) ? f.ice_servers : [];
+      this.iceTransportPolicy = f.ice_transport_policy === "relay" ? "relay" : "all";
       // A new connection: the server peer of the old one is gone; meeting.state follows if we are in one.
       this._dropPc();
       this.meeting = null;
@@ -156,7 +158,7 @@ export class MeetingPanel {
   async attach() {
     const gen = ++this.attachGen;
     const meetingId = this.meeting.id;
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy });
     this.pc = pc;
     this.attachState = "connecting";
     this.renderMic();

@@ -233,6 +233,7 @@ export class ProximityVoice {
     this.notice = notice || (() => {});
     this.peers = new Map(); // user -> {sid, pc, offerer, el, meter, pending: [], remoteSet, outSince, retryTimer}
     this.iceServers = [];
+    this.iceTransportPolicy = "all";
     this.speakingUntil = new Map(); // user -> ms timestamp
     this.state.speaking = this.state.speaking || new Set();
     this.audioRoot = document.getElementById("voice-audio") || document.body;
@@ -241,6 +242,7 @@ export class ProximityVoice {
 
     socket.on("hello", (f) => {
       this.iceServers = Array.isArray(f.ice_servers) ? f.ice_servers : [];
+      this.iceTransportPolicy = f.ice_transport_policy === "relay" ? "relay" : "all";
       this.closeAll(false);
       this.schedule();
     });
@@ -328,7 +330,7 @@ export class ProximityVoice {
 
   _newPeer(user, sid, offerer) {
     this.hangUp(user, false);
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy });
     const peer = { user, sid, pc, offerer, el: null, meter: null, pending: [], remoteSet: false, outSince: 0 };
     this.peers.set(user, peer);
     if (this.audio.track) pc.addTrack(this.audio.track, this.audio.stream);

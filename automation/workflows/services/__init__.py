@@ -4,7 +4,7 @@ record the outcome), `approvals`, `outbox` (relay, requeue of stalled steps, the
 the inbox (`..inbox`) is re-exported.
 """
 
-from ..inbox import notification_create, notification_mark_read, notification_payload
+from ..inbox import chat_mentions_notify, notification_create, notification_mark_read, notification_payload
 from .approvals import approval_can_decide, approval_decide
 from .checks import (
     CHECK_TASK,
@@ -40,6 +40,7 @@ __all__ = [
     "connector_checks_due",
     "connector_checks_run_all",
     "connector_checks_schedule_ensure",
+    "chat_mentions_notify",
     "notification_create",
     "notification_mark_read",
     "notification_payload",

@@ -12,6 +12,7 @@ import {
   renderCatchUpSummary,
   renderPartialAnswer,
 } from "./answers.js";
+import { expertTopic, findExperts, renderExperts } from "./experts.js";
 import { ActionItemList } from "./items.js";
 import { pickSummary, renderNotes } from "./notes.js";
 import { assistantStatus, UNAVAILABLE_TEXT } from "./status.js";
@@ -212,6 +213,15 @@ export class AssistantPanel {
     this.askButton.disabled = true;
     this.answerEl.hidden = false;
     this.answerEl.dataset.state = "asking";
+    const topic = expertTopic(q);
+    if (topic) { // "who knows about X?": people ranked from every room I may read (no model)
+      this.answerEl.replaceChildren(el("p", "answer-pending", "Looking for who knows…"));
+      const found = await findExperts(topic);
+      if (gen !== this.askGen) return;
+      this.askButton.disabled = false;
+      renderExperts(this.answerEl, found);
+      return;
+    }
     this.answerEl.replaceChildren(el("p", "answer-pending", "Looking through what this room knows…"));
     const body = { question: q };
     if (this.roomId != null) body.room = this.roomId;

@@ -12,9 +12,9 @@ export function csrfToken() {
 export async function apiRequest(url, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
   const init = { method, credentials: "same-origin", headers };
+  if (method !== "GET") headers["X-CSRFToken"] = csrfToken(); // DELETE has no body but needs it too
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
-    headers["X-CSRFToken"] = csrfToken();
     init.body = JSON.stringify(body);
   }
   let res;
