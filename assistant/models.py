@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.serializers.json import DjangoJSONEncoder
@@ -328,3 +329,62 @@ class AssistantJob(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class TopicClustering(models.Model):
+    """One full clustering of a scope's meeting units: when, over what, with which parameters (the
+    provenance of every topic it made or kept), so the hourly job knows when the next one is due."""
+
+    scope = models.CharField(max_length=40, help_text='"shared" (open and meeting rooms) or "room:<id>" (a private room)')
+    units = models.IntegerField(default=0)
+    meetings = models.IntegerField(default=0)
+    topics = models.IntegerField(default=0)
+    params = models.JSONField(default=dict, blank=True, help_text="threshold, unit size, embedder model id")
+    ran_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["scope", "-ran_at"], name="topic_clustering_scope_idx")]
+
+    def __str__(self) -> str:
+        return f"clustering of {self.scope} at {self.ran_at:%Y-%m-%d %H:%M}"
+
+
+class Topic(models.Model):
+    """What several meetings talked about: a cluster of their discussion units, named by its most
+    distinctive words. Clustered per visibility scope (docs/adr/0019): a topic's words come only from
+    rooms that everyone who may see it can read, and `room_ids` lists them so the rule holds in SQL."""
+
+    scope = models.CharField(max_length=40)
+    label = models.CharField(max_length=200)
+    top_terms = models.JSONField(default=list, blank=True)
+    centroid = VectorField(dimensions=EMBEDDING_DIMENSIONS)
+    size = models.IntegerField(default=0, help_text="discussion units in the cluster")
+    room_ids = ArrayField(models.IntegerField(), default=list, blank=True,
+                          help_text="the rooms its meetings are in: shown only to who may read all of them")
+    clustering = models.ForeignKey(TopicClustering, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-size", "id"]
+        indexes = [models.Index(fields=["scope"], name="topic_scope_idx")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class MeetingTopic(models.Model):
+    """A meeting's share of a topic: the fraction of its discussion units that fell in it."""
+
+    meeting = models.ForeignKey("transcription.Meeting", on_delete=models.CASCADE, related_name="topic_links")
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="meeting_links")
+    weight = models.FloatField()
+    units = models.IntegerField(default=0)
+    assigned = models.CharField(max_length=12, default="clustered", help_text="clustered, or nearest (added hourly)")
+
+    class Meta:
+        ordering = ["topic_id", "-weight"]
+        constraints = [models.UniqueConstraint(fields=["meeting", "topic"], name="meeting_topic_unique")]
+
+    def __str__(self) -> str:
+        return f"meeting {self.meeting_id} in topic {self.topic_id} ({self.weight:.2f})"

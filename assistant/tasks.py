@@ -11,7 +11,7 @@ from django.conf import settings
 from office.redis_client import redis_client
 from transcription.models import Meeting
 
-from . import indexing, jobs, meeting_notes, selectors
+from . import indexing, jobs, meeting_notes, selectors, topics
 
 
 @shared_task(name="assistant.index_segments")
@@ -65,3 +65,11 @@ def assistant_tick() -> dict:
     for meeting_id in selectors.meetings_to_finalize():
         meeting_finalize.delay(meeting_id)
     return counts
+
+
+@shared_task(name="assistant.topics_refresh")
+def topics_refresh() -> dict:
+    """Hourly (beat): link new meetings to topics, or cluster a scope again (assistant/topics.py)."""
+    if not _once("topics", 1800):
+        return {}
+    return topics.topics_refresh()

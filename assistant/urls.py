@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, registry_views, views
+from . import api, registry_views, topic_views, views
 
 api_urlpatterns = [
     path("assistant/ask/", api.AskApi.as_view(), name="api-assistant-ask"),
@@ -13,6 +13,7 @@ api_urlpatterns = [
     path("documents/<int:document_id>/", api.DocumentDetailApi.as_view(), name="api-document"),
     path("meetings/<int:meeting_id>/notes/", api.MeetingNotesApi.as_view(), name="api-meeting-notes"),
     path("meetings/search/", api.MeetingSearchApi.as_view(), name="api-meeting-search"),
+    path("meetings/<int:meeting_id>/related/", topic_views.RelatedMeetingsApi.as_view(), name="api-meeting-related"),
     path("experts/", api.ExpertsApi.as_view(), name="api-experts"),
     path("meetings/<int:meeting_id>/notes.md", api.MeetingNotesFileApi.as_view(), {"what": "notes.md"},
          name="api-meeting-notes-file"),
@@ -25,6 +26,8 @@ api_urlpatterns = [
 page_urlpatterns = [
     path("meetings/", views.meetings_archive_page, name="meetings-archive"),
     path("documents/<int:document_id>/", views.document_page, name="document-page"),
+    path("topics/", topic_views.topics_page, name="topics"),
+    path("topics/<int:topic_id>/", topic_views.topic_page, name="topic-page"),
     path("assistant/versions/", registry_views.versions_page, name="assistant-versions"),
     path("assistant/versions/<str:kind>/rollback/", registry_views.version_rollback, name="assistant-version-rollback"),
     path("assistant/versions/<str:kind>/<str:version>/<str:action>/", registry_views.version_action,

@@ -22,6 +22,8 @@ app.conf.beat_schedule = {
     "assistant-tick": {"task": "assistant.tick", "schedule": 15.0},
     # what is past each room's retention goes, with the knowledge made from it (rooms/personal_data.py)
     "retention-sweep": {"task": "rooms.sweep_retention", "schedule": 24 * 3600.0},
+    # topics across meetings: new meetings joined to topics, scopes re-clustered when due (assistant/topics.py)
+    "topics-refresh": {"task": "assistant.topics_refresh", "schedule": 3600.0},
 }
 
 
