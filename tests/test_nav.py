@@ -7,7 +7,7 @@ import re
 import pytest
 
 PAGES = {
-    "/": "Office", "/meetings/": "Meetings", "/tasks/": "Tasks", "/tickets/": "Tickets", "/workflows/": "Workflows",
+    "/": "Office", "/meetings/": "Meetings", "/topics/": "Topics", "/tasks/": "Tasks", "/tickets/": "Tickets", "/workflows/": "Workflows",
     "/workflows/approvals/": "Approvals", "/sensors/": "Sensors", "/notifications/": "Notifications",
     "/settings/tokens/": "API tokens",
 }
@@ -38,7 +38,7 @@ def test_a_member_gets_no_admin_only_links(office, people, client_of):
     # given bob, a member, on the sensors page
     html = client_of(people["bob"]).get("/sensors/").content.decode()
     # then the admin-only pages are not offered to him
-    assert set(nav_links(html)) == {"Office", "Meetings", "Tasks", "Tickets", "Approvals", "Sensors", "Notifications", "API tokens"}
+    assert set(nav_links(html)) == {"Office", "Meetings", "Topics", "Tasks", "Tickets", "Approvals", "Sensors", "Notifications", "API tokens"}
     # and every link he is offered opens for him
     for href in nav_links(html).values():
         assert client_of(people["bob"]).get(href, follow=True).status_code == 200, href
