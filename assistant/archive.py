@@ -58,16 +58,8 @@ def _day_bounds(filters: ArchiveFilters) -> tuple[dt.datetime | None, dt.datetim
 
 def meetings_archive(*, user, filters: ArchiveFilters):
     """The meetings `user` may read, newest first, with what the archive list shows of each."""
-    meetings = Meeting.objects.filter(room__in=rooms_visible_to(user)).select_related("room")
-    if filters.room_id:
-        meetings = meetings.filter(room_id=filters.room_id)
-    if filters.person_id:
-        meetings = meetings.filter(participants__user_id=filters.person_id)
-    start, end = _day_bounds(filters)
-    if start:
-        meetings = meetings.filter(started_at__gte=start)
-    if end:
-        meetings = meetings.filter(started_at__lt=end)
+    meetings = _filtered(Meeting.objects.filter(room__in=rooms_visible_to(user)).select_related("room"), filters,
+                         room="room_id", person="participants__user_id", time="started_at")
     newest_summary = MeetingSummary.objects.filter(meeting=OuterRef("pk")).order_by("kind", "-created_at")  # final first
     shown_items = Q(action_items__shadow=False)
     return (meetings.annotate(
@@ -87,17 +79,20 @@ def meeting_people(meeting_ids: list[int]) -> dict[int, list[str]]:
     return people
 
 
-def _segment_filters(segments, filters: ArchiveFilters):
+def _filtered(rows, filters: ArchiveFilters, *, room: str, person: str | None, time: str):
+    """`rows` narrowed by the archive's filters, given where room, person and time are on this model
+    (`person` None: the caller narrows by person itself)."""
+    narrowed = Q()
     if filters.room_id:
-        segments = segments.filter(room_id=filters.room_id)
-    if filters.person_id:
-        segments = segments.filter(speaker_id=filters.person_id)
+        narrowed &= Q(**{room: filters.room_id})
+    if filters.person_id and person:
+        narrowed &= Q(**{person: filters.person_id})
     start, end = _day_bounds(filters)
     if start:
-        segments = segments.filter(spoken_at__gte=start)
+        narrowed &= Q(**{f"{time}__gte": start})
     if end:
-        segments = segments.filter(spoken_at__lt=end)
-    return segments
+        narrowed &= Q(**{f"{time}__lt": end})
+    return rows.filter(narrowed)
 
 
 def _two_word_query(text: str) -> SearchQuery | None:
@@ -116,7 +111,8 @@ def _ranked_by_words(segments, query: SearchQuery, limit: int) -> list[int]:
 
 def _transcript_hits(*, text: str, query: SearchQuery, vector, room_ids, filters: ArchiveFilters,
                      limit: int) -> list[dict]:
-    segments = _segment_filters(TranscriptSegment.objects.filter(room_id__in=room_ids), filters)
+    segments = _filtered(TranscriptSegment.objects.filter(room_id__in=room_ids), filters,
+                         room="room_id", person="speaker_id", time="spoken_at")
     by_words = _ranked_by_words(segments, query, limit * 2)
     # Every word together found little (a question, not keywords): turns with two of its words, then
     # with any. Pairs first, because ranking every turn that holds one common word is what is slow.
@@ -151,16 +147,9 @@ def _transcript_hits(*, text: str, query: SearchQuery, vector, room_ids, filters
 
 
 def _notes_hits(*, query: SearchQuery, room_ids, filters: ArchiveFilters, limit: int) -> list[dict]:
-    summaries = MeetingSummary.objects.filter(meeting__room_id__in=room_ids, kind=MeetingSummary.Kind.FINAL)
-    if filters.room_id:
-        summaries = summaries.filter(meeting__room_id=filters.room_id)
-    if filters.person_id:
-        summaries = summaries.filter(meeting__participants__user_id=filters.person_id)
-    start, end = _day_bounds(filters)
-    if start:
-        summaries = summaries.filter(meeting__started_at__gte=start)
-    if end:
-        summaries = summaries.filter(meeting__started_at__lt=end)
+    summaries = _filtered(MeetingSummary.objects.filter(meeting__room_id__in=room_ids, kind=MeetingSummary.Kind.FINAL),
+                          filters, room="meeting__room_id", person="meeting__participants__user_id",
+                          time="meeting__started_at")
     document = SearchVector("summary", config="english") + SearchVector("decisions", config="english")
     rows = (summaries.annotate(document=document).filter(document=query)
             .annotate(rank=SearchRank(F("document"), query),
@@ -173,15 +162,9 @@ def _notes_hits(*, query: SearchQuery, room_ids, filters: ArchiveFilters, limit:
 
 
 def _chat_hits(*, query: SearchQuery, room_ids, filters: ArchiveFilters, limit: int) -> list[dict]:
-    chunks = KnowledgeChunk.objects.filter(room_id__in=room_ids, source_kind="chat", search=query)
-    if filters.room_id:
-        chunks = chunks.filter(room_id=filters.room_id)
-    start, end = _day_bounds(filters)
-    if start:
-        chunks = chunks.filter(created_at__gte=start)
-    if end:
-        chunks = chunks.filter(created_at__lt=end)
-    if filters.person_id:
+    chunks = _filtered(KnowledgeChunk.objects.filter(room_id__in=room_ids, source_kind="chat", search=query), filters,
+                       room="room_id", person=None, time="created_at")
+    if filters.person_id:  # the author is in the chunk's locator
         mine = ChatMessage.objects.filter(author_id=filters.person_id).values("pk")
         chunks = (chunks.annotate(message_id=Cast(KT("locator__message"), BigIntegerField()))
                   .filter(message_id__in=Subquery(mine)))

@@ -8,10 +8,16 @@ from django.dispatch import receiver
 
 from office.queueing import enqueue_on_commit
 from rooms.models import ChatMessage
-from rooms.signals import person_erasing, person_exporting, records_expire, records_removed
+from rooms.signals import (
+    outcomes_requested,
+    person_erasing,
+    person_exporting,
+    records_expire,
+    records_removed,
+)
 from transcription.models import TranscriptSegment
 
-from . import personal_data
+from . import outcomes, personal_data
 
 
 @receiver(post_save, sender=TranscriptSegment, dispatch_uid="assistant-index-segment")
@@ -46,3 +52,9 @@ def person_assistant_erase(sender, *, user, reassign_to=None, **kwargs) -> dict:
 @receiver(person_exporting, dispatch_uid="assistant-export")
 def person_assistant_export(sender, *, user, **kwargs) -> dict:
     return personal_data.person_assistant_export(user=user)
+
+
+@receiver(outcomes_requested, dispatch_uid="assistant-outcomes")
+def assistant_outcomes(sender, *, scope, **kwargs) -> list[dict]:
+    """The outcome dashboard's review time and model use (rooms/outcomes.py)."""
+    return outcomes.assistant_outcome_sections(scope)

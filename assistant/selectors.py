@@ -12,6 +12,7 @@ the approximate index altogether for an exact scan over the scope's rows (via th
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
@@ -222,6 +223,44 @@ def documents_visible_to(user):
 
 def document_payload(document) -> dict:
     return dict(DocumentOut(document).data)
+
+
+# --- what a booked meeting's agenda is drafted from (iot asks through automation, docs/adr/0021) ---
+
+AGENDA_DOCUMENTS_LOOKBACK = dt.timedelta(days=14)  # documents "since the last meeting" when there was none
+
+
+@dataclass(frozen=True)
+class AgendaMaterial:
+    """A room's open threads before a meeting, as far as the assistant knows them. `action_items`
+    is a queryset (proposed or approved, oldest first): whether an approved one's task is done is
+    automation's to say, and it filters this before taking a few."""
+
+    action_items: object
+    last_meeting: Meeting | None
+    open_questions: list[str]
+    documents: list[Document]
+
+
+def agenda_material(*, room_id: int, before: dt.datetime, limit: int = 10) -> AgendaMaterial:
+    """For a meeting in `room_id` starting at `before`: its open action items, the open questions of
+    the last meeting in the room where something was said (from its final notes), and the documents
+    added since that meeting ended (the last two weeks when there was none; failed ones left out).
+    The caller checked nothing: it is drafting for a booking, not answering a member."""
+    items = (ActionItem.objects.filter(room_id=room_id, shadow=False, created_at__lt=before,
+                                       status__in=[ActionItem.Status.PROPOSED, ActionItem.Status.APPROVED])
+             .select_related("owner__profile").order_by("created_at", "pk"))
+    last = (Meeting.objects.filter(room_id=room_id, ended_at__isnull=False, ended_at__lte=before, last_seq__gt=0)
+            .order_by("-ended_at", "-pk").first())
+    questions: list[str] = []
+    if last is not None:
+        final = MeetingSummary.objects.filter(meeting=last, kind=MeetingSummary.Kind.FINAL).first()
+        if final is not None:
+            questions = [str(q).strip() for q in final.open_questions if str(q).strip()][:limit]
+    since = last.ended_at if last is not None else before - AGENDA_DOCUMENTS_LOOKBACK
+    documents = list(Document.objects.filter(room_id=room_id, created_at__gt=since, created_at__lt=before)
+                     .exclude(status=Document.Status.FAILED).defer("content").order_by("created_at", "pk")[:limit])
+    return AgendaMaterial(action_items=items, last_meeting=last, open_questions=questions, documents=documents)
 
 
 def citation_target(chunk) -> dict:

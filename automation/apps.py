@@ -35,3 +35,5 @@ class AutomationConfig(AppConfig):
         rooms_signals.person_erasing.connect(receivers.person_work_erase, dispatch_uid="automation.erase")
         rooms_signals.person_exporting.connect(receivers.person_work_export, dispatch_uid="automation.export")
         rooms_signals.personal_data_handled.connect(receivers.personal_data_audit, dispatch_uid="automation.audit")
+        # The outcome dashboard (rooms/outcomes.py): what became of action items, tickets, cost per task.
+        rooms_signals.outcomes_requested.connect(receivers.work_outcomes, dispatch_uid="automation.outcomes")

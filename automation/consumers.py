@@ -9,12 +9,10 @@ than the map have no office socket, and the map's is one per member (a second ta
 
 from __future__ import annotations
 
-import json
-
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from office.events import user_group
+from office.listening_socket import ListeningSocket
 
 from .workflows import selectors as inbox_selectors
 
@@ -35,30 +33,17 @@ class WorkSocketMixin:
         await self._send_json(event)
 
 
-class InboxConsumer(WorkSocketMixin, AsyncWebsocketConsumer):
+class InboxConsumer(WorkSocketMixin, ListeningSocket):
     """Listens only (and answers a ping); every connect says the unread count, so a reconnect resyncs."""
 
     async def connect(self) -> None:
         self.user = self.scope["user"]
-        self.group = None
         await self.accept()
         if not self.user.is_authenticated:
             await self._send_json({"type": "error", "code": "not_signed_in", "fatal": True})
             await self.close(code=CLOSE_NOT_SIGNED_IN)
             return
-        self.group = user_group(self.user.pk)
         # Join first, then count: a notification in between is counted and announced, never lost.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.listen(user_group(self.user.pk))
         unread = await database_sync_to_async(inbox_selectors.notifications_unread_count)(self.user)
         await self._send_json({"type": "hello", "unread": unread})
-
-    async def disconnect(self, code) -> None:
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive(self, text_data=None, bytes_data=None) -> None:
-        if text_data == '{"type":"ping"}':
-            await self._send_json({"type": "pong"})
-
-    async def _send_json(self, frame: dict) -> None:
-        await self.send(text_data=json.dumps(frame))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from office.queueing import enqueue_on_commit
 
-from . import expertise, knowledge, personal_data, services
+from . import expertise, knowledge, outcomes, personal_data, services
 from .workflows import services as workflow_services
 
 
@@ -57,3 +57,8 @@ def calendar_feed_changed(sender, instance, **kwargs) -> None:
     """A URL feed was saved or deleted: its connector check runs once this commits (docs/adr/0017)."""
     if instance.url:
         workflow_services.connector_check_queue(connector="calendar_feed", target=str(instance.pk))
+
+
+def work_outcomes(sender, *, scope, **kwargs) -> list[dict]:
+    """The outcome dashboard's action items done, approval → done, tickets and cost per task (rooms/outcomes.py)."""
+    return outcomes.automation_outcome_sections(scope)

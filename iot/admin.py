@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from . import selectors, services
-from .models import RoomBooking, Rule, RuleFiring, RuleState, Sensor, SensorReading
+from .models import Agenda, RoomBooking, Rule, RuleFiring, RuleState, Sensor, SensorReading
 
 
 def _show_credentials(request, sensor, creds) -> None:
@@ -108,3 +108,11 @@ class RuleStateAdmin(ReadOnlyAdmin):
 @admin.register(RuleFiring)
 class RuleFiringAdmin(ReadOnlyAdmin):
     list_display = ["rule", "sensor", "room", "episode_start", "fired_at", "outcome", "ticket_id"]
+
+
+@admin.register(Agenda)
+class AgendaAdmin(ReadOnlyAdmin):
+    """Edited by participants in the office (with a version check), so read-only here."""
+
+    list_display = ["title", "room", "starts_at", "version", "edited_by", "posted_at"]
+    list_filter = ["room"]

@@ -12,6 +12,7 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -131,13 +132,21 @@ class SensorRotateApi(APIView):
 class SensorReadingsApi(APIView):
     @extend_schema(responses=inline_serializer("SensorReadings", {
         "sensor": serializers.IntegerField(), "readings": ReadingOut(many=True)}),
-        parameters=[OpenApiParameter("limit", int, description="the latest N readings (120; at most 1000)")])
+        parameters=[OpenApiParameter("limit", int, description="the latest N readings (120; at most 1000)"),
+                    OpenApiParameter("since", OpenApiTypes.DATETIME,
+                                     description="only readings received at or after this time (a chart's range)")])
     def get(self, request, sensor_id: int):
         sensor = call_service(selectors.sensor_for_user, request.user, sensor_id)
         raw = request.query_params.get("limit", "120")
         limit = min(whole_number(raw) or 120, 1000)
-        return Response({"sensor": sensor.id, "readings": [selectors.reading_payload(r)
-                                                           for r in selectors.readings_recent(sensor, limit)]})
+        since = None
+        if request.query_params.get("since"):
+            try:
+                since = serializers.DateTimeField().run_validation(request.query_params["since"])
+            except ValidationError as exc:
+                raise ValidationError({"since": exc.detail}) from exc
+        readings = selectors.readings_recent(sensor, limit, since=since)
+        return Response({"sensor": sensor.id, "readings": [selectors.reading_payload(r) for r in readings]})
 
 
 class RuleSerializer(serializers.Serializer):

@@ -2,6 +2,8 @@
 
 `OccupancySocketMixin` joins the office socket (office/routing.py): it forwards `iot.occupancy`
 group events on the map group as `room.occupancy` frames, which the map draws as room badges.
+`AgendaSocketMixin` forwards `agenda.changed` from the room group (the people standing in the room,
+who may read it) to the Agenda panel.
 `SensorsConsumer` serves the sensors page: `sensor.reading` and `rule.fired` frames for sensors in
 rooms the member may enter (admins: all). Both are nudges; the pages load state over REST.
 """
@@ -27,6 +29,11 @@ class OccupancySocketMixin:
             "type": "room.occupancy", "room": event["room"], "count": event["count"],
             "present": event["present"], "at": event["at"],
         })
+
+
+class AgendaSocketMixin:
+    async def agenda_changed(self, event: dict) -> None:
+        await self._send_json(event)
 
 
 class SensorsConsumer(AsyncWebsocketConsumer):

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .serializers import OccupancyOut, ReadingOut, RuleFiredOut
+from .serializers import AgendaOut, OccupancyOut, ReadingOut, RuleFiredOut
 
 
 class RoomOccupancyEvent(OccupancyOut):
     """To everyone on the map, after an occupancy reading; the snapshot is `GET /api/iot/occupancy/?map=<id>`."""
+
+
+class AgendaChangedEvent(serializers.Serializer):
+    """To the people in the room, after its booked meeting's agenda was drafted (and posted to the
+    chat) or edited; `GET /api/rooms/<id>/agenda/` is the state, `PUT /api/agendas/<id>/` the edit."""
+
+    agenda = AgendaOut()
 
 
 class SensorsHelloEvent(serializers.Serializer):
@@ -39,7 +46,7 @@ class SensorsErrorEvent(serializers.Serializer):
     fatal = serializers.BooleanField(help_text="true")
 
 
-CLIENT_EVENTS = {"room.occupancy": RoomOccupancyEvent}
+CLIENT_EVENTS = {"room.occupancy": RoomOccupancyEvent, "agenda.changed": AgendaChangedEvent}
 
 SENSORS_SOCKET_EVENTS = {
     "hello": SensorsHelloEvent,

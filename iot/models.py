@@ -193,3 +193,42 @@ class RoomBooking(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} in {self.room_id} {self.start:%H:%M}-{self.end:%H:%M}"
+
+
+class Agenda(models.Model):
+    """The agenda of a booked meeting: drafted from the room's open work OFFICE_AGENDA_LEAD_MINUTES
+    before it starts, posted to the room's chat once, then edited by its participants.
+
+    `items` is a list of `{"kind": action_item | question | document | custom, "text", "ref", "url"}`
+    (`ref`: the action item, meeting or document id; `url`: a link inside the office, or "").
+    `version` grows by one with each edit: an edit names the version it started from and is refused
+    (409) when someone saved in between, so nobody overwrites what they never saw (docs/adr/0021).
+    """
+
+    class ItemKind(models.TextChoices):
+        ACTION_ITEM = "action_item", "Open action item"
+        QUESTION = "question", "Open question of the last meeting"
+        DOCUMENT = "document", "Document added since the last meeting"
+        CUSTOM = "custom", "Added by a participant"
+
+    # One agenda per booking (the database holds it): the tick that drafts it may run twice.
+    booking = models.OneToOneField(RoomBooking, on_delete=models.CASCADE, related_name="agenda")
+    room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="agendas")
+    title = models.CharField(max_length=200)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    items = models.JSONField(default=list, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    drafted_at = models.DateTimeField(auto_now_add=True)
+    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
+    edited_at = models.DateTimeField(null=True, blank=True)
+    posted_at = models.DateTimeField(null=True, blank=True, help_text="when it was posted to the room's chat")
+    chat_message_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        indexes = [models.Index(fields=["room", "ends_at"], name="agenda_room_ends_idx")]
+
+    def __str__(self) -> str:
+        return f"agenda of {self.title} in {self.room_id} at {self.starts_at:%Y-%m-%d %H:%M}"

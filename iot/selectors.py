@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -12,8 +12,8 @@ from django.db.models import Q
 from rooms import selectors as room_selectors
 from rooms.models import Room
 
-from .models import RoomBooking, Rule, RuleFiring, Sensor, SensorReading, default_topic
-from .serializers import BookingOut, FiringOut, ReadingOut, SensorOut, SuggestionOut
+from .models import Agenda, RoomBooking, Rule, RuleFiring, Sensor, SensorReading, default_topic
+from .serializers import AgendaOut, BookingOut, FiringOut, ReadingOut, SensorOut, SuggestionOut
 
 
 class NotFound(ObjectDoesNotExist):
@@ -82,9 +82,12 @@ def sensor_mqtt_login(username: str) -> SensorMqttLogin | None:
                            password_hash=row["mqtt_password_hash"], enabled=row["enabled"])
 
 
-def readings_recent(sensor: Sensor, limit: int = 120) -> list[SensorReading]:
-    """Newest last, for charts."""
-    return list(reversed(SensorReading.objects.filter(sensor=sensor).order_by("-received_at", "-id")[:limit]))
+def readings_recent(sensor: Sensor, limit: int = 120, *, since: datetime | None = None) -> list[SensorReading]:
+    """Newest last, for charts: the latest `limit`, received at or after `since` when given."""
+    readings = SensorReading.objects.filter(sensor=sensor)
+    if since is not None:
+        readings = readings.filter(received_at__gte=since)
+    return list(reversed(readings.order_by("-received_at", "-id")[:limit]))
 
 
 def rules_for_sensor(sensor: Sensor) -> list[Rule]:
@@ -148,6 +151,52 @@ def bookings_visible_to(user, *, room_id: int | None = None):
 
 def booking_payload(booking: RoomBooking) -> dict:
     return dict(BookingOut(booking).data)
+
+
+# --- agendas of booked meetings (docs/adr/0021) ---
+
+def agendas_visible_to(user):
+    return _in_rooms_visible_to(user, Agenda.objects.select_related(
+        "room", "booking__organizer__profile", "edited_by__profile"))
+
+
+def agenda_for_user(user, agenda_id: int) -> Agenda:
+    agenda = agendas_visible_to(user).filter(pk=agenda_id).first()
+    if agenda is None:
+        raise NotFound("no such agenda")
+    return agenda
+
+
+def agenda_upcoming_in_room(user, room_id: int, *, now: datetime) -> Agenda | None:
+    """The agenda of the room's meeting going on now, else of its next one (drafted only once that is
+    OFFICE_AGENDA_LEAD_MINUTES away). NotFound when the room is missing or not the user's to read."""
+    room_selectors.room_get_administrable(user=user, room_id=room_id)
+    return agendas_visible_to(user).filter(room_id=room_id, ends_at__gt=now).order_by("starts_at", "pk").first()
+
+
+def agenda_may_edit(user, agenda: Agenda) -> bool:
+    """Its participants edit it: the booking's organizer and, as bookings do not list attendees,
+    whoever may read the room (a private room: its members); admins too."""
+    if user.is_staff or agenda.booking.organizer_id == user.pk:
+        return True
+    return room_selectors.rooms_visible_to(user).filter(pk=agenda.room_id).exists()
+
+
+def agenda_payload(agenda: Agenda) -> dict:
+    return dict(AgendaOut(agenda).data)
+
+
+def agenda_detail_payload(agenda: Agenda, user) -> dict:
+    """`AgendaDetailOut`: the agenda and whether `user` may edit it."""
+    return {**agenda_payload(agenda), "can_edit": agenda_may_edit(user, agenda)}
+
+
+def bookings_without_agenda(*, now: datetime, lead_minutes: int, limit: int = 200) -> list[int]:
+    """Bookings starting within `lead_minutes` (or going on now: a tick that was missed still drafts
+    while the meeting runs) that have no agenda yet."""
+    soon = now + timedelta(minutes=lead_minutes)
+    return list(RoomBooking.objects.filter(start__lte=soon, end__gt=now, agenda__isnull=True)
+                .order_by("start", "pk").values_list("pk", flat=True)[:limit])
 
 
 def free_room_for(room: Room, *, needed: int, start: datetime, end: datetime) -> Room | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from office.serializers import IsoDateTimeField, JsonObjectField
-from rooms.serializers import DisplayNameField
+from rooms.serializers import DisplayNameField, PersonOut
 
 CREDENTIALS_NOTE = "shown once: store these on the device now; rotate them if they are lost"
 
@@ -57,6 +57,44 @@ class BookingOut(serializers.Serializer):
     organizer_name = DisplayNameField(source="organizer")
     start = IsoDateTimeField()
     end = IsoDateTimeField()
+
+
+AGENDA_ITEM_KINDS = ["action_item", "question", "document", "custom"]
+
+
+class AgendaItemOut(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=AGENDA_ITEM_KINDS)
+    text = serializers.CharField()
+    ref = serializers.IntegerField(allow_null=True, help_text="the action item, meeting or document id; null for custom")
+    url = serializers.CharField(allow_blank=True, help_text="a link inside the office, or empty")
+
+
+class AgendaOut(serializers.Serializer):
+    """A booked meeting's agenda (as `agenda.changed` carries it)."""
+
+    id = serializers.IntegerField()
+    room = serializers.IntegerField(source="room_id")
+    booking = serializers.IntegerField(source="booking_id")
+    title = serializers.CharField()
+    starts_at = IsoDateTimeField()
+    ends_at = IsoDateTimeField()
+    items = AgendaItemOut(many=True)
+    version = serializers.IntegerField(help_text="send it back with an edit; a stale one gets a 409")
+    organizer = PersonOut(source="booking.organizer")
+    edited_by = PersonOut(allow_null=True, help_text="null: the draft as the office made it")
+    edited_at = IsoDateTimeField(allow_null=True)
+    posted_at = IsoDateTimeField(allow_null=True, help_text="when it was posted to the room's chat")
+
+
+class AgendaDetailOut(AgendaOut):
+    """An agenda as its reader sees it over REST: with whether they may edit it."""
+
+    can_edit = serializers.BooleanField()
+
+
+class RoomAgendaOut(serializers.Serializer):
+    room = serializers.IntegerField()
+    agenda = AgendaDetailOut(allow_null=True, help_text="the current or next booked meeting's; null: none drafted yet")
 
 
 class RuleOut(serializers.Serializer):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from . import agenda_api, api, views
 
 api_urlpatterns = [
     path("iot/webhook/<slug:device_id>", api.sensor_webhook, name="api-iot-webhook"),
@@ -15,6 +15,8 @@ api_urlpatterns = [
     path("iot/bookings/<int:booking_id>/", api.BookingDetailApi.as_view(), name="api-iot-booking"),
     path("iot/occupancy/", api.OccupancyApi.as_view(), name="api-iot-occupancy"),
     path("iot/overview/", api.OverviewApi.as_view(), name="api-iot-overview"),
+    path("agendas/<int:agenda_id>/", agenda_api.AgendaDetailApi.as_view(), name="api-agenda"),
+    path("rooms/<int:room_id>/agenda/", agenda_api.RoomAgendaApi.as_view(), name="api-room-agenda"),
 ]
 
 page_urlpatterns = [

@@ -24,6 +24,8 @@ app.conf.beat_schedule = {
     "retention-sweep": {"task": "rooms.sweep_retention", "schedule": 24 * 3600.0},
     # topics across meetings: new meetings joined to topics, scopes re-clustered when due (assistant/topics.py)
     "topics-refresh": {"task": "assistant.topics_refresh", "schedule": 3600.0},
+    # agendas of booked meetings starting within OFFICE_AGENDA_LEAD_MINUTES, posted once (iot/services/agendas.py)
+    "meeting-agendas": {"task": "iot.agendas_post_due", "schedule": 60.0},
 }
 
 

@@ -38,3 +38,14 @@ def user_group(user_id: int) -> str:
 
 def map_group(map_id: int) -> str:
     return f"map.{map_id}"
+
+
+def room_group(room_id: int) -> str:
+    """The sockets of the people standing in a room (joined by transcription's socket mixin); named
+    here so that every stage may address it (iot: agendas) without importing transcription."""
+    return f"room.{room_id}"
+
+
+def map_editors_group(map_id: int) -> str:
+    """The map editors open on a map (admins): they hear only of layout changes."""
+    return f"map.{map_id}.editors"

@@ -6,6 +6,7 @@ each service elsewhere through environment variables, never through code changes
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -395,6 +396,24 @@ OFFICE_ACTION_ITEM_WRITER = env_str("OFFICE_ACTION_ITEM_WRITER", "rules")
 if OFFICE_ACTION_ITEM_WRITER not in ("rules", "model"):
     raise ImproperlyConfigured("OFFICE_ACTION_ITEM_WRITER must be rules or model")
 OFFICE_UPLOAD_MAX_BYTES = env_int("OFFICE_UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+# The outcome dashboard's cost estimate (/outcomes/): JSON {"<endpoint or model id>": price per 1k tokens
+# (prompt + completion)}, the endpoint looked up first. Calls with no price have an unknown cost, shown as such.
+def _env_prices(name: str) -> dict[str, float]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        prices = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not JSON: {exc}") from exc
+    if not isinstance(prices, dict) or not all(
+            isinstance(key, str) and key and isinstance(value, int | float) and not isinstance(value, bool)
+            and value >= 0 for key, value in prices.items()):
+        raise ImproperlyConfigured(f'{name} must be a JSON object {{"endpoint or model id": price >= 0, ...}}')
+    return {key: float(value) for key, value in prices.items()}
+
+
+OFFICE_MODEL_PRICE_PER_1K_TOKENS = _env_prices("OFFICE_MODEL_PRICE_PER_1K_TOKENS")
 # Scanned PDF pages read by OCR per document (~0.6 s a page on 2 cores); later scanned pages stay unsearchable.
 OFFICE_OCR_MAX_PAGES = env_int("OFFICE_OCR_MAX_PAGES", 50, minimum=0)
 
@@ -463,6 +482,8 @@ OFFICE_IOT_WEBHOOK_TOLERANCE_SECONDS = env_int("OFFICE_IOT_WEBHOOK_TOLERANCE_SEC
 OFFICE_IOT_SECRETS_KEY = env_str("OFFICE_IOT_SECRETS_KEY", "")
 # How often Celery beat fires rules whose timer ran out.
 OFFICE_IOT_RULE_TICK_SECONDS = env_int("OFFICE_IOT_RULE_TICK_SECONDS", 5, minimum=1)
+# A booked meeting's draft agenda is posted to its room's chat this many minutes before it starts.
+OFFICE_AGENDA_LEAD_MINUTES = env_int("OFFICE_AGENDA_LEAD_MINUTES", 15, minimum=1)
 
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 # Processes other than the web (workers, beat, transcriber, ingester) serve Prometheus metrics on their

@@ -73,13 +73,36 @@ class RoomAdmin(admin.ModelAdmin):
         services.room_members_changed(room=form.instance, user_ids=before ^ after)
 
 
+class DeskAdminForm(forms.ModelForm):
+    class Meta:
+        model = Desk
+        fields = ["office_map", "label", "x", "y", "owner"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            fields = {name: cleaned.get(name) for name in ["label", "x", "y", "owner"]}
+            office_map = cleaned.get("office_map") or self.instance.office_map
+            candidate = Desk(pk=self.instance.pk, office_map=office_map, **fields)
+            candidate._state.adding = self.instance._state.adding  # a changed desk is not a new row
+            services.desk_check(candidate)
+        return cleaned
+
+
 @admin.register(Desk)
 class DeskAdmin(admin.ModelAdmin):
+    form = DeskAdminForm
     list_display = ["label", "office_map", "x", "y", "owner"]
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["office_map"] if obj else []  # a desk moves within its map; another map gets a new desk
+
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        services.office_map_changed(office_map_id=obj.office_map_id)
+        fields = {f: getattr(obj, f) for f in ["label", "x", "y", "owner"]}
+        if change:
+            services.desk_update(desk=obj, **fields)
+        else:
+            obj.pk = services.desk_create(office_map=obj.office_map, **fields).pk
 
 
 @admin.register(Profile)

@@ -18,9 +18,10 @@ from rest_framework.views import APIView
 from office.api import call_service, whole_number
 
 from . import personal_data, selectors, services
-from .models import RETENTION_FIELDS, OfficeMap, Profile, Room
+from .models import RETENTION_FIELDS, Desk, OfficeMap, Profile, Room
 from .serializers import (
     ChatMessageOut,
+    DeskOut,
     MapLayoutOut,
     MapPresenceEntryOut,
     MapSummaryOut,
@@ -156,6 +157,93 @@ class MapDetailApi(APIView):
         return Response(selectors.map_layout_payload(office_map))
 
 
+class RetentionIn(serializers.Serializer):
+    """A retention policy's `keep_<kind>_days` (empty: fall back to the map's, then the site's)."""
+
+    keep_transcripts_days = serializers.IntegerField(min_value=0, max_value=36500, required=False, allow_null=True)
+    keep_chat_days = serializers.IntegerField(min_value=0, max_value=36500, required=False, allow_null=True)
+    keep_documents_days = serializers.IntegerField(min_value=0, max_value=36500, required=False, allow_null=True)
+    keep_audio_days = serializers.IntegerField(min_value=0, max_value=36500, required=False, allow_null=True)
+    keep_model_calls_days = serializers.IntegerField(min_value=0, max_value=36500, required=False, allow_null=True)
+
+
+TILE = {"min_value": 0, "max_value": 511}
+
+
+class MapDocumentMap(RetentionIn):
+    name = serializers.CharField(max_length=120)
+    slug = serializers.SlugField(max_length=50, help_text="must not be taken by another map")
+    width = serializers.IntegerField(min_value=8, max_value=512)
+    height = serializers.IntegerField(min_value=8, max_value=512)
+    spawn = serializers.ListField(child=serializers.IntegerField(**TILE), min_length=2, max_length=2, help_text="[x, y]")
+
+
+class MapDocumentRoom(RetentionIn):
+    name = serializers.CharField(max_length=120)
+    slug = serializers.SlugField(max_length=50, required=False, allow_blank=True)
+    kind = serializers.ChoiceField(choices=Room.Kind.choices)
+    x = serializers.IntegerField(**TILE)
+    y = serializers.IntegerField(**TILE)
+    width = serializers.IntegerField(min_value=1, max_value=512)
+    height = serializers.IntegerField(min_value=1, max_value=512)
+    doors = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField(**TILE), min_length=2,
+                                                              max_length=2), max_length=2048, required=False)
+    capacity = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
+    assistant_enabled = serializers.BooleanField(required=False)
+    members = serializers.ListField(child=serializers.CharField(max_length=150), max_length=1000, required=False,
+                                    help_text="usernames")
+
+
+class MapDocumentDesk(serializers.Serializer):
+    label = serializers.CharField(max_length=60)
+    x = serializers.IntegerField(**TILE)
+    y = serializers.IntegerField(**TILE)
+    owner = serializers.CharField(max_length=150, required=False, allow_null=True, help_text="a username")
+
+
+class MapDocument(serializers.Serializer):
+    """A map as a portable document: what export gives and import takes."""
+
+    format = serializers.ChoiceField(choices=[services.MAP_DOCUMENT_FORMAT])
+    version = serializers.IntegerField(min_value=services.MAP_DOCUMENT_VERSION, max_value=services.MAP_DOCUMENT_VERSION)
+    map = MapDocumentMap()
+    rooms = serializers.ListField(child=MapDocumentRoom(), max_length=200, required=False, default=list)
+    desks = serializers.ListField(child=MapDocumentDesk(), max_length=2000, required=False, default=list)
+
+
+class MapExportApi(APIView):
+    """The map as a document (admins): rooms with doors and members, desks with owners, by username."""
+
+    permission_classes = [IsAuthenticated, IsAdminUser]
+
+    @extend_schema(responses=MapDocument)
+    def get(self, request, map_id: int):
+        return Response(selectors.office_map_document(get_object_or_404(OfficeMap, pk=map_id)))
+
+
+class MapTiledExportApi(APIView):
+    """The layout in Tiled's JSON map format: object layers of rooms, doors and desks (admins)."""
+
+    permission_classes = [IsAuthenticated, IsAdminUser]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, map_id: int):
+        return Response(selectors.office_map_tiled(get_object_or_404(OfficeMap, pk=map_id)))
+
+
+class MapImportApi(APIView):
+    """A new map from an exported document, validated as a whole: any problem and nothing is created."""
+
+    permission_classes = [IsAuthenticated, IsAdminUser]
+
+    @extend_schema(request=MapDocument, responses={201: MapLayoutOut})
+    def post(self, request):
+        data = MapDocument(data=request.data)
+        data.is_valid(raise_exception=True)
+        office_map = call_service(services.office_map_import, document=data.validated_data)
+        return Response(selectors.map_layout_payload(office_map), status=status.HTTP_201_CREATED)
+
+
 class MapPresenceApi(APIView):
     """Who is on the map now; exact positions inside private rooms only for that room's members."""
 
@@ -247,6 +335,65 @@ class RoomMembersApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response({"users": call_service(services.room_set_members, room=room, user_ids=data.validated_data["users"])})
+
+
+class DeskIn(serializers.Serializer):
+    label = serializers.CharField(max_length=60)
+    x = serializers.IntegerField(**TILE)
+    y = serializers.IntegerField(**TILE)
+    owner = serializers.IntegerField(min_value=1, required=False, allow_null=True, help_text="a member's id")
+
+
+def _desk_owner(fields: dict) -> dict:
+    """`owner` as the active member it names (400 when there is none)."""
+    if fields.get("owner") is not None:
+        owner = get_user_model().objects.filter(pk=fields["owner"], is_active=True).first()
+        if owner is None:
+            raise ValidationError({"owner": "no such member"})
+        fields["owner"] = owner
+    return fields
+
+
+class DeskListApi(APIView):
+    """Place a desk on a map (admins)."""
+
+    permission_classes = [IsAuthenticated, IsAdminUser]
+
+    class InputSerializer(DeskIn):
+        office_map = serializers.IntegerField(min_value=1, max_value=2**62)
+
+    @extend_schema(request=InputSerializer, responses={201: DeskOut})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = _desk_owner(dict(data.validated_data))
+        office_map = get_object_or_404(OfficeMap, pk=fields.pop("office_map"))
+        desk = call_service(services.desk_create, office_map=office_map, **fields)
+        return Response(DeskOut(desk).data, status=status.HTTP_201_CREATED)
+
+
+class DeskDetailApi(APIView):
+    """A desk; admins move, relabel, give or remove it."""
+
+    def get_permissions(self):
+        return [IsAuthenticated()] if self.request.method == "GET" else [IsAuthenticated(), IsAdminUser()]
+
+    @extend_schema(responses=DeskOut)
+    def get(self, request, desk_id: int):
+        return Response(DeskOut(get_object_or_404(Desk, pk=desk_id)).data)
+
+    @extend_schema(request=DeskIn(partial=True), responses=DeskOut)
+    def patch(self, request, desk_id: int):
+        desk = get_object_or_404(Desk, pk=desk_id)
+        data = DeskIn(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        desk = call_service(services.desk_update, desk=desk, **_desk_owner(dict(data.validated_data)))
+        return Response(DeskOut(desk).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, desk_id: int):
+        call_service(services.desk_delete, desk=get_object_or_404(Desk, pk=desk_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ThreadListApi(APIView):

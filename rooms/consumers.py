@@ -19,7 +19,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from office.events import map_group, thread_group, user_group
+from office.events import map_editors_group, map_group, thread_group, user_group
+from office.listening_socket import ListeningSocket
 from office.observability import WS_CONNECTIONS, WS_ERRORS, WS_FRAMES_IN
 
 from . import selectors, services
@@ -329,5 +330,47 @@ class OfficeConsumer(ChatSocketMixin, AsyncWebsocketConsumer):
 
     async def _close_with(self, code: int, error_code: str, message: str) -> None:
         WS_ERRORS.labels(error_code).inc()
+        await self._send_json({"type": "error", "code": error_code, "message": message, "fatal": True})
+        await self.close(code=code)
+
+
+class MapEditorConsumer(ListeningSocket):
+    """The map editor's socket (admins only; `ws/maps/<id>/edit/`): the layout on connect, then again
+    after every committed change to it, whoever made it (another admin's editor, REST, the Django
+    admin). It only listens: the editor writes through the REST API. Its own group, not the map's, so
+    it hears of nothing but the layout."""
+
+    async def connect(self) -> None:
+        self.user = self.scope["user"]
+        await self.accept()
+        if not self.user.is_authenticated:
+            await self._close_with(CLOSE_NOT_SIGNED_IN, "not_signed_in", "sign in first")
+            return
+        if not self.user.is_staff:
+            await self._close_with(CLOSE_FORBIDDEN, "forbidden", "only admins edit the map")
+            return
+        self.map_id = int(self.scope["url_route"]["kwargs"]["map_id"])
+        # Join first, then load: a change committed in between is sent again, never missed.
+        await self.listen(map_editors_group(self.map_id))
+        layout = await database_sync_to_async(self._layout)()
+        if layout is None:
+            await self._close_with(CLOSE_FORBIDDEN, "not_found", "no such map")
+            return
+        await self._send_json({"type": "hello", "map": layout})
+
+    async def map_changed(self, event: dict) -> None:
+        layout = await database_sync_to_async(self._layout)()
+        if layout is None:
+            await self._close_with(CLOSE_FORBIDDEN, "not_found", "this map was removed")
+            return
+        await self._send_json({"type": "map.changed", "map": layout})
+
+    def _layout(self) -> dict | None:
+        try:
+            return selectors.map_layout_payload(selectors.office_map_get(self.map_id))
+        except selectors.NotFound:
+            return None
+
+    async def _close_with(self, code: int, error_code: str, message: str) -> None:
         await self._send_json({"type": "error", "code": error_code, "message": message, "fatal": True})
         await self.close(code=code)

@@ -173,3 +173,30 @@ CLIENT_EVENTS = {
     "pong": PongEvent,
     "error": ErrorEvent,
 }
+
+
+class EditorHelloEvent(serializers.Serializer):
+    """The first frame, on every (re)connect: the map's layout as it is now."""
+
+    map = MapLayoutOut()
+
+
+class EditorPongEvent(serializers.Serializer):
+    """The answer to exactly `{"type":"ping"}`."""
+
+
+class EditorErrorEvent(serializers.Serializer):
+    """Not signed in (4401), not an admin or no such map (4403): the socket then closes."""
+
+    code = serializers.CharField(help_text="not_signed_in, forbidden or not_found")
+    message = serializers.CharField()
+    fatal = serializers.BooleanField(help_text="true")
+
+
+# The map editor's socket (`ws/maps/<id>/edit/`, admins): it only listens for the layout.
+EDITOR_SOCKET_EVENTS = {
+    "hello": EditorHelloEvent,
+    "map.changed": MapChangedEvent,
+    "pong": EditorPongEvent,
+    "error": EditorErrorEvent,
+}

@@ -18,7 +18,17 @@ from office.redis_client import redis_client
 
 from .geometry import MapGeometry, RoomShape
 from .hub import presence_key
-from .models import ApiToken, ChatMessage, ChatReadState, ChatThread, OfficeMap, Profile, Room, display_name
+from .models import (
+    RETENTION_FIELDS,
+    ApiToken,
+    ChatMessage,
+    ChatReadState,
+    ChatThread,
+    OfficeMap,
+    Profile,
+    Room,
+    display_name,
+)
 from .serializers import ChatMessageOut, MapLayoutOut, MemberOut, ThreadSummaryOut
 
 User = get_user_model()
@@ -127,6 +137,74 @@ def room_shape(room: Room) -> RoomShape:
 def map_layout_payload(office_map: OfficeMap) -> dict:
     """What a client draws: the grid, rooms with doors, desks (JSON-safe)."""
     return dict(MapLayoutOut(office_map).data)
+
+
+def office_map_document(office_map: OfficeMap) -> dict:
+    """The map as a portable document (`services.office_map_import` reads it back): its fields, rooms
+    with doors and members, desks with owners; people by username, never by id."""
+    rooms = office_map.rooms.order_by("id").prefetch_related("memberships__user")
+    desks = office_map.desks.order_by("id").select_related("owner")
+    return {
+        "format": "office-map",
+        "version": 1,
+        "map": {
+            "name": office_map.name, "slug": office_map.slug, "width": office_map.width,
+            "height": office_map.height, "spawn": [office_map.spawn_x, office_map.spawn_y],
+            **{field: getattr(office_map, field) for field in RETENTION_FIELDS},
+        },
+        "rooms": [{
+            "name": room.name, "slug": room.slug, "kind": room.kind, "x": room.x, "y": room.y,
+            "width": room.width, "height": room.height, "doors": [list(door) for door in room.doors],
+            "capacity": room.capacity, "assistant_enabled": room.assistant_enabled,
+            "members": sorted(m.user.username for m in room.memberships.all()),
+            **{field: getattr(room, field) for field in RETENTION_FIELDS},
+        } for room in rooms],
+        "desks": [{"label": desk.label, "x": desk.x, "y": desk.y, "owner": desk.owner.username if desk.owner else None}
+                  for desk in desks],
+    }
+
+
+TILED_TILE_PX = 32
+
+
+def office_map_tiled(office_map: OfficeMap) -> dict:
+    """The layout in Tiled's JSON map format (1.10): an orthogonal map of the same size with three object
+    layers, rooms (rectangles, `type` the kind, capacity and assistant as properties), doors and desks
+    (one-tile rectangles). No tile layer: Office draws its own floor. Members, owners and retention are
+    not layout and stay out (they are in `office_map_document`)."""
+    px = TILED_TILE_PX
+    next_id = 1
+
+    def obj(name: str, kind: str, x: int, y: int, width: int = 1, height: int = 1, **properties) -> dict:
+        nonlocal next_id
+        entry = {"id": next_id, "name": name, "type": kind, "x": x * px, "y": y * px, "width": width * px,
+                 "height": height * px, "rotation": 0, "visible": True}
+        if properties:
+            entry["properties"] = [
+                {"name": key, "type": "bool" if isinstance(value, bool) else "int", "value": value}
+                for key, value in properties.items() if value is not None]
+        next_id += 1
+        return entry
+
+    rooms = list(office_map.rooms.order_by("id"))
+    room_objects = [obj(room.name, room.kind, room.x, room.y, room.width, room.height,
+                        capacity=room.capacity, assistant_enabled=room.assistant_enabled) for room in rooms]
+    door_objects = [obj(f"{room.name} door", "door", x, y) for room in rooms for x, y in room.doors]
+    desk_objects = [obj(desk.label, "desk", desk.x, desk.y) for desk in office_map.desks.order_by("id")]
+    layers = [
+        {"id": layer_id, "name": name, "type": "objectgroup", "draworder": "topdown", "objects": objects,
+         "opacity": 1, "visible": True, "x": 0, "y": 0}
+        for layer_id, (name, objects) in enumerate(
+            [("rooms", room_objects), ("doors", door_objects), ("desks", desk_objects)], start=1)
+    ]
+    return {
+        "type": "map", "version": "1.10", "tiledversion": "1.10.2", "orientation": "orthogonal",
+        "renderorder": "right-down", "infinite": False, "width": office_map.width, "height": office_map.height,
+        "tilewidth": px, "tileheight": px, "nextlayerid": len(layers) + 1, "nextobjectid": next_id,
+        "layers": layers, "tilesets": [],
+        "properties": [{"name": "spawn_x", "type": "int", "value": office_map.spawn_x},
+                       {"name": "spawn_y", "type": "int", "value": office_map.spawn_y}],
+    }
 
 
 # --- chat ---

@@ -17,7 +17,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.text import slugify
 
-from office.events import map_group, send_event_on_commit, thread_group, user_group
+from office.events import map_editors_group, map_group, send_event_on_commit, thread_group, user_group
 from office.observability import CHAT_MESSAGES
 
 from . import selectors, signals
@@ -186,7 +186,9 @@ def _retention_fields(retention: dict) -> dict:
 
 
 def _announce_map_changed(office_map_id: int) -> None:
+    # Open maps (the office socket) and open map editors (their own socket and group) reload the layout.
     send_event_on_commit(map_group(office_map_id), {"type": "map.changed", "map": office_map_id})
+    send_event_on_commit(map_editors_group(office_map_id), {"type": "map.changed", "map": office_map_id})
 
 
 def office_map_create(*, name: str, width: int, height: int, spawn_x: int, spawn_y: int, slug: str = "",
@@ -311,13 +313,97 @@ def room_set_members(*, room: Room, user_ids: list[int]) -> list[int]:
     return sorted(wanted)
 
 
-def desk_create(*, office_map: OfficeMap, label: str, x: int, y: int, owner=None) -> Desk:
-    desk = Desk(office_map=office_map, label=label, x=x, y=y, owner=owner)
+def _validate_desk(office_map: OfficeMap, desk: Desk) -> None:
+    """A desk stands on a free tile of its map (not a wall); one desk per tile is the table's constraint."""
     desk.full_clean()
+    geometry = selectors.map_geometry(office_map)
+    if not geometry.in_bounds(desk.x, desk.y):
+        raise ValidationError(f"desk {desk.label!r} at [{desk.x}, {desk.y}] is outside the "
+                              f"{office_map.width}x{office_map.height} map")
+    if not geometry.passable(desk.x, desk.y):
+        raise ValidationError(f"desk {desk.label!r} at [{desk.x}, {desk.y}] would stand on a wall")
+
+
+def desk_check(desk: Desk) -> None:
+    """Raise ValidationError if `desk` (new or changed, unsaved) may not stand where it is (the admin's form),
+    with plain messages (a form shows them above its fields)."""
+    try:
+        _validate_desk(desk.office_map, desk)
+    except ValidationError as exc:
+        raise ValidationError(exc.messages) from exc
+
+
+def desk_create(*, office_map: OfficeMap, label: str, x: int, y: int, owner=None) -> Desk:
     with transaction.atomic():
+        locked_map = OfficeMap.objects.select_for_update().get(pk=office_map.pk)
+        desk = Desk(office_map=locked_map, label=label, x=x, y=y, owner=owner)
+        _validate_desk(locked_map, desk)
         desk.save()
-        _announce_map_changed(office_map.id)
+        _announce_map_changed(locked_map.id)
     return desk
+
+
+def desk_update(*, desk: Desk, **fields) -> Desk:
+    """Move, relabel or give a desk to someone (`owner`: a user or None)."""
+    unknown = set(fields) - {"label", "x", "y", "owner"}
+    if unknown:
+        raise ValidationError(f"unknown fields: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        locked_map = OfficeMap.objects.select_for_update().get(pk=desk.office_map_id)
+        desk = Desk.objects.get(pk=desk.pk)
+        for key, value in fields.items():
+            setattr(desk, key, value)
+        _validate_desk(locked_map, desk)
+        desk.save()
+        _announce_map_changed(locked_map.id)
+    return desk
+
+
+def desk_delete(*, desk: Desk) -> None:
+    with transaction.atomic():
+        map_id = desk.office_map_id
+        desk.delete()
+        _announce_map_changed(map_id)
+
+
+# --- a map as a document (export / import) ---
+
+MAP_DOCUMENT_FORMAT = "office-map"
+MAP_DOCUMENT_VERSION = 1
+
+
+def office_map_import(*, document: dict) -> OfficeMap:
+    """A new map from a `selectors.office_map_document` (already shape-checked by the API), built
+    through the same services and validation as every other write, in one transaction: any problem
+    (an overlap, a door off an edge, an unknown member) and nothing is created. Members and desk
+    owners are named by username, so a map moves between offices."""
+    if document.get("format") != MAP_DOCUMENT_FORMAT or document.get("version") != MAP_DOCUMENT_VERSION:
+        raise ValidationError(f"not an {MAP_DOCUMENT_FORMAT} document of version {MAP_DOCUMENT_VERSION}")
+    map_fields = dict(document["map"])
+    spawn_x, spawn_y = map_fields.pop("spawn")
+    rooms = document.get("rooms", [])
+    desks = document.get("desks", [])
+    usernames = {name for room in rooms for name in room.get("members", [])}
+    usernames |= {desk["owner"] for desk in desks if desk.get("owner")}
+    users = {u.username: u for u in User.objects.filter(username__in=usernames, is_active=True)}
+    if missing := sorted(usernames - set(users)):
+        raise ValidationError(f"unknown or inactive members: {', '.join(missing)}")
+    with transaction.atomic():
+        office_map = office_map_create(spawn_x=spawn_x, spawn_y=spawn_y, **map_fields)
+        # The whole layout first, so the answer lists every problem, not only the first room's.
+        _validate_layout(office_map, [Room(office_map=office_map, **_room_fields(room)) for room in rooms])
+        for room_doc in rooms:
+            room = room_create(office_map=office_map, **_room_fields(room_doc))
+            if room_doc.get("members"):
+                room_set_members(room=room, user_ids=[users[name].pk for name in room_doc["members"]])
+        for desk in desks:
+            desk_create(office_map=office_map, label=desk["label"], x=desk["x"], y=desk["y"],
+                        owner=users.get(desk.get("owner") or ""))
+    return office_map
+
+
+def _room_fields(room: dict) -> dict:
+    return {key: value for key, value in room.items() if key != "members"}
 
 
 # --- room visits (who is in which room) ---

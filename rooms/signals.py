@@ -33,3 +33,9 @@ records_removed = Signal()
 person_erasing = Signal()
 person_exporting = Signal()
 personal_data_handled = Signal()
+
+# The outcome dashboard (rooms/outcomes.py, docs/adr/0020) is a query hook: `outcomes_requested(scope)`
+# is sent for each view of /outcomes/ or /api/outcomes/; each stage returns a list of its own sections
+# (charts and tables of its figures over `scope`'s days and rooms, `rooms.outcomes.OutcomeScope`).
+# Read only, outside any transaction.
+outcomes_requested = Signal()

@@ -1,13 +1,14 @@
-"""Pages: the office itself (the rest happens over the socket and the API), and a member's API tokens."""
+"""Pages: the office itself (the rest happens over the socket and the API), its map editor (admins), and a
+member's API tokens."""
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
-from .models import ApiToken
+from .models import ApiToken, Room
 
 
 def office_home(request):
@@ -24,6 +25,17 @@ def office_page(request, map_id: int):
         raise Http404("no such map") from exc
     profile = services.profile_ensure(request.user)
     return render(request, "rooms/office.html", {"office_map": office_map, "profile": profile})
+
+
+def map_editor_page(request, map_id: int):
+    """The map editor (admins): every change it makes goes through the REST API and its services."""
+    if not request.user.is_staff:
+        raise PermissionDenied("only admins edit the map")
+    try:
+        office_map = selectors.office_map_get(map_id)
+    except selectors.NotFound as exc:
+        raise Http404("no such map") from exc
+    return render(request, "rooms/map_editor.html", {"office_map": office_map, "kinds": Room.Kind.choices})
 
 
 def api_tokens_page(request):

@@ -20,6 +20,18 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 10) -> None:
         process.wait(5)
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM one process (not its group), SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
 def wait_until(predicate, timeout: float, what: str, every=None, pause: float = 0.2) -> None:
     """Poll `predicate` until it holds, calling `every` (a worker's step, beat's tick) before each look;
     `pause` between looks (0 when `every` blocks by itself)."""

@@ -8,7 +8,8 @@ import pytest
 
 PAGES = {
     "/": "Office", "/meetings/": "Meetings", "/topics/": "Topics", "/tasks/": "Tasks", "/tickets/": "Tickets", "/workflows/": "Workflows",
-    "/workflows/approvals/": "Approvals", "/sensors/": "Sensors", "/notifications/": "Notifications",
+    "/workflows/approvals/": "Approvals", "/sensors/": "Sensors", "/outcomes/": "Outcomes",
+    "/notifications/": "Notifications",
     "/settings/tokens/": "API tokens",
 }
 

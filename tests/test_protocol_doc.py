@@ -29,9 +29,11 @@ SOCKETS = {
                "automation.events.CLIENT_EVENTS", "iot.events.CLIENT_EVENTS"],
     "sensors": ["iot.events.SENSORS_SOCKET_EVENTS"],
     "inbox": ["automation.events.INBOX_SOCKET_EVENTS"],
+    "editor": ["rooms.events.EDITOR_SOCKET_EVENTS"],
 }
 # Classes serving a socket other than the office one; a mixin's frames go out on every socket built from it.
-SOCKET_CLASSES = {"SensorsConsumer": {"sensors"}, "InboxConsumer": {"inbox"}, "WorkSocketMixin": {"office", "inbox"}}
+SOCKET_CLASSES = {"SensorsConsumer": {"sensors"}, "InboxConsumer": {"inbox"}, "WorkSocketMixin": {"office", "inbox"},
+                  "MapEditorConsumer": {"editor"}, "ListeningSocket": {"inbox", "editor"}}
 
 
 def catalogue(socket: str) -> dict:
@@ -75,7 +77,8 @@ def test_the_doc_examples_have_the_catalogued_fields():
     checked = 0
     for section in sections:
         socket = ("sensors" if section.startswith("The sensors page socket")
-                  else "inbox" if section.startswith("The inbox socket") else "office")
+                  else "inbox" if section.startswith("The inbox socket")
+                  else "editor" if section.startswith("The map editor socket") else "office")
         for block in re.findall(r"```json\n(.*?)```", section, re.S):
             decoder, at = json.JSONDecoder(), 0
             while (at := _skip_space(block, at)) < len(block):
@@ -96,7 +99,7 @@ def _skip_space(text: str, at: int) -> int:
 APPS = ["office", "rooms", "transcription", "assistant", "automation", "iot"]
 # Where frames are written: every app's consumers (and their mixins), the movement hub, protocol errors.
 SOCKET_FILES = sorted({*(str(p.relative_to(ROOT)) for app in APPS for p in (ROOT / app).rglob("consumers.py")),
-                       "rooms/chat_socket.py", "rooms/hub.py", "rooms/protocol.py"})
+                       "rooms/chat_socket.py", "rooms/hub.py", "rooms/protocol.py", "office/listening_socket.py"})
 GROUP_SENDERS = {"send_event_on_commit", "send_event", "group_send", "_group_send"}
 # The hubs' own channel (rooms/hub.py) and the chat connector check's probe of a private group
 # (automation/workflows/connectors/chat.py): never a socket's.
@@ -192,6 +195,7 @@ def test_the_scan_sees_frames_of_every_kind():
     assert {"hello", "moves", "error", "task.changed", "caption.partial", "room.occupancy"} <= sent["office"]
     assert {"hello", "sensor.reading", "rule.fired", "pong", "error"} <= sent["sensors"]
     assert {"hello", "notification.new", "notification.read", "task.changed", "pong", "error"} <= sent["inbox"]
+    assert {"hello", "map.changed", "pong", "error"} <= sent["editor"]
 
 
 @pytest.mark.parametrize("socket", sorted(SOCKETS))

@@ -3,43 +3,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import TestCase
 
 from assistant import indexing
 from assistant.models import Document, KnowledgeChunk
+from tests.channel_events import drain, listen
 from tests.conftest import client_for
 from tests.test_assistant_qa import _scanned_pdf
-from transcription.services import room_group
 
 pytestmark = pytest.mark.django_db
-
-
-def listen(room_id: int) -> str:
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(room_group(room_id), channel)
-    return channel
-
-
-def drain(channel: str) -> list[dict]:
-    """Every event the group sent to `channel` so far."""
-    layer = get_channel_layer()
-
-    async def all_waiting():
-        frames = []
-        while True:
-            try:
-                frames.append(await asyncio.wait_for(layer.receive(channel), 0.3))
-            except TimeoutError:
-                return frames
-
-    return async_to_sync(all_waiting)()
 
 
 def test_a_scanned_pdf_reports_each_step_to_the_room_until_ready(people, office):

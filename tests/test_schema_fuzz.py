@@ -105,6 +105,7 @@ def world(settings, in_process_requests):
     vault = services.room_create(office_map=hq, name="Vault", kind="private", x=16, y=1, width=9, height=6,
                                  doors=[[20, 6]])
     services.room_set_members(room=vault, user_ids=[alice.pk])
+    desk = services.desk_create(office_map=hq, label="A1", x=12, y=12, owner=alice)
     services.chat_message_send(user=alice, thread_id=atlas.chat_thread.pk, body="hello")
     direct, _ = services.direct_thread_open(user=alice, other_user_id=people["bob"].pk)
     task = task_create(title="Order chairs", actor=alice, owner=alice, room=atlas)
@@ -119,13 +120,15 @@ def world(settings, in_process_requests):
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=1)
     booking = iot_services.booking_create(user=alice, room=atlas, title="Planning", start=start,
                                           end=start + dt.timedelta(hours=1))
+    agenda, _ = iot_services.agenda_post_for_booking(booking_id=booking.pk)
     return {
         "alice": f"Bearer {services.api_token_create(user=alice, name='fuzz', scope='write')[1]}",
         "dana": f"Bearer {services.api_token_create(user=people['dana'], name='fuzz', scope='write')[1]}",
         "ids": {
             "map_id": [hq.pk], "room_id": [atlas.pk, vault.pk], "thread_id": [atlas.chat_thread.pk, direct.pk],
             "task_id": [task.pk], "ticket_id": [ticket.pk], "meeting_id": [meeting.pk], "item_id": [item.pk],
-            "sensor_id": [sensor.pk], "rule_id": [rule.pk], "booking_id": [booking.pk],
+            "sensor_id": [sensor.pk], "rule_id": [rule.pk], "booking_id": [booking.pk], "desk_id": [desk.pk],
+            "agenda_id": [agenda.pk],
             "date": [dt.date.today().isoformat()],
         },
     }

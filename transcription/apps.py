@@ -7,7 +7,13 @@ class TranscriptionConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from rooms.signals import person_erasing, person_exporting, records_expire, room_presence_changed
+        from rooms.signals import (
+            outcomes_requested,
+            person_erasing,
+            person_exporting,
+            records_expire,
+            room_presence_changed,
+        )
 
         from . import receivers
 
@@ -17,6 +23,8 @@ class TranscriptionConfig(AppConfig):
         records_expire.connect(receivers.transcripts_expire, dispatch_uid="transcription.expire")
         person_erasing.connect(receivers.person_transcripts_erase, dispatch_uid="transcription.erase")
         person_exporting.connect(receivers.person_transcripts_export, dispatch_uid="transcription.export")
+        # The outcome dashboard's meeting hours (rooms/outcomes.py).
+        outcomes_requested.connect(receivers.meeting_outcomes, dispatch_uid="transcription.outcomes")
         if settings.OFFICE_RTC_HOST_ADDRESSES:
             # aioice deliberately leaves 127.0.0.1 out of its host candidates; use the configured set.
             import aioice.ice

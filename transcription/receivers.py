@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import personal_data, services
+from . import outcomes, personal_data, services
 
 
 def meeting_presence_follow(sender, *, user, left_room_id, entered_room_id, **kwargs) -> None:
@@ -23,3 +23,8 @@ def person_transcripts_erase(sender, *, user, **kwargs) -> dict:
 def person_transcripts_export(sender, *, user, **kwargs) -> dict:
     """The person's meetings, consent changes and words, for their export."""
     return personal_data.person_transcripts_export(user=user)
+
+
+def meeting_outcomes(sender, *, scope, **kwargs) -> list[dict]:
+    """The outcome dashboard's meeting hours (rooms/outcomes.py)."""
+    return outcomes.meeting_outcome_sections(scope)

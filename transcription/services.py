@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from office.events import send_event_on_commit
+from office.events import room_group, send_event_on_commit
 from rooms import services as room_services
 from rooms.models import Room
 
@@ -17,10 +17,6 @@ from . import selectors
 from .models import ConsentChange, Meeting, MeetingParticipant, TranscriptSegment
 
 logger = logging.getLogger(__name__)
-
-
-def room_group(room_id: int) -> str:
-    return f"room.{room_id}"
 
 
 def _announce_meeting_state(meeting: Meeting) -> None:

@@ -1,9 +1,11 @@
 """Writes for sensors, readings, rules and bookings: `sensors` (registration, credentials), `readings`
 (MQTT and webhook readings: validate, store, announce), `rule_config` (rule CRUD, built-in rules), `firing`
-(rule timers, evaluation, firing once per episode), `bookings` (room bookings); `common` holds what
+(rule timers, evaluation, firing once per episode), `bookings` (room bookings), `agendas` (the agendas of
+booked meetings: drafted, posted once, edited with a version check); `common` holds what
 they share (the sensors page's group, the row-locked update). Callers import from `iot.services`.
 """
 
+from .agendas import agenda_items_clean, agenda_post_for_booking, agenda_update, agendas_post_due
 from .bookings import booking_create, booking_delete
 from .common import SENSORS_GROUP
 from .firing import RETRY_BROKEN_RULE_SECONDS, rule_states_fire, rules_fire_due
@@ -31,6 +33,10 @@ __all__ = [
     "SENSORS_GROUP",
     "IngestResult",
     "ReadingRejected",
+    "agenda_items_clean",
+    "agenda_post_for_booking",
+    "agenda_update",
+    "agendas_post_due",
     "booking_create",
     "booking_delete",
     "builtin_rules_ensure",

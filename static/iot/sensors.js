@@ -1,20 +1,29 @@
-// The sensors page: cards with live state and an inline-SVG chart of recent readings per sensor.
-// State comes from /api/iot/overview/ and /api/iot/sensors/<id>/readings/; the socket at
+// The sensors page: cards with live state and a uPlot chart of recent readings per sensor (axes,
+// tooltips, drag to zoom, and a time range for the whole page: the latest readings, or the last hour,
+// day or week). State comes from /api/iot/overview/ and /api/iot/sensors/<id>/readings/; the socket at
 // /ws/iot/sensors/ nudges with new readings and rule firings (reconnects with backoff, and a
 // reconnect reloads everything, so a missed nudge costs nothing).
 
 import { el } from "../office/lib/dom.js";
 import { formatTime } from "../office/lib/format.js";
 import { getJson, loginUrl, ReconnectingSocket } from "../office/lib/http.js";
+import { timeChart } from "../office/lib/chart.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const MAX_POINTS = 120;
+const RANGE_MAX_POINTS = 1000;
 const PRIMARY = { occupancy: "count", projector: "state", temperature: "celsius", door: "state" };
 const LEVELS = { offline: "bad", error: "bad", open: "warn", on: "good", closed: "good", off: "idle" };
+const BAND_COLORS = { bad: "rgba(220, 38, 38, .28)", warn: "rgba(220, 38, 38, .28)", good: "rgba(22, 163, 74, .25)",
+  idle: "rgba(138, 147, 165, .25)" };
+// States top to bottom on a state chart's axis; others follow in the order they are seen.
+const STATE_ORDER = ["on", "open", "closed", "off", "error", "offline"];
+const RANGES = { latest: null, hour: 3600, day: 86400, week: 7 * 86400 };
 
 const grid = document.getElementById("sensor-grid");
 const live = document.getElementById("sensors-live");
-const sensors = new Map(); // id -> {sensor, readings, card}
+const rangePicker = document.getElementById("sensor-range");
+const sensors = new Map(); // id -> {sensor, readings, card, chart, states}
+let range = "latest";
 
 function primaryValue(kind, value) {
   if (!value) return null;
@@ -34,60 +43,82 @@ function timeText(iso) {
   return iso ? formatTime(iso, { seconds: true }) : "never";
 }
 
-function svgNode(tag, attrs) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  return node;
+function rangeStart() {
+  const span = RANGES[range];
+  return span ? Date.now() / 1000 - span : null;
 }
 
-/** Numbers as a line over time; states (on/off/offline...) as coloured bands. */
-function drawChart(svg, kind, readings) {
-  svg.replaceChildren();
-  const W = 300;
-  const H = 70;
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  svg.setAttribute("preserveAspectRatio", "none");
-  if (!readings.length) {
-    const t = svgNode("text", { x: 4, y: H / 2 });
-    t.textContent = "no readings yet";
-    svg.append(t);
+/** The states a state chart shows, bottom (index 0) to top. */
+function statesOf(kind, readings) {
+  const seen = new Set(readings.map((r) => String(primaryValue(kind, r.value))));
+  const known = STATE_ORDER.filter((s) => seen.has(s));
+  const other = [...seen].filter((s) => !STATE_ORDER.includes(s)).sort();
+  return [...known, ...other].reverse();
+}
+
+/** Coloured bands under a state chart, one per reading until the next (as the old sparkline did). */
+function stateBands(entry) {
+  return (u) => {
+    const { readings } = entry;
+    const kind = entry.sensor.kind;
+    const { ctx } = u;
+    const { left, top, width, height } = u.bbox;
+    ctx.save();
+    readings.forEach((r, i) => {
+      const t = Date.parse(r.received_at) / 1000;
+      const next = i + 1 < readings.length ? Date.parse(readings[i + 1].received_at) / 1000 : u.scales.x.max;
+      const x0 = Math.max(left, u.valToPos(t, "x", true));
+      const x1 = Math.min(left + width, u.valToPos(next, "x", true));
+      if (x1 <= x0) return;
+      ctx.fillStyle = BAND_COLORS[LEVELS[primaryValue(kind, r.value)] || "idle"];
+      ctx.fillRect(x0, top, x1 - x0, height);
+    });
+    ctx.restore();
+  };
+}
+
+/** Numbers as a line over time; states (on/off/offline...) as a stepped line over coloured bands. */
+function drawChart(entry) {
+  const { sensor, readings } = entry;
+  const kind = sensor.kind;
+  const holder = entry.chartEl;
+  const numeric = kind === "temperature" || kind === "occupancy";
+  const x = readings.map((r) => Date.parse(r.received_at) / 1000);
+  const start = rangeStart();
+  // A time range shows all of it; the latest readings are shown edge to edge (a minute either side of
+  // a lone reading, so it is not squeezed onto one pixel).
+  let xRange = start ? [start, Date.now() / 1000] : null;
+  if (!xRange && x.length) xRange = x[x.length - 1] - x[0] < 60 ? [x[0] - 60, x[x.length - 1] + 60] : [x[0], x[x.length - 1]];
+  const states = numeric ? null : statesOf(kind, readings);
+  const values = numeric
+    ? readings.map((r) => Number(primaryValue(kind, r.value)))
+    : readings.map((r) => states.indexOf(String(primaryValue(kind, r.value))));
+  const shape = `${range}|${states ? states.join(",") : ""}`;
+  if (entry.chart && entry.shape === shape && readings.length) {
+    entry.chart.setXRange(...xRange);
+    entry.chart.setData(x, [values]);
     return;
   }
-  const times = readings.map((r) => Date.parse(r.received_at));
-  const t0 = times[0];
-  const t1 = Math.max(times[times.length - 1], t0 + 1000);
-  const x = (t) => ((t - t0) / (t1 - t0)) * (W - 2) + 1;
-  const numeric = kind === "temperature" || kind === "occupancy";
-  svg.append(svgNode("line", { class: "axis", x1: 0, y1: H - 12, x2: W, y2: H - 12 }));
-  if (numeric) {
-    const values = readings.map((r) => Number(primaryValue(kind, r.value)));
-    let lo = Math.min(...values);
-    let hi = Math.max(...values);
-    if (kind === "occupancy") lo = Math.min(0, lo);
-    if (hi - lo < 1) hi = lo + 1;
-    const y = (v) => H - 14 - ((v - lo) / (hi - lo)) * (H - 22);
-    const points = values.map((v, i) => `${x(times[i]).toFixed(1)},${y(v).toFixed(1)}`);
-    if (points.length === 1) points.push(`${W - 1},${y(values[0]).toFixed(1)}`);
-    svg.append(svgNode("polyline", { class: "line", points: points.join(" ") }));
-    const top = svgNode("text", { x: 2, y: 9 });
-    top.textContent = String(Math.round(hi * 10) / 10);
-    const bottom = svgNode("text", { x: 2, y: H - 14 });
-    bottom.textContent = String(Math.round(lo * 10) / 10);
-    svg.append(top, bottom);
-  } else {
-    readings.forEach((r, i) => {
-      const start = x(times[i]);
-      const end = i + 1 < readings.length ? x(times[i + 1]) : W - 1;
-      const level = LEVELS[primaryValue(kind, r.value)] || "idle";
-      svg.append(svgNode("rect", { class: `band-${level === "warn" ? "bad" : level}`, x: start.toFixed(1), y: 14,
-        width: Math.max(1, end - start).toFixed(1), height: H - 28 }));
-    });
+  entry.chart?.destroy();
+  entry.chart = null;
+  entry.shape = shape;
+  holder.replaceChildren();
+  holder.dataset.range = range;
+  if (!readings.length) {
+    holder.append(el("p", { class: "sensor-chart-empty" }, start ? "no readings in this range" : "no readings yet"));
+    return;
   }
-  const from = svgNode("text", { x: 2, y: H - 2 });
-  from.textContent = timeText(readings[0].received_at);
-  const to = svgNode("text", { x: W - 2, y: H - 2, "text-anchor": "end" });
-  to.textContent = timeText(readings[readings.length - 1].received_at);
-  svg.append(from, to);
+  const label = kind === "temperature" ? "°C" : kind === "occupancy" ? "people" : "state";
+  entry.chart = timeChart(holder, {
+    x, xRange, height: 150, yLabel: label,
+    series: [{ label: kind === "temperature" ? "Temperature" : kind === "occupancy" ? "Occupancy" : "State", values }],
+    unit: kind === "temperature" ? "°C" : kind === "occupancy" ? "count" : "",
+    yZero: kind !== "temperature",
+    ...(numeric ? {} : {
+      stepped: true, yRange: [-0.5, states.length - 0.5], ySplits: states.map((_, i) => i),
+      yValues: (v) => (v == null ? "–" : states[Math.round(v)] ?? ""), draw: stateBands(entry),
+    }),
+  });
 }
 
 function renderCard(entry) {
@@ -98,15 +129,15 @@ function renderCard(entry) {
     header.append(el("h3", {}, sensor.name), el("span", { class: "sensor-room" }, sensor.room_name || "no room"));
     entry.stateEl = el("div", { class: "sensor-state" });
     entry.seenEl = el("div", { class: "sensor-seen" });
-    entry.chart = svgNode("svg", { class: "sensor-chart", role: "img", "aria-label": `Recent readings of ${sensor.name}` });
-    entry.card.append(header, entry.stateEl, entry.chart, entry.seenEl);
+    entry.chartEl = el("div", { class: "sensor-chart", role: "img", "aria-label": `Recent readings of ${sensor.name}` });
+    entry.card.append(header, entry.stateEl, entry.chartEl, entry.seenEl);
     grid.append(entry.card);
   }
   const value = sensor.last_state;
   entry.stateEl.textContent = describe(sensor.kind, value);
   entry.stateEl.dataset.level = LEVELS[primaryValue(sensor.kind, value)] || "";
   entry.seenEl.textContent = `${sensor.kind} · ${sensor.device_id} · last seen ${timeText(sensor.last_seen_at)}`;
-  drawChart(entry.chart, sensor.kind, entry.readings);
+  drawChart(entry);
 }
 
 function renderList(listEl, items, text, emptyText) {
@@ -122,6 +153,13 @@ function renderList(listEl, items, text, emptyText) {
   }
 }
 
+function readingsUrl(sensorId) {
+  const start = rangeStart();
+  if (!start) return `/api/iot/sensors/${sensorId}/readings/?limit=${MAX_POINTS}`;
+  const since = new Date(start * 1000).toISOString();
+  return `/api/iot/sensors/${sensorId}/readings/?limit=${RANGE_MAX_POINTS}&since=${encodeURIComponent(since)}`;
+}
+
 async function loadAll() {
   const overview = await getJson("/api/iot/overview/");
   const seen = new Set();
@@ -131,7 +169,7 @@ async function loadAll() {
     entry.sensor = sensor;
     sensors.set(sensor.id, entry);
     try {
-      entry.readings = (await getJson(`/api/iot/sensors/${sensor.id}/readings/?limit=${MAX_POINTS}`)).readings;
+      entry.readings = (await getJson(readingsUrl(sensor.id))).readings;
     } catch (err) {
       entry.readings = [];
     }
@@ -139,6 +177,7 @@ async function loadAll() {
   }
   for (const [id, entry] of sensors) {
     if (!seen.has(id)) {
+      entry.chart?.destroy();
       entry.card?.remove();
       sensors.delete(id);
     }
@@ -155,7 +194,10 @@ function onReading(frame) {
   const entry = sensors.get(frame.sensor);
   if (!entry) return void loadAll();
   entry.readings.push(frame.reading);
-  if (entry.readings.length > MAX_POINTS) entry.readings.splice(0, entry.readings.length - MAX_POINTS);
+  const start = rangeStart();
+  if (start) entry.readings = entry.readings.filter((r) => Date.parse(r.received_at) / 1000 >= start);
+  const keep = start ? RANGE_MAX_POINTS : MAX_POINTS;
+  if (entry.readings.length > keep) entry.readings.splice(0, entry.readings.length - keep);
   entry.sensor.last_state = frame.reading.value;
   entry.sensor.last_seen_at = frame.reading.received_at;
   renderCard(entry);
@@ -182,5 +224,14 @@ const socket = new ReconnectingSocket("/ws/iot/sensors/", {
   },
 });
 
-loadAll().catch(() => {});
+rangePicker?.addEventListener("change", (event) => {
+  range = event.target.value in RANGES ? event.target.value : "latest";
+  loadAll().catch(() => {});
+});
+
+loadAll()
+  .catch(() => {})
+  .finally(() => {
+    document.getElementById("sensors-page").dataset.ready = "1";
+  });
 socket.connect();

@@ -1,6 +1,7 @@
 // The Meeting panel: recording indicator, participants and consent, live captions, and the
 // microphone attached to the meeting's server peer (WebRTC offer over the office socket, no trickle).
 
+import { AgendaPanel } from "./agenda.js";
 import { el } from "./lib/dom.js";
 import { formatTime } from "./lib/format.js";
 import { getJson } from "./lib/http.js";
@@ -51,6 +52,7 @@ export class MeetingPanel {
     this.lagEl = document.getElementById("transcription-lag");
     this.captionsEl = document.getElementById("captions");
     this.linkEl = document.getElementById("meeting-link");
+    this.agenda = new AgendaPanel({ socket, state, notice: this.notice }); // the booked meeting's agenda, beside this panel
     this._bind();
     this.render();
   }
@@ -138,6 +140,7 @@ export class MeetingPanel {
 
   /** Called by main.js when my (predicted) room changes. */
   onRoomChanged(room) {
+    this.agenda.onRoomChanged(room);
     if (this.meeting && this.meeting.room !== room) {
       // Out of the room the meeting is no longer ours; coming back, the server sends a fresh meeting.state.
       this.meeting = null;

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from office.embedded import free_port, wait_for_port
+from tests.processes import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -49,15 +50,6 @@ def _live_env(**extra: str) -> dict:
         "LOG_LEVEL": "WARNING",
         **extra,
     }
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
 
 
 def _wait_until_settled(timeout: float = 20.0) -> None:
@@ -116,7 +108,7 @@ def running_daphne(log_name: str, **env: str):
         wait_for_port(port, timeout=30)
         yield f"http://127.0.0.1:{port}"
     finally:
-        _stop(daphne)
+        stop_process(daphne)
         log.close()
 
 
@@ -146,7 +138,7 @@ def transcription_worker(live_office):
             time.sleep(0.2)
         yield worker
     finally:
-        _stop(worker)
+        stop_process(worker)
         log.close()
 
 

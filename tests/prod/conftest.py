@@ -29,6 +29,7 @@ from office.embedded import free_port, wait_for_port
 from office.processes import PROCESSES, Process
 from office.runner import local_argv
 from tests.e2e.conftest import _database_url_for, speech_wav  # noqa: F401 (the fake microphone's sentence)
+from tests.processes import stop_process
 
 if os.environ.get("OFFICE_PROD_CHECK") != "1":
     collect_ignore_glob = ["test_*.py"]
@@ -65,16 +66,6 @@ def _healthy(url: str) -> bool:
             return r.status == 200
     except (OSError, urllib.error.HTTPError):
         return False
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 @pytest.fixture
@@ -190,7 +181,7 @@ def production_shape(django_db_setup, tmp_path_factory):
         yield shape
     finally:
         for process in reversed(list(shape.processes.values())):
-            _stop(process)
+            stop_process(process)
         for log in logs:
             log.close()
         artifacts = ROOT / "test-artifacts" / "prod-check"

@@ -159,7 +159,7 @@ function sourcesList(citations) {
 }
 
 /** Empty `box` and show it; a failed request is rendered as its message (returns null). */
-function openResultBox(box, result) {
+export function openResultBox(box, result) {
   box.replaceChildren();
   box.hidden = false;
   box.removeAttribute("aria-busy");

@@ -3,6 +3,7 @@
 
 import { el, link } from "../lib/dom.js";
 import { apiRequest } from "../lib/http.js";
+import { openResultBox } from "./answers.js";
 
 const WHO_KNOWS = /^\s*(?:who\s+(?:knows|knows\s+most|would\s+know|can\s+help)|experts?)\s+(?:about|on|with|for|regarding)?\s*(.+?)[\s?.!]*$/i;
 const KIND_TEXT = { said: "said", wrote: "wrote", uploaded: "uploaded", completed: "completed" };
@@ -20,15 +21,8 @@ export function findExperts(topic) {
 
 /** Render GET /api/experts/'s answer (or its failure) into `box`. */
 export function renderExperts(box, result) {
-  box.replaceChildren();
-  box.hidden = false;
-  box.removeAttribute("aria-busy");
-  if (!result.ok) {
-    box.dataset.state = "error";
-    box.append(el("p", "answer-error", result.message));
-    return;
-  }
-  const data = result.data || {};
+  const data = openResultBox(box, result);
+  if (data === null) return;
   const experts = Array.isArray(data.experts) ? data.experts : [];
   if (!experts.length) {
     box.dataset.state = "not-found";

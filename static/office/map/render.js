@@ -1,6 +1,7 @@
 // Canvas drawing of the office map: canvas size, tile size and camera, the cached static layer
 // (floor, walls, doors, desks, room names), occupancy badges, avatars, the hover tile and walk preview.
 
+import { watchCanvasSize } from "../lib/canvas.js";
 import { initialsOf, safeColor } from "../lib/format.js";
 
 const VIEW_TILES_X = 30;
@@ -65,23 +66,10 @@ export class MapRenderer {
   }
 
   _observeSize() {
-    const resize = () => {
-      const rect = this.canvas.getBoundingClientRect();
-      const dpr = Math.min(window.devicePixelRatio || 1, 2);
-      const w = Math.max(1, Math.round(rect.width));
-      const h = Math.max(1, Math.round(rect.height));
-      if (w === this.cssW && h === this.cssH && dpr === this.dpr) return;
-      this.cssW = w;
-      this.cssH = h;
-      this.dpr = dpr;
-      this.canvas.width = Math.round(w * dpr);
-      this.canvas.height = Math.round(h * dpr);
+    watchCanvasSize(this, (w, h) => {
       const tile = Math.floor(Math.min(w / VIEW_TILES_X, h / VIEW_TILES_Y));
       this.tile = Math.max(TILE_MIN, Math.min(TILE_MAX, tile || TILE_MIN));
-    };
-    resize();
-    if (typeof ResizeObserver !== "undefined") new ResizeObserver(resize).observe(this.canvas);
-    window.addEventListener("resize", resize);
+    });
   }
 
   _buildStatic(geo, state) {
