@@ -313,6 +313,7 @@ SPECTACULAR_SETTINGS = {
         "TicketKindEnum": "automation.models.Ticket.Kind",
         "TicketSeverityEnum": "automation.models.Ticket.Severity",
         "RuleSeverityEnum": ["low", "medium", "high", "critical"],
+        "AgendaItemKindEnum": "iot.serializers.AGENDA_ITEM_KINDS",
     },
 }
 
