@@ -67,6 +67,12 @@ class Person:
     def presence(self) -> dict:
         return {"user": self.user, "name": self.name, "color": self.color, "status": self.status, "room": self.room}
 
+    def record(self) -> str:
+        """The shared record in Redis (`asdict` deep-copies: too slow for every mover every tick)."""
+        return json.dumps({"user": self.user, "name": self.name, "color": self.color, "status": self.status,
+                           "x": self.x, "y": self.y, "seq": self.seq, "room": self.room, "private": self.private,
+                           "conn": self.conn, "node": self.node})
+
     def move_entry(self) -> str:
         return f"[{self.user},{self.x},{self.y},{self.seq}]"
 
@@ -193,7 +199,7 @@ class Hub:
         if previous is not None and previous is not observer:
             await previous.replaced()
         state.people[person.user] = person
-        await self.redis.hset(presence_key(map_id), str(person.user), json.dumps(asdict(person)))
+        await self.redis.hset(presence_key(map_id), str(person.user), person.record())
         state.pending_events.append({"e": "join", "person": asdict(person)})
         state.pending_moves[person.user] = [person.user, person.x, person.y, person.seq, person.room, person.private,
                                             visibility_key(person.x, person.y, person.room, person.private, self.cell)]
@@ -244,7 +250,7 @@ class Hub:
         for key, value in changes.items():
             setattr(person, key, value)
         state.pending_events.append({"e": "update", "user": user_id, "conn": person.conn, "changes": changes})
-        await self.redis.hset(presence_key(map_id), str(user_id), json.dumps(asdict(person)))
+        await self.redis.hset(presence_key(map_id), str(user_id), person.record())
 
     def occupancy(self, map_id: int, room_id: int) -> int:
         return self.maps[map_id].occupancy(room_id)
@@ -293,7 +299,7 @@ class Hub:
             MOVE_BATCH_SIZE.observe(len(moves))
             if moves:
                 positions = {
-                    str(m[0]): json.dumps(asdict(state.people[m[0]])) for m in moves if m[0] in state.people
+                    str(m[0]): state.people[m[0]].record() for m in moves if m[0] in state.people
                 }
                 if positions:
                     await self.redis.hset(presence_key(state.map_id), mapping=positions)

@@ -80,11 +80,24 @@ def user_can_enter_room(user, room: Room) -> bool:
 
 
 def private_room_ids_for(user, office_map_id: int) -> set[int]:
-    return set(
-        Room.objects.filter(office_map_id=office_map_id, kind=Room.Kind.PRIVATE, memberships__user=user).values_list(
-            "id", flat=True
-        )
-    )
+    return private_room_ids_by_member([(user.id, office_map_id)]).get((user.id, office_map_id), set())
+
+
+def private_room_ids_by_member(pairs) -> dict[tuple[int, int], set[int]]:
+    """The private rooms each (user id, map id) pair may enter, in one query: a process re-reads the
+    rights of all its open sockets at once instead of one database round trip per socket."""
+    pairs = set(pairs)
+    rights: dict[tuple[int, int], set[int]] = {pair: set() for pair in pairs}
+    if not pairs:
+        return rights
+    rows = Room.objects.filter(
+        office_map_id__in={m for _, m in pairs}, kind=Room.Kind.PRIVATE,
+        memberships__user_id__in={u for u, _ in pairs},
+    ).values_list("memberships__user_id", "office_map_id", "id")
+    for user_id, map_id, room_id in rows:
+        if (user_id, map_id) in rights:
+            rights[(user_id, map_id)].add(room_id)
+    return rights
 
 
 def map_presence_for(user, map_id: int) -> list[dict]:

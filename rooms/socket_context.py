@@ -79,3 +79,35 @@ def session_still_valid(session_key: str | None, user_id: int):
     if not get_user_model().objects.filter(pk=user_id, is_active=True).exists():
         return None
     return row.expire_date
+
+
+@dataclass
+class SocketAccess:
+    """What one socket may still do: its session's expiry (None: signed out, expired or deactivated)
+    and the private rooms of its map it may enter."""
+
+    session_expires_at: object
+    private_rooms: set[int]
+
+
+def sockets_access_load(entries) -> dict[tuple, SocketAccess]:
+    """Re-read the rights of many open sockets, keyed by (session key, user id, map id), in the same
+    few queries whatever their number."""
+    entries = set(entries)
+    now = timezone.now()
+    keys = {key for key, _, _ in entries if key}
+    sessions = {s.session_key: s for s in Session.objects.filter(session_key__in=keys, expire_date__gt=now)}
+    active = set(
+        get_user_model().objects.filter(pk__in={u for _, u, _ in entries}, is_active=True).values_list("pk", flat=True)
+    )
+    rights = selectors.private_room_ids_by_member((user_id, map_id) for _, user_id, map_id in entries)
+    access = {}
+    for key, user_id, map_id in entries:
+        session = sessions.get(key) if key else None
+        valid = (session is not None and user_id in active
+                 and session.get_decoded().get("_auth_user_id") == str(user_id))
+        access[(key, user_id, map_id)] = SocketAccess(
+            session_expires_at=session.expire_date if valid else None,
+            private_rooms=rights.get((user_id, map_id), set()),
+        )
+    return access

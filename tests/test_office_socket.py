@@ -239,6 +239,64 @@ async def test_expired_session_closes_the_socket_on_the_next_frame(office, peopl
     assert await bob.communicator.receive_output(timeout=2) == {"type": "websocket.close", "code": 4408}
 
 
+async def test_the_access_sweep_closes_an_idle_socket_whose_account_was_deactivated(office, people, sockets, settings):
+    settings.OFFICE_ACCESS_RECHECK_SECONDS = 1
+    alice = await sockets(people["alice"], office["map"].id)
+    bob = await sockets(people["bob"], office["map"].id)
+    await database_sync_to_async(lambda: type(people["bob"]).objects.filter(pk=people["bob"].id).update(
+        is_active=False))()
+    # bob sends nothing: the process's sweep finds out on its own within a period or two
+    error = await bob.wait_for("error", timeout=4)
+    assert error["code"] == "session_expired" and error["fatal"] is True
+    await alice.send({"type": "ping"})
+    assert (await alice.wait_for("pong"))["type"] == "pong"
+
+
+async def test_one_sweep_hands_every_socket_its_current_rights(office, people):
+    from rooms.access_sweep import AccessSweep
+
+    class Socket:
+        def __init__(self, user):
+            self.user, self.seen = user, []
+
+        def access_entry(self):
+            return None, self.user.id, office["map"].id
+
+        async def access_refreshed(self, access):
+            self.seen.append(access)
+
+    sweep = AccessSweep()
+    bob, carol = Socket(people["bob"]), Socket(people["carol"])
+    sweep.sockets = {id(bob): bob, id(carol): carol}
+    await database_sync_to_async(services.room_set_members)(
+        room=office["vault"], user_ids=[people["alice"].id, people["bob"].id])
+    await sweep.sweep()
+    assert bob.seen[-1].private_rooms == {office["vault"].id}
+    assert carol.seen[-1].private_rooms == set()
+    await database_sync_to_async(services.room_set_members)(room=office["vault"], user_ids=[people["alice"].id])
+    await sweep.sweep()
+    assert bob.seen[-1].private_rooms == set()
+
+
+def test_socket_rights_are_read_in_the_same_queries_for_one_socket_or_many(office, people):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from rooms.socket_context import sockets_access_load
+
+    one = {("key-a", people["alice"].id, office["map"].id)}
+    many = {(f"key{i}", user.id, office["map"].id) for i, user in enumerate(people.values())}
+    with CaptureQueriesContext(connection) as for_one:
+        access = sockets_access_load(one)
+    assert access[("key-a", people["alice"].id, office["map"].id)].private_rooms == {office["vault"].id}
+    assert access[("key-a", people["alice"].id, office["map"].id)].session_expires_at is None  # no such session
+    with CaptureQueriesContext(connection) as for_many:
+        access = sockets_access_load(many)
+    assert len(for_many) == len(for_one) <= 4
+    assert all(a.private_rooms == ({office["vault"].id} if u == people["alice"].id else set())
+               for (_, u, _), a in access.items())
+
+
 async def test_removed_member_loses_the_private_chat_at_once(office, people, sockets):
     alice = await sockets(people["alice"], office["map"].id)
     vault_thread = next(t["id"] for t in alice.hello["threads"] if t["room"] == office["vault"].id)
