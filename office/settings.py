@@ -346,6 +346,17 @@ if OFFICE_ICE_TRANSPORT_POLICY not in ("all", "relay"):
 # Addresses the server's WebRTC peers offer as host candidates: empty = the machine's own (aioice's
 # choice); "127.0.0.1" keeps all media on loopback (tests, single-machine demos).
 OFFICE_RTC_HOST_ADDRESSES = env_list("OFFICE_RTC_HOST_ADDRESSES", [])
+# Meeting and private rooms: a browser mesh below OFFICE_SFU_FROM_PARTICIPANTS people, the SFU (Janus
+# videoroom, docs/adr/0023) from there on. Empty OFFICE_SFU_URL: the Janus that `make run` embeds when
+# installed, else no SFU and rooms stay a mesh. Pages join OFFICE_SFU_URL (the `sfu.join` frame); the
+# admin API (tokens, kicks) is the server's alone, with OFFICE_SFU_ADMIN_SECRET, which is also the
+# videoroom plugin's admin_key.
+OFFICE_SFU_URL = env_str("OFFICE_SFU_URL", "")
+OFFICE_SFU_ADMIN_URL = env_str("OFFICE_SFU_ADMIN_URL", "")
+OFFICE_SFU_ADMIN_SECRET = env_str("OFFICE_SFU_ADMIN_SECRET", "")
+OFFICE_SFU_FROM_PARTICIPANTS = env_int("OFFICE_SFU_FROM_PARTICIPANTS", 5, minimum=2)
+if OFFICE_SFU_URL and not (OFFICE_SFU_ADMIN_URL and OFFICE_SFU_ADMIN_SECRET):
+    raise ImproperlyConfigured("OFFICE_SFU_URL needs OFFICE_SFU_ADMIN_URL and OFFICE_SFU_ADMIN_SECRET")
 
 # Speech to text: the bundled Whisper tiny.en on CPU here; on a GPU worker set device=cuda, float16.
 OFFICE_WHISPER_MODEL_PATH = env_str("OFFICE_WHISPER_MODEL_PATH", "")  # empty: the packaged model

@@ -11,15 +11,18 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from office.api import call_service, whole_number
+from office.drf import SafeJSONParser
 
-from . import personal_data, selectors, services
+from . import audio_clips, personal_data, selectors, services
 from .models import RETENTION_FIELDS, Desk, OfficeMap, Profile, Room
 from .serializers import (
+    AnnouncementOut,
     ChatMessageOut,
     DeskOut,
     MapLayoutOut,
@@ -467,3 +470,74 @@ class DirectThreadApi(APIView):
         thread, created = call_service(services.direct_thread_open, user=request.user, other_user_id=data.validated_data["user"])
         summary = next(s for s in selectors.thread_summaries_for(request.user) if s.id == thread.id)
         return Response(summary.as_dict(), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class AdminsSpeak(BasePermission):
+    """Anyone signed in reads announcements; only admins make them (403 saying so)."""
+
+    message = "only admins may use the megaphone"
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in SAFE_METHODS or bool(request.user and request.user.is_staff)
+
+
+class AnnouncementsApi(APIView):
+    """The megaphone: admins speak to a whole map or one room of it (any room, private ones included);
+    everyone lists the recent announcements they may read. JSON for text only, multipart/form-data
+    to attach a recorded clip (`audio`: Opus in WebM or Ogg, at most 30 s and 512 KiB)."""
+
+    permission_classes = [IsAuthenticated, AdminsSpeak]
+    parser_classes = [SafeJSONParser, MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        text = serializers.CharField(max_length=services.ANNOUNCEMENT_MAX_CHARS)
+        room = serializers.IntegerField(min_value=1, max_value=2**62, required=False, allow_null=True,
+                                        help_text="a room of this map; empty: the whole map")
+        duration_seconds = serializers.IntegerField(min_value=10, max_value=services.ANNOUNCEMENT_MAX_SECONDS,
+                                                    required=False, default=services.ANNOUNCEMENT_DEFAULT_SECONDS,
+                                                    help_text="how long the banner shows")
+
+    class UploadSerializer(InputSerializer):
+        audio = serializers.FileField(required=False, help_text="a recorded clip: Opus in WebM or Ogg, at most "
+                                      f"{audio_clips.MAX_CLIP_SECONDS} s and {audio_clips.MAX_CLIP_BYTES // 1024} KiB")
+
+    @extend_schema(responses=AnnouncementOut(many=True))
+    def get(self, request, map_id: int):
+        get_object_or_404(OfficeMap, pk=map_id)
+        return Response(selectors.announcements_recent_for(request.user, map_id))
+
+    @extend_schema(request={"application/json": InputSerializer, "multipart/form-data": UploadSerializer},
+                   responses={201: AnnouncementOut})
+    def post(self, request, map_id: int):
+        office_map = get_object_or_404(OfficeMap, pk=map_id)
+        data = self.UploadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        room = None
+        if fields.get("room") is not None:
+            room = Room.objects.filter(pk=fields["room"], office_map=office_map).first()
+            if room is None:
+                raise ValidationError({"room": "no such room on this map"})
+        audio = None
+        if (upload := fields.get("audio")) is not None:
+            if upload.size > audio_clips.MAX_CLIP_BYTES:
+                raise ValidationError({"audio": f"the audio clip is larger than {audio_clips.MAX_CLIP_BYTES // 1024} "
+                                                f"KiB; record at most {audio_clips.MAX_CLIP_SECONDS} seconds"})
+            audio = upload.read(audio_clips.MAX_CLIP_BYTES + 1)
+        announcement = call_service(services.announcement_make, author=request.user, office_map=office_map,
+                                    text=fields["text"], room=room, audio=audio,
+                                    duration_seconds=fields["duration_seconds"])
+        return Response(selectors.announcement_payload(announcement), status=status.HTTP_201_CREATED)
+
+
+class AnnouncementAudioApi(APIView):
+    """An announcement's recorded clip, for whoever may read the announcement."""
+
+    @extend_schema(responses={(200, "audio/webm"): OpenApiResponse(OpenApiTypes.BINARY),
+                              (200, "audio/ogg"): OpenApiResponse(OpenApiTypes.BINARY)})
+    def get(self, request, map_id: int, announcement_id: int):
+        announcement = call_service(selectors.announcement_audio_for, request.user, office_map_id=map_id,
+                                    announcement_id=announcement_id)
+        response = HttpResponse(bytes(announcement.audio), content_type=announcement.audio_type)
+        response["Cache-Control"] = "private, max-age=3600"
+        return response

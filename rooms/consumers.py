@@ -8,10 +8,12 @@ gap-free by per-thread cursors. What the socket loads at connect and its session
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
+from datetime import datetime
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -149,6 +151,7 @@ class OfficeConsumer(InOrderDispatch, ChatSocketMixin, AsyncWebsocketConsumer):
         return self.geometry.nearest_free_tile(*self.geometry.spawn)
 
     async def disconnect(self, code) -> None:
+        self._knock_timers_cancel()
         if getattr(self, "joined", False):
             self.joined = False
             WS_CONNECTIONS.dec()
@@ -285,6 +288,96 @@ class OfficeConsumer(InOrderDispatch, ChatSocketMixin, AsyncWebsocketConsumer):
         await database_sync_to_async(services.profile_set_status)(user=self.user, status=status)
         await self.hub.update(self.map_id, self.user_id, status=status)
 
+    # --- the megaphone and knocking on private rooms (docs/adr/0022) ---
+
+    async def on_room_knock(self, room: int) -> None:
+        """Knock on the door of a private room one stands at: its members on this map are asked."""
+        shape = self.geometry.room(room)
+        if shape is None or not shape.private:
+            raise ProtocolError("cannot_knock", "only a private room's door can be knocked on", "room.knock")
+        if room in self.private_rooms:
+            raise ProtocolError("cannot_knock", f"you may already enter {shape.name}", "room.knock")
+        if not self.geometry.at_door_of(shape, self.x, self.y):
+            raise ProtocolError("cannot_knock", f"stand at the door of {shape.name} to knock", "room.knock")
+        try:
+            knock = await database_sync_to_async(services.room_knock)(user=self.user, room_id=room)
+        except services.KnockTooSoon as exc:
+            raise ProtocolError("knock_rate_limited", exc.messages[0], "room.knock") from exc
+        await self._send_json({"type": "room.knock.result", "knock": knock.pk, "room": room, "result": "waiting",
+                               "by": None, "answer_within": services.KNOCK_ANSWER_SECONDS})
+        self._knock_timers()[knock.pk] = asyncio.create_task(self._knock_lapse_later(knock.pk))
+
+    async def on_room_knock_answer(self, knock: int, let_in: bool) -> None:
+        """A member lets a knocker in, or ignores them (the first answer wins)."""
+        await database_sync_to_async(services.room_knock_answer)(user=self.user, knock_id=knock, let_in=let_in)
+
+    async def _knock_lapse_later(self, knock_id: int) -> None:
+        await asyncio.sleep(services.KNOCK_ANSWER_SECONDS)
+        self._knock_timers().pop(knock_id, None)
+        await database_sync_to_async(services.room_knock_lapse)(knock_id=knock_id)
+
+    def _knock_timers(self) -> dict[int, asyncio.Task]:
+        return self.__dict__.setdefault("knock_timers", {})
+
+    def _knock_timers_cancel(self) -> None:
+        for timer in self._knock_timers().values():
+            timer.cancel()
+        self._knock_timers().clear()
+
+    async def room_knock(self, event: dict) -> None:
+        """Someone knocks on a room this member belongs to (their pages on the room's map are asked)."""
+        if event["knock"]["map"] == self.map_id:
+            await self._send_json({"type": "room.knock", "knock": event["knock"],
+                                   "answer_within": services.KNOCK_ANSWER_SECONDS})
+
+    async def room_knock_answered(self, event: dict) -> None:
+        """This member's knock was answered or lapsed; let in, the new right holds from now on."""
+        if event["map"] != self.map_id:
+            return
+        timer = self._knock_timers().pop(event["knock"], None)
+        if timer is not None:
+            timer.cancel()
+        if event["result"] == "accepted":
+            self.private_rooms = await database_sync_to_async(selectors.private_room_ids_for)(self.user, self.map_id)
+        await self._send_json({"type": "room.knock.result", "knock": event["knock"], "room": event["room"],
+                               "result": event["result"], "by": event["by"], "answer_within": None})
+
+    async def room_knock_closed(self, event: dict) -> None:
+        """Another member answered (or no one did): the prompt goes away."""
+        await self._send_json({"type": "room.knock.closed", "knock": event["knock"], "result": event["result"]})
+
+    async def announcement_made(self, event: dict) -> None:
+        announcement = event["announcement"]
+        self._announcements()[announcement["id"]] = announcement  # for those who walk in while it shows
+        await self._announce_if_here(announcement)
+
+    def _announcements(self) -> dict[int, dict]:
+        return self.__dict__.setdefault("announcements", {})
+
+    async def _announce_if_here(self, announcement: dict) -> None:
+        shown = self.__dict__.setdefault("announcements_shown", set())
+        if announcement["id"] in shown or announcement["room"] not in (None, self.room_id):
+            return
+        if datetime.fromisoformat(announcement["ends_at"]) <= timezone.now():
+            self._announcements().pop(announcement["id"], None)
+            return
+        shown.add(announcement["id"])
+        await self._send_json({"type": "announcement", "announcement": announcement})
+
+    async def _megaphone_room_changed(self, old_room_id: int | None, new_room_id: int | None) -> None:
+        if not self.__dict__.get("announcements_loaded"):  # the first call comes from connect
+            self.announcements_loaded = True
+            for announcement in await database_sync_to_async(selectors.announcements_active_on)(self.map_id):
+                self._announcements().setdefault(announcement["id"], announcement)
+        if not self.joined:
+            return  # the socket is closing: a page reload keeps a guest's pass
+        old = self.geometry.room(old_room_id) if old_room_id is not None else None
+        if old is not None and old.private and await database_sync_to_async(services.room_guest_pass_end)(
+                user=self.user, room_id=old.id):
+            self.private_rooms = await database_sync_to_async(selectors.private_room_ids_for)(self.user, self.map_id)
+        for announcement in list(self._announcements().values()):
+            await self._announce_if_here(announcement)
+
     # --- events from the channel layer (group sends after commit) ---
 
     async def chat_message(self, event: dict) -> None:
@@ -304,6 +397,11 @@ class OfficeConsumer(InOrderDispatch, ChatSocketMixin, AsyncWebsocketConsumer):
 
     async def access_changed(self, event: dict) -> None:
         await self._refresh_access()
+
+    async def sfu_join(self, event: dict) -> None:
+        """Office granted this person the meeting room's SFU (rooms/sfu.py); stale once they walked on."""
+        if event["room"] == self.room_id:
+            await self._send_json(event)
 
     async def map_changed(self, event: dict) -> None:
         def load():
@@ -350,7 +448,9 @@ class OfficeConsumer(InOrderDispatch, ChatSocketMixin, AsyncWebsocketConsumer):
         await self.on_room_changed(old_room_id, self.room_id)
 
     async def on_room_changed(self, old_room_id: int | None, new_room_id: int | None) -> None:
-        """Extension point for later stages (meeting captions and audio): called after the change."""
+        """Extension point for later stages (meeting captions and audio): called after the change.
+        Here: a guest pass ends when its guest walks out, and announcements to the new room show."""
+        await self._megaphone_room_changed(old_room_id, new_room_id)
 
     async def _send_json(self, payload: dict) -> None:
         await self.send(text_data=json.dumps(payload, separators=(",", ":")))

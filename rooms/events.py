@@ -8,7 +8,16 @@ from rest_framework import serializers
 
 from office.serializers import JsonListField
 
-from .serializers import ChatMessageOut, MapLayoutOut, MemberOut, MeOut, PresenceOut, ThreadSummaryOut
+from .serializers import (
+    AnnouncementOut,
+    ChatMessageOut,
+    MapLayoutOut,
+    MemberOut,
+    MeOut,
+    PresenceOut,
+    RoomKnockOut,
+    ThreadSummaryOut,
+)
 
 
 class PositionOut(serializers.Serializer):
@@ -154,6 +163,51 @@ class ErrorEvent(serializers.Serializer):
     fatal = serializers.BooleanField(required=False, help_text="true")
 
 
+class AnnouncementEvent(serializers.Serializer):
+    """An admin's megaphone message: to the whole map, or to the room you stand in (also when you walk
+    in, or open the page, while it still shows)."""
+
+    announcement = AnnouncementOut()
+
+
+class RoomKnockEvent(serializers.Serializer):
+    """Someone knocks on a private room you belong to: answer with `room.knock.answer`."""
+
+    knock = RoomKnockOut()
+    answer_within = serializers.IntegerField(help_text="seconds before the knock lapses")
+
+
+class RoomKnockResultEvent(serializers.Serializer):
+    """How your knock goes: waiting (sent), then accepted (you may step in now), ignored or unanswered."""
+
+    knock = serializers.IntegerField()
+    room = serializers.IntegerField()
+    result = serializers.ChoiceField(choices=["waiting", "accepted", "ignored", "unanswered"])
+    by = serializers.CharField(allow_null=True, help_text="the member who answered")
+    answer_within = serializers.IntegerField(allow_null=True, help_text="while waiting: seconds members have")
+
+
+class RoomKnockClosedEvent(serializers.Serializer):
+    """A knock you were asked about was answered (by you or another member) or lapsed."""
+
+    knock = serializers.IntegerField()
+    result = serializers.ChoiceField(choices=["accepted", "ignored", "unanswered"])
+
+
+class SfuGrantOut(serializers.Serializer):
+    url = serializers.CharField(help_text="the SFU's Janus HTTP API")
+    room = serializers.IntegerField(help_text="the SFU (videoroom) room")
+    token = serializers.CharField(help_text="send as `token` with every Janus request and in the videoroom join")
+
+
+class SfuJoinEvent(serializers.Serializer):
+    """The meeting room you stand in sends its media through the SFU now (docs/adr/0023): join it with
+    this grant. The grant is revoked when you walk out or lose access to the room."""
+
+    room = serializers.IntegerField(help_text="the office room")
+    sfu = SfuGrantOut()
+
+
 CLIENT_EVENTS = {
     "hello": HelloEvent,
     "moves": MovesEvent,
@@ -170,6 +224,11 @@ CLIENT_EVENTS = {
     "thread.removed": ThreadRemovedEvent,
     "dm.opened": DmOpenedEvent,
     "map.changed": MapChangedEvent,
+    "announcement": AnnouncementEvent,
+    "room.knock": RoomKnockEvent,
+    "room.knock.result": RoomKnockResultEvent,
+    "room.knock.closed": RoomKnockClosedEvent,
+    "sfu.join": SfuJoinEvent,
     "pong": PongEvent,
     "error": ErrorEvent,
 }

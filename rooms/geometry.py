@@ -122,6 +122,10 @@ class MapGeometry:
             return f"{room.name} is full ({room.capacity} people)"
         return None
 
+    def at_door_of(self, room: RoomShape, x: int, y: int) -> bool:
+        """Whether (x, y) is outside `room` and next to one of its doors: where a knock is heard."""
+        return not room.contains(x, y) and any(max(abs(x - dx), abs(y - dy)) <= 1 for dx, dy in room.doors)
+
     def nearest_free_tile(self, x: int, y: int) -> tuple[int, int]:
         """The passable tile closest to (x, y), for spawning on a map whose layout changed."""
         if self.passable(x, y):

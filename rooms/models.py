@@ -255,3 +255,71 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class Announcement(models.Model):
+    """An admin's megaphone message to a whole map or one room: stored before it is announced, so the
+    record (and the list of recent announcements) never misses one that pages were shown."""
+
+    office_map = models.ForeignKey(OfficeMap, on_delete=models.CASCADE, related_name="announcements")
+    room = models.ForeignKey(Room, null=True, blank=True, on_delete=models.CASCADE, related_name="announcements",
+                             help_text="empty: the whole map")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="announcements")
+    text = models.CharField(max_length=500)
+    # A short recorded clip (Opus in WebM or Ogg, size-capped by rooms.megaphone): kept in the row,
+    # like uploaded documents, so a backup holds it and no media storage is needed.
+    audio = models.BinaryField(null=True, blank=True, editable=False)
+    audio_type = models.CharField(max_length=40, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    ends_at = models.DateTimeField(help_text="the banner shows until then")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["office_map", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"announcement {self.pk} on map {self.office_map_id}"
+
+
+class RoomKnock(models.Model):
+    """Someone at a private room's door asked to come in. The first member to answer decides; an
+    answer after `rooms.services.KNOCK_ANSWER_SECONDS` is refused and the knock lapses."""
+
+    class Answer(models.TextChoices):
+        LET_IN = "let_in", "Let in"
+        IGNORED = "ignored", "Ignored"
+        UNANSWERED = "unanswered", "No one answered"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="knocks")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_knocks")
+    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answer = models.CharField(max_length=16, choices=Answer.choices, blank=True, default="")
+    answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "room", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} knocking on {self.room}"
+
+
+class RoomGuestPass(models.Model):
+    """A member let a non-member into a private room: counts as membership for entering, seeing and
+    hearing inside (not for the room's chat and records) until it expires or the guest walks out."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="guest_passes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_guest_passes")
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    knock = models.ForeignKey(RoomKnock, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="the guest left the room")
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} guest in {self.room}"

@@ -63,6 +63,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
                      "limit": Field(int, required=False, minimum=1, maximum=200)},
     "chat.read": {"thread": Field(int, minimum=1, maximum=2**62), "seq": Field(int, minimum=0, maximum=2**62)},
     "dm.open": {"user": Field(int, minimum=1, maximum=2**62)},
+    "room.knock": {"room": Field(int, minimum=1, maximum=2**62)},
+    "room.knock.answer": {"knock": Field(int, minimum=1, maximum=2**62), "let_in": Field(bool)},
     "ping": {},
 }
 

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from office.redis_client import redis_client
 
@@ -20,6 +21,7 @@ from .geometry import MapGeometry, RoomShape
 from .hub import presence_key
 from .models import (
     RETENTION_FIELDS,
+    Announcement,
     ApiToken,
     ChatMessage,
     ChatReadState,
@@ -27,9 +29,18 @@ from .models import (
     OfficeMap,
     Profile,
     Room,
+    RoomGuestPass,
+    RoomKnock,
     display_name,
 )
-from .serializers import ChatMessageOut, MapLayoutOut, MemberOut, ThreadSummaryOut
+from .serializers import (
+    AnnouncementOut,
+    ChatMessageOut,
+    MapLayoutOut,
+    MemberOut,
+    RoomKnockOut,
+    ThreadSummaryOut,
+)
 
 User = get_user_model()
 
@@ -94,7 +105,12 @@ def private_room_ids_by_member(pairs) -> dict[tuple[int, int], set[int]]:
         office_map_id__in={m for _, m in pairs}, kind=Room.Kind.PRIVATE,
         memberships__user_id__in={u for u, _ in pairs},
     ).values_list("memberships__user_id", "office_map_id", "id")
-    for user_id, map_id, room_id in rows:
+    # A guest pass (a member let them in after a knock) counts as membership while it lasts.
+    passes = RoomGuestPass.objects.filter(
+        user_id__in={u for u, _ in pairs}, room__office_map_id__in={m for _, m in pairs},
+        ended_at__isnull=True, expires_at__gt=timezone.now(),
+    ).values_list("user_id", "room__office_map_id", "room_id")
+    for user_id, map_id, room_id in [*rows, *passes]:
         if (user_id, map_id) in rights:
             rights[(user_id, map_id)].add(room_id)
     return rights
@@ -380,3 +396,41 @@ def personal_data_of(user) -> dict:
                         "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
                        for t in ApiToken.objects.filter(user=user)],
     }
+
+
+# --- the megaphone and knocks ---
+
+def announcement_payload(announcement: Announcement) -> dict:
+    return dict(AnnouncementOut(announcement).data)
+
+
+def room_knock_payload(knock: RoomKnock) -> dict:
+    return dict(RoomKnockOut(knock).data)
+
+
+def announcements_visible_to(user, office_map_id: int):
+    """A map's announcements the user may read: to the whole map, or to a room they may see (admins: all)."""
+    announcements = Announcement.objects.filter(office_map_id=office_map_id).select_related(
+        "room", "author__profile")
+    if getattr(user, "is_staff", False):
+        return announcements
+    return announcements.filter(Q(room__isnull=True) | Q(room__in=rooms_visible_to(user, office_map_id=office_map_id)))
+
+
+def announcements_recent_for(user, office_map_id: int, limit: int = 50) -> list[dict]:
+    return [announcement_payload(a) for a in announcements_visible_to(user, office_map_id)[:limit]]
+
+
+def announcements_active_on(office_map_id: int) -> list[dict]:
+    """Announcements still showing on a map (a socket that connects, or walks into their room, shows
+    them); whether one is for this member's room is the socket's to decide, it knows where they stand."""
+    return [announcement_payload(a) for a in Announcement.objects.filter(
+        office_map_id=office_map_id, ends_at__gt=timezone.now()).select_related("room", "author__profile")[:20]]
+
+
+def announcement_audio_for(user, *, office_map_id: int, announcement_id: int) -> Announcement:
+    announcement = announcements_visible_to(user, office_map_id).filter(pk=announcement_id).exclude(
+        audio_type="").first()
+    if announcement is None:
+        raise NotFound("no such announcement clip")
+    return announcement

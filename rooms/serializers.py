@@ -142,3 +142,36 @@ class ThreadSummaryOut(serializers.Serializer):
     last_seq = serializers.IntegerField()
     unread = serializers.IntegerField()
     with_user = serializers.IntegerField(source="with_user_id", allow_null=True)
+
+
+class AnnouncementOut(serializers.Serializer):
+    """An admin's megaphone message, as the banner, the socket frame and the list show it."""
+
+    id = serializers.IntegerField()
+    map = serializers.IntegerField(source="office_map_id")
+    room = serializers.IntegerField(source="room_id", allow_null=True, help_text="empty: the whole map")
+    room_name = serializers.SerializerMethodField()
+    author = PersonOut()
+    text = serializers.CharField()
+    audio_url = serializers.SerializerMethodField(help_text="the recorded clip, if any")
+    created_at = IsoDateTimeField()
+    ends_at = IsoDateTimeField(help_text="the banner shows until then")
+
+    def get_room_name(self, announcement) -> str | None:
+        return announcement.room.name if announcement.room_id else None
+
+    def get_audio_url(self, announcement) -> str | None:
+        if not announcement.audio_type:
+            return None
+        return f"/api/maps/{announcement.office_map_id}/announcements/{announcement.pk}/audio/"
+
+
+class RoomKnockOut(serializers.Serializer):
+    """A knock on a private room's door, as the room's members are asked about it."""
+
+    id = serializers.IntegerField()
+    room = serializers.IntegerField(source="room_id")
+    room_name = serializers.CharField(source="room.name")
+    map = serializers.IntegerField(source="room.office_map_id")
+    user = PersonOut()
+    created_at = IsoDateTimeField()

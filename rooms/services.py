@@ -7,10 +7,11 @@ import hmac
 import logging
 import re
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
@@ -20,10 +21,11 @@ from django.utils.text import slugify
 from office.events import map_editors_group, map_group, send_event_on_commit, thread_group, user_group
 from office.observability import CHAT_MESSAGES
 
-from . import selectors, signals
+from . import audio_clips, selectors, signals
 from .geometry import MapGeometry, overlapping_walled_rooms
 from .models import (
     RETENTION_FIELDS,
+    Announcement,
     ApiToken,
     ChatMessage,
     ChatReadState,
@@ -32,6 +34,8 @@ from .models import (
     OfficeMap,
     Profile,
     Room,
+    RoomGuestPass,
+    RoomKnock,
     RoomMembership,
     RoomVisit,
 )
@@ -589,3 +593,127 @@ def api_token_authenticate(token: str) -> ApiToken | None:
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:  # one write a minute at most
         ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
     return row
+
+
+# --- the megaphone (docs/adr/0022) ---
+
+ANNOUNCEMENT_MAX_CHARS = 500
+ANNOUNCEMENT_DEFAULT_SECONDS = 120
+ANNOUNCEMENT_MAX_SECONDS = 3600
+
+
+def announcement_make(*, author, office_map: OfficeMap, text: str, room: Room | None = None,
+                      audio: bytes | None = None, duration_seconds: int = ANNOUNCEMENT_DEFAULT_SECONDS) -> Announcement:
+    """An admin speaks to a whole map or one room of it. Stored first; the map's sockets hear of it
+    after commit and each shows it only if it is for the whole map or the room its member stands in."""
+    if not getattr(author, "is_staff", False):
+        raise PermissionDenied("only admins may use the megaphone")
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError("say something: the announcement's text is empty")
+    if len(text) > ANNOUNCEMENT_MAX_CHARS:
+        raise ValidationError(f"an announcement is at most {ANNOUNCEMENT_MAX_CHARS} characters")
+    if room is not None and room.office_map_id != office_map.pk:
+        raise ValidationError("that room is not on this map")
+    if not 10 <= duration_seconds <= ANNOUNCEMENT_MAX_SECONDS:
+        raise ValidationError(f"an announcement shows for 10 to {ANNOUNCEMENT_MAX_SECONDS} seconds")
+    audio_type = ""
+    if audio is not None:
+        try:
+            audio_type = audio_clips.clip_check(audio)
+        except audio_clips.ClipRefused as exc:
+            raise ValidationError(str(exc)) from exc
+    with transaction.atomic():
+        announcement = Announcement.objects.create(
+            office_map=office_map, room=room, author=author, text=text, audio=audio or None, audio_type=audio_type,
+            ends_at=timezone.now() + timedelta(seconds=duration_seconds),
+        )
+        send_event_on_commit(map_group(office_map.pk), {
+            "type": "announcement.made", "announcement": selectors.announcement_payload(announcement)})
+    logger.info("announcement %s by %s", announcement.pk, author.get_username(),
+                extra={"audit": "announcement.made", "announcement_id": announcement.pk, "user_id": author.pk})
+    return announcement
+
+
+# --- knocking on private rooms (docs/adr/0022) ---
+
+KNOCK_ANSWER_SECONDS = 30  # members have this long to answer; then the knock lapses
+KNOCK_INTERVAL_SECONDS = 30  # one knock per person per room this often
+GUEST_PASS_MINUTES = 30
+
+
+class KnockTooSoon(ValidationError):
+    """The same person knocked on the same door less than KNOCK_INTERVAL_SECONDS ago."""
+
+
+def room_knock(*, user, room_id: int) -> RoomKnock:
+    """Someone at a private room's door asks to come in; the room's members are asked after commit.
+    (Where they stand is the socket's to check: it knows.)"""
+    with transaction.atomic():
+        # The room's row lock serialises knocks on it, so two frames cannot both pass the interval check.
+        room = Room.objects.select_for_update().filter(pk=room_id, kind=Room.Kind.PRIVATE).first()
+        if room is None:
+            raise selectors.NotFound("no such private room")
+        if room.id in selectors.private_room_ids_for(user, room.office_map_id):
+            raise ValidationError(f"you may already enter {room.name}")
+        since = timezone.now() - timedelta(seconds=KNOCK_INTERVAL_SECONDS)
+        if RoomKnock.objects.filter(user=user, room=room, created_at__gt=since).exists():
+            raise KnockTooSoon(f"you knocked on {room.name} less than {KNOCK_INTERVAL_SECONDS} seconds ago; "
+                               "wait before knocking again")
+        knock = RoomKnock.objects.create(room=room, user=user)
+        knock_out = selectors.room_knock_payload(knock)
+        for member_id in room.memberships.exclude(user=user).values_list("user_id", flat=True):
+            send_event_on_commit(user_group(member_id), {"type": "room.knock", "knock": knock_out})
+    return knock
+
+
+def _knock_settled(knock: RoomKnock, *, result: str, by_name: str | None) -> None:
+    """Tell the knocker how it went and close the prompt on every member's page (after commit)."""
+    send_event_on_commit(user_group(knock.user_id), {
+        "type": "room.knock.answered", "knock": knock.pk, "room": knock.room_id, "map": knock.room.office_map_id,
+        "result": result, "by": by_name})
+    for member_id in RoomMembership.objects.filter(room_id=knock.room_id).values_list("user_id", flat=True):
+        send_event_on_commit(user_group(member_id), {"type": "room.knock.closed", "knock": knock.pk,
+                                                     "result": result})
+
+
+def room_knock_answer(*, user, knock_id: int, let_in: bool) -> RoomKnock:
+    """A member lets the knocker in (a guest pass) or ignores them. The first answer wins: claimed with
+    a conditional UPDATE, so two members answering at once cannot both decide."""
+    knock = RoomKnock.objects.select_related("room").filter(pk=knock_id, room__memberships__user=user).first()
+    if knock is None:
+        raise selectors.NotFound("no such knock")
+    now = timezone.now()
+    answer = RoomKnock.Answer.LET_IN if let_in else RoomKnock.Answer.IGNORED
+    with transaction.atomic():
+        claimed = RoomKnock.objects.filter(
+            pk=knock.pk, answered_at__isnull=True,
+            created_at__gt=now - timedelta(seconds=KNOCK_ANSWER_SECONDS),
+        ).update(answered_at=now, answer=answer, answered_by=user)
+        if claimed != 1:
+            raise ValidationError("this knock was already answered or has lapsed", code="conflict")
+        if let_in:
+            RoomGuestPass.objects.create(room=knock.room, user_id=knock.user_id, granted_by=user, knock=knock,
+                                         expires_at=now + timedelta(minutes=GUEST_PASS_MINUTES))
+        _knock_settled(knock, result="accepted" if let_in else "ignored", by_name=profile_ensure(user).display_name)
+    knock.refresh_from_db()
+    return knock
+
+
+def room_knock_lapse(*, knock_id: int) -> bool:
+    """No one answered in time: the knock lapses (once) and the knocker is told. True if it lapsed now."""
+    knock = RoomKnock.objects.select_related("room").filter(pk=knock_id).first()
+    if knock is None:
+        return False
+    with transaction.atomic():
+        lapsed = RoomKnock.objects.filter(pk=knock_id, answered_at__isnull=True).update(
+            answered_at=timezone.now(), answer=RoomKnock.Answer.UNANSWERED)
+        if lapsed:
+            _knock_settled(knock, result="unanswered", by_name=None)
+    return bool(lapsed)
+
+
+def room_guest_pass_end(*, user, room_id: int) -> int:
+    """The guest walked out: their passes to that room end (how many ended)."""
+    return RoomGuestPass.objects.filter(user=user, room_id=room_id, ended_at__isnull=True,
+                                        expires_at__gt=timezone.now()).update(ended_at=timezone.now())

@@ -43,6 +43,8 @@ def valid_frame(frame_type: str, world: dict) -> dict:
         ("chat.history", "thread"): world["thread"], ("chat.history", "before"): 5, ("chat.history", "limit"): 10,
         ("chat.read", "thread"): world["thread"], ("chat.read", "seq"): 0,
         ("dm.open", "user"): world["bob"],
+        ("room.knock", "room"): world["vault"], ("room.knock.answer", "knock"): 1,
+        ("room.knock.answer", "let_in"): False,
         ("rtc.offer", "sdp"): "v=0", ("meeting.consent", "transcribe"): True,
         ("voice.signal", "to"): world["bob"], ("voice.signal", "signal"): {"kind": "offer"},
     }
@@ -96,7 +98,7 @@ async def joined(office, people, sockets, settings):
     settings.OFFICE_WS_RATE_PER_SECOND = 100_000
     settings.OFFICE_WS_RATE_BURST = 100_000
     socket = await sockets(people["alice"], office["map"].id)
-    world = {"thread": office["open"].chat_thread.pk, "bob": people["bob"].pk}
+    world = {"thread": office["open"].chat_thread.pk, "bob": people["bob"].pk, "vault": office["vault"].pk}
     return socket, world
 
 

@@ -85,6 +85,10 @@ export class RoomDocuments {
     const gen = ++this.loadGen;
     const res = await apiRequest(`/api/rooms/${roomId}/documents/`);
     if (gen !== this.loadGen) return; // walked on meanwhile
+    if (res.status === 404) {
+      this.section.hidden = true; // a guest let into a private room: its records stay its members' (ADR 0022)
+      return;
+    }
     if (!res.ok) {
       this.notice(res.message, "error");
       return;

@@ -8,6 +8,7 @@ import { AudioHub, ProximityVoice } from "./voice.js";
 import { MeetingPanel } from "./meeting.js";
 import { AssistantPanel } from "./assistant.js";
 import { RoomDocuments } from "./documents.js";
+import { Megaphone } from "./megaphone.js";
 import { el } from "./lib/dom.js";
 
 const app = document.getElementById("office-app");
@@ -107,6 +108,7 @@ meeting = new MeetingPanel({ socket, state, audio, notice });
 voice = new ProximityVoice({ socket, state, audio, notice });
 assistant = new AssistantPanel({ socket, state, notice });
 documents = new RoomDocuments({ socket, state, notice });
+const megaphone = new Megaphone({ socket, state, notice, pane: document.querySelector(".map-pane") });
 
 // --- protocol ---
 
@@ -212,6 +214,17 @@ socket.on("state", ({ state: s }) => {
   }
 });
 
+// On a phone the people and chat panels are a sheet over the map (static/office/map-look.css).
+const panelsToggle = document.getElementById("panels-toggle");
+if (panelsToggle) {
+  panelsToggle.addEventListener("click", () => {
+    const open = app.dataset.panels !== "open";
+    app.dataset.panels = open ? "open" : "closed";
+    panelsToggle.setAttribute("aria-expanded", open ? "true" : "false");
+    panelsToggle.textContent = open ? "Back to the map" : "People & chat";
+  });
+}
+
 window.addEventListener("beforeunload", () => socket.close());
 
 // For debugging and end-to-end tests.
@@ -225,6 +238,7 @@ window.officeClient = {
   meeting,
   voice,
   assistant,
+  megaphone,
   notice,
   joinAudio: () => audio.start(),
   moveTo: (x, y) => map.walkTo(x, y),

@@ -1,10 +1,13 @@
 // The 2D office map: MapView holds who is where and moves me (keyboard steps, click-to-walk along a
 // BFS path); it composes ./map/geometry.js (layout, paths, area of interest), ./map/render.js (canvas
-// drawing, camera) and ./map/input.js (keys and pointer).
+// drawing, camera, zoom; tiles from ./map/sprites.js, labels placed by ./map/labels.js),
+// ./map/minimap.js (overview of large floors) and ./map/input.js (keys, pointer, touch).
 
 import { apiRequest } from "./lib/http.js";
 import { canSee, compileLayout, findPath } from "./map/geometry.js";
 import { MapInput } from "./map/input.js";
+import { placeLabels } from "./map/labels.js";
+import { Minimap } from "./map/minimap.js";
 import { lerp, MapRenderer } from "./map/render.js";
 
 export { compileLayout, findPath } from "./map/geometry.js";
@@ -32,15 +35,29 @@ export class MapView {
     this.lastDrawn = [];
     this.occupancy = new Map(); // room id -> {count, present, at} from sensors (iot)
     this.renderer = new MapRenderer(canvas);
+    this.renderer.deskLabelsInStatic = false; // desk names take part in the label placement
     this._watchOccupancy();
     this.input = new MapInput(this);
+    this.minimap = canvas.parentElement ? new Minimap(this, canvas.parentElement) : null;
     this.moveTimer = setInterval(() => this.movementTick(), 40);
     const loop = (now) => {
       const drawn = this.renderer.draw(this, now);
       if (drawn) this.lastDrawn = drawn;
+      if (this.minimap) this.minimap.draw(now);
       this.raf = requestAnimationFrame(loop);
     };
     this.raf = requestAnimationFrame(loop);
+    // For end-to-end tests: what the last frame placed, and the placement itself.
+    window.__officeMap = {
+      view: this,
+      labels: () => this.renderer.labels.map((l) => ({ ...l })),
+      badges: () => this.renderer.badges.map((b) => ({ ...b })),
+      avatars: () => this.renderer.avatars.map((a) => ({ ...a })),
+      placeLabels,
+      tileToScreen: (x, y) => this.tileToScreen(x, y),
+      zoom: () => this.renderer.zoom,
+      camera: () => ({ ...this.renderer.cam, tile: this.renderer.tile, pan: this.renderer.pan }),
+    };
   }
 
   // --- data in ---
@@ -173,6 +190,7 @@ export class MapView {
       return false;
     }
     this.lastStepAt = performance.now();
+    this.renderer.follow(); // walking brings the camera back to me
     this._placeMe(nx, ny, true);
     return true;
   }
