@@ -60,6 +60,14 @@ def keep_allowed_candidates(sdp: str) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
+def refuse_non_audio(pc: RTCPeerConnection) -> None:
+    """The transcriber takes a speaker's microphone and nothing else: any video (or other) m-line in
+    the offer is answered `inactive`, so the browser never sends it and nothing here decodes it."""
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind != "audio":
+            transceiver.direction = "inactive"
+
+
 class SpeakerPeer:
     def __init__(self, *, meeting_id: int, user_id: int, redis_url: str | None = None):
         self.meeting_id = meeting_id
@@ -81,6 +89,7 @@ class SpeakerPeer:
         self.pc.on("connectionstatechange", self._on_state)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=keep_allowed_candidates(offer_sdp), type="offer"))
+            refuse_non_audio(self.pc)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
         except Exception as exc:  # aiortc raises ValueError and friends for malformed SDP
             await self.close()

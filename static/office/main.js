@@ -6,6 +6,7 @@ import { ChatPanel } from "./chat.js";
 import { Sidebar } from "./sidebar.js";
 import { AudioHub, ProximityVoice } from "./voice.js";
 import { MeetingPanel } from "./meeting.js";
+import { VideoCall } from "./video.js";
 import { AssistantPanel } from "./assistant.js";
 import { RoomDocuments } from "./documents.js";
 import { Megaphone } from "./megaphone.js";
@@ -105,7 +106,8 @@ chat = new ChatPanel({ socket, state, notice });
 sidebar = new Sidebar({ socket, state, notice });
 const audio = new AudioHub({ notice });
 meeting = new MeetingPanel({ socket, state, audio, notice });
-voice = new ProximityVoice({ socket, state, audio, notice });
+const video = new VideoCall({ state, audio, notice });
+voice = new ProximityVoice({ socket, state, audio, notice, video });
 assistant = new AssistantPanel({ socket, state, notice });
 documents = new RoomDocuments({ socket, state, notice });
 const megaphone = new Megaphone({ socket, state, notice, pane: document.querySelector(".map-pane") });
@@ -237,6 +239,7 @@ window.officeClient = {
   audio,
   meeting,
   voice,
+  video,
   assistant,
   megaphone,
   notice,

@@ -176,10 +176,13 @@ export class MeetingPanel {
       this.renderMic();
     });
     try {
+      // The microphone only: camera and screen (video.js) go to the people in the room, never to
+      // the transcriber (whose server peer answers any video `inactive` anyway).
       pc.addTrack(this.audio.track, this.audio.stream);
       await pc.setLocalDescription(await pc.createOffer());
       await iceGatheringComplete(pc);
       if (gen !== this.attachGen || this.pc !== pc) return;
+      if (/^m=video/m.test(pc.localDescription.sdp)) throw new Error("the transcriber takes audio only");
       if (!this.active || this.meeting.id !== meetingId) {
         this.detach(false); // the meeting changed while we gathered: start over for the current one
         this.reconcile();

@@ -1,6 +1,8 @@
 // Audio in the office: one shared microphone (AudioHub: getUserMedia, device picker, mute, level
 // meters) and proximity voice (ProximityVoice: one browser-to-browser WebRTC connection per person
 // you may hear, signalled through `voice.signal` frames; volume falls with distance in open space).
+// Video (video.js) rides on the same connections: it adds transceivers and the connection is
+// renegotiated over the same relay (perfect negotiation: the lower id is the impolite side).
 
 import { el } from "./lib/dom.js";
 
@@ -226,8 +228,10 @@ export function voiceVolume(geo, me, other) {
 }
 
 export class ProximityVoice {
-  constructor({ socket, state, audio, notice }) {
+  constructor({ socket, state, audio, notice, video }) {
     this.socket = socket;
+    this.video = video || null; // VideoCall: camera and screen over these connections
+    if (this.video) this.video.attach(this);
     this.state = state;
     this.audio = audio;
     this.notice = notice || (() => {});
@@ -331,10 +335,15 @@ export class ProximityVoice {
   _newPeer(user, sid, offerer) {
     this.hangUp(user, false);
     const pc = new RTCPeerConnection({ iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy });
-    const peer = { user, sid, pc, offerer, el: null, meter: null, pending: [], remoteSet: false, outSince: 0 };
+    const peer = {
+      user, sid, pc, offerer, el: null, meter: null, pending: [], remoteSet: false, outSince: 0, making: false,
+    };
     this.peers.set(user, peer);
     if (this.audio.track) pc.addTrack(this.audio.track, this.audio.stream);
     else pc.addTransceiver("audio", { direction: "recvonly" });
+    if (this.video) this.video.onPeer(peer);
+    // After the first offer/answer, a change of tracks (camera, screen) renegotiates.
+    pc.onnegotiationneeded = () => this._renegotiate(peer);
     pc.onicecandidate = (e) => {
       if (!e.candidate || this.peers.get(user) !== peer) return;
       const c = e.candidate.toJSON ? e.candidate.toJSON() : e.candidate;
@@ -345,6 +354,10 @@ export class ProximityVoice {
     };
     pc.ontrack = (e) => {
       if (this.peers.get(user) !== peer) return;
+      if (e.track.kind === "video") {
+        if (this.video) this.video.onRemoteTrack(peer, e);
+        return;
+      }
       const stream = e.streams && e.streams[0] ? e.streams[0] : new MediaStream([e.track]);
       if (!peer.el) {
         peer.el = document.createElement("audio");
@@ -364,6 +377,7 @@ export class ProximityVoice {
         this.hangUp(user, false);
         if (offerer) setTimeout(() => this.reconcile(), RETRY_FAILED_MS);
       }
+      if (pc.connectionState === "connected" && this.video) this.video.onConnected(peer);
       this._renderCount();
     };
     return peer;
@@ -386,11 +400,49 @@ export class ProximityVoice {
     }
   }
 
+  /** A change of tracks on a connection that is up: offer again (same sid). */
+  async _renegotiate(peer) {
+    const pc = peer.pc;
+    if (this.peers.get(peer.user) !== peer || !peer.remoteSet || pc.signalingState !== "stable") return;
+    try {
+      peer.making = true;
+      await pc.setLocalDescription();
+      if (this.peers.get(peer.user) !== peer) return;
+      this.socket.send({
+        type: "voice.signal", to: peer.user,
+        signal: { type: "offer", sdp: pc.localDescription.sdp, sid: peer.sid, renegotiate: true },
+      });
+    } catch (err) {
+      console.warn("office: voice renegotiation failed", err);
+    } finally {
+      peer.making = false;
+    }
+  }
+
+  /** Their change of tracks. On a collision the higher id (polite) yields, the lower one ignores theirs. */
+  async _onRenegotiation(peer, signal) {
+    const pc = peer.pc;
+    const polite = this.state.me.id > peer.user;
+    const collision = peer.making || pc.signalingState !== "stable";
+    if (collision && !polite) return;
+    await pc.setRemoteDescription({ type: "offer", sdp: signal.sdp }); // rolls our offer back if need be
+    await pc.setLocalDescription();
+    if (this.peers.get(peer.user) !== peer) return;
+    this.socket.send({
+      type: "voice.signal", to: peer.user,
+      signal: { type: "answer", sdp: pc.localDescription.sdp, sid: peer.sid },
+    });
+  }
+
   async onSignal(from, signal) {
     if (!this.audio.started || !this.state.me || typeof from !== "number") return;
     const myId = this.state.me.id;
     let peer = this.peers.get(from);
     try {
+      if (signal.type === "media") {
+        if (this.video && peer) this.video.onSignal(from, signal);
+        return;
+      }
       if (signal.type === "ready") {
         // They had no connection with us: make a fresh offer (we are the offerer by id).
         if (myId < from) this.call(from);
@@ -399,6 +451,10 @@ export class ProximityVoice {
       if (signal.type === "bye") {
         if (peer && (!signal.sid || signal.sid === peer.sid)) this.hangUp(from, false);
         return;
+      }
+      if (signal.type === "offer" && signal.renegotiate) {
+        if (peer && peer.remoteSet && signal.sid === peer.sid) await this._onRenegotiation(peer, signal);
+        return; // for a call we no longer have: reconcile() calls again
       }
       if (signal.type === "offer") {
         if (myId < from && peer && peer.offerer) return; // glare: the lower id offers, ignore theirs
@@ -416,7 +472,8 @@ export class ProximityVoice {
         return;
       }
       if (signal.type === "answer") {
-        if (!peer || !peer.offerer || (signal.sid && signal.sid !== peer.sid)) return;
+        // The first answer comes to the offerer; answers to renegotiations may come to either side.
+        if (!peer || (signal.sid && signal.sid !== peer.sid)) return;
         if (peer.pc.signalingState !== "have-local-offer") return;
         await peer.pc.setRemoteDescription({ type: "answer", sdp: signal.sdp });
         peer.remoteSet = true;
@@ -453,6 +510,7 @@ export class ProximityVoice {
     }
     this.speakingUntil.delete(user);
     this.state.speaking.delete(user);
+    if (this.video) this.video.onHangUp(peer);
     this._renderCount();
   }
 
@@ -463,8 +521,9 @@ export class ProximityVoice {
 
   replaceTrack() {
     for (const peer of this.peers.values()) {
-      for (const sender of peer.pc.getSenders()) {
-        if (!sender.track || sender.track.kind === "audio") sender.replaceTrack(this.audio.track).catch(() => {});
+      for (const t of peer.pc.getTransceivers()) {
+        // the audio transceiver only (video senders may have no track while the camera is off)
+        if (t.receiver.track && t.receiver.track.kind === "audio") t.sender.replaceTrack(this.audio.track).catch(() => {});
       }
     }
   }
