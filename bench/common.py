@@ -50,6 +50,9 @@ class BenchStack:
         self.tmp: Path | None = None
         self.services: EmbeddedServices | None = None
         self.daphne: subprocess.Popen | None = None
+        self.extra_nodes: list[subprocess.Popen] = []  # --nodes N: Daphne nodes 2..N
+        self.proxy: subprocess.Popen | None = None  # Caddy with docker/Caddyfile in front of the nodes
+        self.proxy_port: int | None = None
         self.env: dict[str, str] = {}
         self.port: int | None = None
         self._daphne_log = None
@@ -108,7 +111,50 @@ class BenchStack:
             raise
         log(f"daphne pid {self.daphne.pid} listening on 127.0.0.1:{self.port}")
 
+    def start_nodes_behind_proxy(self, nodes: int) -> None:
+        """`nodes` Daphne nodes behind Caddy running the repository's docker/Caddyfile (as `make
+        prod-check` does), on plain HTTP: TLS would only add the clients' own cost on this machine."""
+        caddy = shutil.which("caddy") or "/usr/bin/caddy"
+        if not Path(caddy).exists():
+            raise SystemExit("--nodes needs Caddy (scripts/install-test-system-packages.sh installs it)")
+        self.start_daphne()
+        ports = [self.port]
+        for n in range(2, nodes + 1):
+            port = free_port()
+            log_file = open(self.tmp / f"daphne-{n}.log", "ab")  # noqa: SIM115
+            self.extra_nodes.append(subprocess.Popen(daphne_command(port), env=self.env, cwd=ROOT,
+                                                     stdout=log_file, stderr=subprocess.STDOUT))
+            wait_for_port(port, timeout=60)
+            ports.append(port)
+        self.proxy_port = free_port()
+        home = self.tmp / "caddy"
+        home.mkdir(exist_ok=True)
+        self.proxy = subprocess.Popen(
+            [caddy, "run", "--config", str(ROOT / "docker" / "Caddyfile"), "--adapter", "caddyfile"],
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+                 "XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config"),
+                 "OFFICE_DOMAIN": f"http://127.0.0.1:{self.proxy_port}", "CADDY_ADMIN": f"127.0.0.1:{free_port()}",
+                 "CADDY_HTTP_PORT": str(self.proxy_port), "CADDY_HTTPS_PORT": str(free_port()),
+                 "OFFICE_WEB_UPSTREAMS_FROM": "list",
+                 "OFFICE_WEB_UPSTREAMS": " ".join(f"127.0.0.1:{p}" for p in ports),
+                 "OFFICE_CADDY_RELOAD": "cut"},
+            cwd=ROOT, stdout=open(self.tmp / "caddy.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        )
+        wait_for_port(self.proxy_port, timeout=30)
+        log(f"{nodes} daphne nodes behind caddy on 127.0.0.1:{self.proxy_port}")
+
+    @property
+    def node_pids(self) -> list[int]:
+        return [p.pid for p in [self.daphne, *self.extra_nodes] if p is not None]
+
     def stop(self) -> None:
+        for process in [self.proxy, *self.extra_nodes]:
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
         if self.daphne is not None and self.daphne.poll() is None:
             self.daphne.send_signal(signal.SIGTERM)
             try:
@@ -132,7 +178,7 @@ class BenchStack:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.proxy_port or self.port}"
 
     @property
     def pid(self) -> int:

@@ -51,7 +51,8 @@ from websockets.exceptions import ConnectionClosed  # noqa: E402
 MAP_W, MAP_H = 128, 96
 AOI_CELL = 16  # the server default (OFFICE_AOI_CELL_TILES); checked against `hello`
 MOVE_HZ = 5.0
-P99_TARGET_MS = 100.0
+# Issue 12's targets on this 2-core machine: N=400 on one node, N=600 over two nodes behind the proxy.
+P95_TARGET_MS = {1: (400, 150.0), 2: (600, 200.0)}
 
 
 def cluster_cells(n_clusters: int) -> list[tuple[int, int]]:
@@ -321,12 +322,15 @@ async def run_one(n: int, map_info: dict, members: list[dict], placement: dict, 
         "rejections": shared.rejections,
         "unexpected_visible": shared.unexpected_visible,
         "server_cpu_pct": cpu.get("daphne"),
+        "nodes": args.nodes,
+        "node_cpu_pct": [cpu[k] for k in sorted(cpu) if k.startswith("node")] or None,
+        "proxy_cpu_pct": cpu.get("proxy"),
         "valkey_cpu_pct": cpu.get("valkey"),
         "postgres_cpu_pct": cpu.get("postgres"),
         "client_cpu_pct": client_cpu,
         "machine_cpu_pct": cpu.get("machine"),
         "other_cpu_pct": round(cpu.get("machine", 0) - client_cpu - sum(
-            v or 0 for k, v in cpu.items() if k in ("daphne", "valkey", "postgres")), 1),
+            v or 0 for k, v in cpu.items() if k in ("daphne", "valkey", "postgres", "proxy")), 1),
         "client_loop_lag_p99_ms": client_lag["p99_ms"],
         "client_loop_lag_max_ms": client_lag["max_ms"],
         "connect_s": round(connect_s, 1),
@@ -364,9 +368,14 @@ async def main_async(args) -> int:
             stack = BenchStack(keep=args.keep, server_diag="movement" if args.server_diag else None)
             stack.start()
             setup = stack.setup_office(spec)
-            stack.start_daphne()
+            if args.nodes > 1:
+                stack.start_nodes_behind_proxy(args.nodes)
+                cpu_groups = {"daphne": stack.node_pids, "proxy": [stack.proxy.pid], **stack.helper_pids()}
+                cpu_groups.update({f"node{k + 1}": [pid] for k, pid in enumerate(stack.node_pids)})
+            else:
+                stack.start_daphne()
+                cpu_groups = {"daphne": [stack.pid], **stack.helper_pids()}
             base_url = stack.url
-            cpu_groups = {"daphne": [stack.pid], **stack.helper_pids()}
         if len(setup["maps"]) < len(ns) or len(setup["members"]) < max(ns):
             raise SystemExit("the setup has too few maps or members for these client counts")
         rows = []
@@ -389,16 +398,20 @@ async def main_async(args) -> int:
 
     print()
     print(f"Movement: {args.duration:.0f}s of moving at {MOVE_HZ:.0f} Hz per client, then {args.quiet:.0f}s quiet; "
-          f"tick {50} ms (server default), AOI cell {AOI_CELL} tiles, map {MAP_W}x{MAP_H}.")
+          "tick 50 ms (server default; stretches to at most 150 ms while the server's event loop runs late), "
+          f"AOI cell {AOI_CELL} tiles, map {MAP_W}x{MAP_H}.")
     print(f"Distribution: clusters of up to {args.cluster_size} clients, each confined to one AOI cell, "
           "clusters two cells apart (each client sees exactly its own cluster).")
-    print(f"Server: one Daphne process for all N (fresh map per N). CPU in % of one core "
+    server = ("one Daphne process" if args.nodes == 1
+              else f"{args.nodes} Daphne processes behind Caddy (docker/Caddyfile, plain HTTP), server_cpu_pct their sum")
+    print(f"Server: {server} for all N (fresh map per N). CPU in % of one core "
           f"(machine has {psutil.cpu_count()} cores; server, Valkey, PostgreSQL and clients share them).")
     print()
     print_table(rows, ["clients", "clusters", "moves_sent", "observations", "p50_ms", "p95_ms", "p99_ms", "max_ms",
                        "ack_p99_ms", "drops", "uncovered_moves", "errors", "unexpected_closes", "server_cpu_pct",
+                       "node_cpu_pct", "proxy_cpu_pct",
                        "valkey_cpu_pct", "postgres_cpu_pct", "client_cpu_pct", "other_cpu_pct", "client_loop_lag_max_ms", "duration"])
-    path = write_results("movement.json", {
+    path = write_results("movement.json" if args.nodes == 1 else f"movement-{args.nodes}nodes.json", {
         "bench": "movement", "move_hz": MOVE_HZ, "duration_s": args.duration, "quiet_s": args.quiet,
         "map": [MAP_W, MAP_H], "aoi_cell": AOI_CELL, "cluster_size": args.cluster_size,
         "cpu_count": psutil.cpu_count(), "results": rows,
@@ -414,11 +427,12 @@ async def main_async(args) -> int:
                             f"{r['unexpected_closes']} unexpected closes")
         if r["observations"] != r["expected_observations"]:
             failures.append(f"N={r['clients']}: {r['observations']} observations, expected {r['expected_observations']}")
+    at_least, target = P95_TARGET_MS.get(args.nodes, P95_TARGET_MS[2])
     for r in rows:
-        if r["clients"] >= 200:
-            verdict = "met" if r["p99_ms"] is not None and r["p99_ms"] <= P99_TARGET_MS else "MISSED"
-            print(f"latency target (N={r['clients']}, p99 <= {P99_TARGET_MS:.0f} ms): {verdict} "
-                  f"(p99 {r['p99_ms']} ms)")
+        if r["clients"] >= at_least:
+            verdict = "met" if r["p95_ms"] is not None and r["p95_ms"] <= target else "MISSED"
+            print(f"latency target ({args.nodes} node(s), N={r['clients']}, p95 <= {target:.0f} ms): {verdict} "
+                  f"(p95 {r['p95_ms']} ms)")
     if failures:
         print("FAIL: " + "; ".join(failures))
         return 1
@@ -432,6 +446,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of moving per N")
     parser.add_argument("--quiet", type=float, default=1.0, help="seconds of silence before counting drops")
     parser.add_argument("--cluster-size", type=int, default=25)
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="Daphne nodes; more than one: behind Caddy with docker/Caddyfile (plain HTTP)")
     parser.add_argument("--timeline", type=float, default=0.0, metavar="SECONDS",
                         help="also print latency percentiles per time bucket of this many seconds")
     parser.add_argument("--print-spec", action="store_true",

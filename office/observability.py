@@ -22,6 +22,7 @@ MOVE_BATCHES = Counter("office_move_batches_total", "Movement batches published 
 MOVE_BATCH_SIZE = Histogram(
     "office_move_batch_size", "Moves per published batch", buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000)
 )
+MOVE_TICK_PERIOD = Gauge("office_move_tick_seconds", "Current movement tick period (stretched while the process lags)")
 CHAT_MESSAGES = Counter("office_chat_messages_total", "Chat messages persisted")
 
 

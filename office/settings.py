@@ -331,6 +331,8 @@ OFFICE_WS_MAX_FRAME_BYTES = env_int("OFFICE_WS_MAX_FRAME_BYTES", 64 * 1024, mini
 OFFICE_WS_RATE_PER_SECOND = env_int("OFFICE_WS_RATE_PER_SECOND", 20, minimum=1)
 OFFICE_WS_RATE_BURST = env_int("OFFICE_WS_RATE_BURST", 40, minimum=1)
 OFFICE_MOVE_TICK_MS = env_int("OFFICE_MOVE_TICK_MS", 50, minimum=10)
+# While a process's event loop runs late, its tick stretches up to this (fewer, fuller frames).
+OFFICE_MOVE_TICK_MAX_MS = env_int("OFFICE_MOVE_TICK_MAX_MS", 150, minimum=10)
 OFFICE_AOI_CELL_TILES = env_int("OFFICE_AOI_CELL_TILES", 16, minimum=4)
 OFFICE_CHAT_MAX_CHARS = env_int("OFFICE_CHAT_MAX_CHARS", 4000, minimum=1)
 OFFICE_CHAT_PAGE_SIZE = env_int("OFFICE_CHAT_PAGE_SIZE", 50, minimum=1)

@@ -27,7 +27,7 @@ import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from office.observability import MOVE_BATCH_SIZE, MOVE_BATCHES
+from office.observability import MOVE_BATCH_SIZE, MOVE_BATCHES, MOVE_TICK_PERIOD
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,25 @@ def visibility_key(x: int, y: int, room: int | None, private: bool, cell: int):
     return ("p", room) if private else (x // cell, y // cell)
 
 
+class TickPacer:
+    """How long the hub waits between movement ticks: the configured period while the event loop keeps
+    up, stretched (up to `longest`) while the loop runs late, so a busy process sends fewer, fuller
+    frames (the cost is per frame, not per move) instead of falling further behind."""
+
+    def __init__(self, base: float, longest: float):
+        self.base, self.longest = base, max(base, longest)
+        self.period = base
+        self.late_after = base / 2
+
+    def observe(self, lateness: float) -> float:
+        """Feed how late the last wake-up was; returns the next period."""
+        if lateness > self.late_after:
+            self.period = min(self.longest, self.period * 1.5)
+        else:
+            self.period = max(self.base, self.period * 0.9)
+        return self.period
+
+
 class MapState:
     def __init__(self, map_id: int):
         self.map_id = map_id
@@ -114,6 +133,7 @@ class Hub:
         self.redis = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
         self.cell = settings.OFFICE_AOI_CELL_TILES
         self.tick_seconds = settings.OFFICE_MOVE_TICK_MS / 1000
+        self.pacer = TickPacer(self.tick_seconds, settings.OFFICE_MOVE_TICK_MAX_MS / 1000)
         # A process is presumed dead after three missed heartbeats.
         self.heartbeat_seconds = settings.OFFICE_HUB_HEARTBEAT_SECONDS
         self.heartbeat_ttl = 3 * self.heartbeat_seconds
@@ -281,7 +301,9 @@ class Hub:
                 raise
             except Exception:
                 logger.exception("movement tick failed")
-            await asyncio.sleep(max(0.0, self.tick_seconds - (time.monotonic() - started)))
+            wake_at = started + self.pacer.period
+            await asyncio.sleep(max(0.0, wake_at - time.monotonic()))
+            MOVE_TICK_PERIOD.set(self.pacer.observe(time.monotonic() - wake_at))
 
     async def _publish_pending(self) -> None:
         for state in list(self.maps.values()):
