@@ -17,7 +17,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import selectors, signals
-from .models import ApiToken, ChatMessage, ChatReadState, Desk, Profile, RoomMembership, RoomVisit
+from .models import (
+    Announcement,
+    ApiToken,
+    ChatMessage,
+    ChatReadState,
+    Desk,
+    Profile,
+    RoomGuestPass,
+    RoomKnock,
+    RoomMembership,
+    RoomVisit,
+)
 from .services import SYSTEM_USERNAME
 
 logger = logging.getLogger(__name__)
@@ -41,6 +52,12 @@ def retention_sweep(*, now: datetime | None = None) -> dict[str, int]:
     expired = selectors.expired_records_filter("chat", now=now, room_field="thread__room")
     if expired is not None:
         counts["chat_messages"], _ = ChatMessage.objects.filter(expired).delete()
+    # The megaphone's messages (and their voice clips) are chat of a kind: they follow the chat policy.
+    expired = selectors.expired_records_filter("chat", now=now)
+    if expired is not None:
+        counts["announcements"], _ = Announcement.objects.filter(expired).delete()
+        counts["knocks"], _ = RoomKnock.objects.filter(expired).delete()
+        counts["guest_passes"], _ = RoomGuestPass.objects.filter(expired, expires_at__lt=now).delete()
     _merge_counts(signals.records_expire.send(sender=None, now=now), counts)
     _merge_counts(signals.records_removed.send(sender=None), counts)
     counts = {name: count for name, count in counts.items() if count}
@@ -76,6 +93,9 @@ def person_erase(*, person, actor, reassign_to=None) -> dict[str, int]:
         ChatReadState.objects.filter(user=person).delete()
         counts["room_visits"], _ = RoomVisit.objects.filter(user=person).delete()
         counts["room_memberships"], _ = RoomMembership.objects.filter(user=person).delete()
+        counts["announcements"], _ = Announcement.objects.filter(author=person).delete()  # their words and voice
+        counts["knocks"], _ = RoomKnock.objects.filter(user=person).delete()
+        counts["guest_passes"], _ = RoomGuestPass.objects.filter(user=person).delete()
         Desk.objects.filter(owner=person).update(owner=None)
         ApiToken.objects.filter(user=person, revoked_at__isnull=True).update(revoked_at=timezone.now())
         former_username = person.username

@@ -395,6 +395,17 @@ def personal_data_of(user) -> dict:
                         "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
                         "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
                        for t in ApiToken.objects.filter(user=user)],
+        "announcements": [{"id": a.pk, "map": a.office_map_id, "room": a.room.name if a.room else None,
+                           "text": a.text, "with_audio_clip": bool(a.audio), "created_at": a.created_at.isoformat()}
+                          for a in Announcement.objects.filter(author=user).select_related("room")
+                          .order_by("created_at")],
+        "knocks": [{"room": k.room.name, "room_id": k.room_id, "knocked_at": k.created_at.isoformat(),
+                    "answer": k.answer or None} for k in RoomKnock.objects.filter(user=user).select_related("room")
+                   .order_by("created_at")],
+        "guest_passes": [{"room": g.room.name, "room_id": g.room_id, "granted_at": g.created_at.isoformat(),
+                          "ended_at": g.ended_at.isoformat() if g.ended_at else None}
+                         for g in RoomGuestPass.objects.filter(user=user).select_related("room")
+                         .order_by("created_at")],
     }
 
 

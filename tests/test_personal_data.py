@@ -303,3 +303,38 @@ def test_an_erasure_that_fails_halfway_changes_nothing(office, people, monkeypat
 def test_the_settings_page_offers_the_download(people):
     html = client_for(people["carol"]).get("/settings/tokens/").content.decode()
     assert 'href="/api/me/export/"' in html and "Download my data" in html
+
+
+def test_megaphone_messages_knocks_and_guest_passes_are_exported_erased_and_expire(office, people):
+    from rooms.models import Announcement, RoomGuestPass, RoomKnock
+
+    vault = office["vault"]
+    knock = room_services.room_knock(user=people["bob"], room_id=vault.pk)
+    room_services.room_knock_answer(user=people["alice"], knock_id=knock.pk, let_in=True)
+    mine = Announcement.objects.create(office_map=office["map"], author=people["dana"], text="Fire drill at noon",
+                                       ends_at=NOW + dt.timedelta(minutes=5))
+    old = Announcement.objects.create(office_map=office["map"], room=office["atlas"], author=people["dana"],
+                                      text="Old news", ends_at=NOW)
+    Announcement.objects.filter(pk=old.pk).update(created_at=NOW - dt.timedelta(days=40))
+
+    # the knocker's export lists the knock and the pass; the admin's lists what she announced
+    bob_data = json.loads(zipfile.ZipFile(io.BytesIO(personal_data.person_export(user=people["bob"])))
+                          .read("office-data.json"))
+    assert [k["answer"] for k in bob_data["knocks"]] == ["let_in"] and len(bob_data["guest_passes"]) == 1
+    dana_data = json.loads(zipfile.ZipFile(io.BytesIO(personal_data.person_export(user=people["dana"])))
+                           .read("office-data.json"))
+    assert {a["text"] for a in dana_data["announcements"]} == {"Fire drill at noon", "Old news"}
+
+    # a 30-day chat policy removes the old announcement only
+    room_services.room_update(room=office["atlas"], keep_chat_days=30)
+    counts = personal_data.retention_sweep(now=NOW)
+    assert counts.get("announcements") == 1
+    assert list(Announcement.objects.values_list("pk", flat=True)) == [mine.pk]
+
+    # erasing bob takes his knock and pass; erasing dana takes her words and voice
+    personal_data.person_erase(person=people["bob"], actor=people["dana"])
+    assert not RoomKnock.objects.filter(user=people["bob"]).exists()
+    assert not RoomGuestPass.objects.filter(user=people["bob"]).exists()
+    people["alice"].is_staff = True
+    personal_data.person_erase(person=people["dana"], actor=people["alice"])
+    assert not Announcement.objects.exists()
