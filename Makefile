@@ -45,7 +45,7 @@ check-deploy: $(DEV_STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python deploy/k8s/render.py deploy/k8s/overlays/cpu > .data/deploy-check/cpu.yaml
 	$(BIN)/python deploy/k8s/render.py deploy/k8s/overlays/gpu > .data/deploy-check/gpu.yaml
 	$(CHECKOV_VENV)/bin/checkov --config-file deploy/k8s/.checkov.yaml \
-		-f .data/deploy-check/cpu.yaml -f .data/deploy-check/gpu.yaml -f docker/Dockerfile
+		-f .data/deploy-check/cpu.yaml -f .data/deploy-check/gpu.yaml -f docker/Dockerfile -f docker/janus.Dockerfile
 
 ## The whole suite: unit, integration against real embedded services, browser end to end.
 test: $(DEV_STAMP) system-test-deps check-deploy

