@@ -40,6 +40,9 @@ from .services import room_occupant_ids
 logger = logging.getLogger(__name__)
 
 VIDEOROOM = "janus.plugin.videoroom"
+# A service's token (the transcriber listening to a room, transcription/sfu_listener.py) is not a
+# person's: reconciling a room that people still stand in leaves it alone; its service revokes it.
+SERVICE_TOKEN_PREFIX = "office-service-"
 REQUEST_TIMEOUT_SECONDS = 2.0
 
 
@@ -72,6 +75,9 @@ class Sfu(Protocol):
     def grant(self, room_id: int, user_id: int) -> SfuJoin: ...
     def revoke(self, room_id: int, user_id: int) -> None: ...
     def participants(self, room_id: int) -> list[SfuParticipant]: ...
+    def grant_service(self, room_id: int, name: str) -> SfuJoin: ...
+    def revoke_service(self, room_id: int, name: str) -> None: ...
+    def publisher_tokens(self, room_id: int) -> dict[int, str]: ...
 
 
 def sfu_configured() -> bool:
@@ -97,6 +103,10 @@ class JanusSfu:
 
     def token_for(self, room_id: int, user_id: int) -> str:
         return "office-" + hmac.new(self._secret, f"token:{room_id}:{user_id}".encode(), hashlib.sha256).hexdigest()[:40]
+
+    def service_token_for(self, room_id: int, name: str) -> str:
+        digest = hmac.new(self._secret, f"service:{room_id}:{name}".encode(), hashlib.sha256).hexdigest()[:40]
+        return SERVICE_TOKEN_PREFIX + digest
 
     def _room_secret(self, room_id: int) -> str:
         return hmac.new(self._secret, f"room:{room_id}".encode(), hashlib.sha256).hexdigest()
@@ -137,6 +147,32 @@ class JanusSfu:
 
     def revoke(self, room_id: int, user_id: int) -> None:
         self.revoke_token(room_id, self.token_for(room_id, user_id))
+
+    def grant_service(self, room_id: int, name: str) -> SfuJoin:
+        """Let one of Office's own services (e.g. "transcriber") into this SFU room, as a person is let in."""
+        token = self.service_token_for(room_id, name)
+        self._admin({"janus": "add_token", "token": token, "plugins": [VIDEOROOM]})
+        self._videoroom({"request": "allowed", "room": room_id, "secret": self._room_secret(room_id),
+                         "action": "add", "allowed": [token]})
+        return SfuJoin(url=self.url, room=room_id, token=token)
+
+    def revoke_service(self, room_id: int, name: str) -> None:
+        self.revoke_token(room_id, self.service_token_for(room_id, name))
+
+    def publisher_tokens(self, room_id: int) -> dict[int, str]:
+        """Feed id -> the token that published it, for the room's publishers (from the admin API, so a
+        feed is attributed by its grant, never by the display name its page chose)."""
+        feeds = {}
+        for session_id in self._admin({"janus": "list_sessions"}).get("sessions") or []:
+            handles = self._admin({"janus": "list_handles"}, path=f"/{session_id}", allow_error_codes={458})
+            for handle_id in handles.get("handles") or []:
+                info = self._admin({"janus": "handle_info"}, path=f"/{session_id}/{handle_id}",
+                                   allow_error_codes={458, 459}).get("info") or {}
+                plugin = info.get("plugin_specific") or {}
+                if (plugin.get("type") == "publisher" and plugin.get("room") == room_id and plugin.get("id")
+                        and info.get("token")):
+                    feeds[plugin["id"]] = info["token"]
+        return feeds
 
     def revoke_token(self, room_id: int, token: str) -> None:
         """The token joins nothing any more, and whatever it opened is kicked and detached now."""
@@ -213,6 +249,8 @@ def sfu_room_reconcile(*, room_id: int, entered_user_id: int | None = None, sfu:
     if exists:
         wanted = {sfu.token_for(room_id, user_id) for user_id in occupants}
         for token in sfu.allowed_tokens(room_id) - wanted:
+            if occupants and token.startswith(SERVICE_TOKEN_PREFIX):
+                continue  # a service listening to the room (it revokes its own token); all go when it empties
             sfu.revoke_token(room_id, token)
         if not occupants:
             sfu.destroy_room(room_id)

@@ -19,6 +19,8 @@ class TranscriptionConfig(AppConfig):
 
         # Meetings start, gain people and end as members enter and leave rooms (docs/adr/0013).
         room_presence_changed.connect(receivers.meeting_presence_follow, dispatch_uid="transcription.meetings")
+        # In an SFU room the transcriber subscribes to each consenting speaker's feed (docs/adr/0025).
+        room_presence_changed.connect(receivers.sfu_listening_presence_follow, dispatch_uid="transcription.sfu")
         # Retention and personal data (rooms/personal_data.py): transcripts, consent, audio.
         records_expire.connect(receivers.transcripts_expire, dispatch_uid="transcription.expire")
         person_erasing.connect(receivers.person_transcripts_erase, dispatch_uid="transcription.erase")

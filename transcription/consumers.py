@@ -14,6 +14,7 @@ from rooms.protocol import Field, ProtocolError, register_frame_schema
 from . import selectors, services
 from .models import MeetingParticipant
 from .peer import PeerError, SpeakerPeer, loopback_only
+from .sfu_listener import sfu_listeners
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +53,14 @@ def _may_stream(user, meeting_id: int) -> bool:
 class MeetingSocketMixin:
     peer: SpeakerPeer | None = None
     meeting_id: int | None = None
+    audio_via_sfu: bool = False  # the server takes this room's speakers from the SFU: no upload
 
     async def on_room_changed(self, old_room_id, new_room_id) -> None:
         await super().on_room_changed(old_room_id, new_room_id)
         if old_room_id is not None:
             await self.channel_layer.group_discard(services.room_group(old_room_id), self.channel_name)
             await self._close_peer()
+            self.audio_via_sfu = False
             if self.meeting_id is not None and self.joined:
                 await self._send_json({"type": "meeting.left", "meeting": self.meeting_id})
             self.meeting_id = None
@@ -76,6 +79,8 @@ class MeetingSocketMixin:
             raise ProtocolError("no_meeting", "there is no meeting with the assistant in this room", "rtc.offer")
         if not await database_sync_to_async(_may_stream)(self.user, self.meeting_id):
             raise ProtocolError("not_transcribed", "you opted out of transcription in this meeting", "rtc.offer")
+        if self.audio_via_sfu:
+            raise ProtocolError("audio_via_sfu", "the server hears you through the SFU: no upload needed", "rtc.offer")
         await self._close_peer()
         self.peer = SpeakerPeer(meeting_id=self.meeting_id, user_id=self.user_id)
         try:
@@ -99,6 +104,8 @@ class MeetingSocketMixin:
             raise ProtocolError("invalid", "; ".join(exc.messages), "meeting.consent") from exc
         if not transcribe:
             await self._close_peer()  # their track is never processed again
+            if self.room_id is not None:
+                sfu_listeners.nudge(self.room_id)  # nor their SFU feed (at once where this process listens)
 
     async def on_voice_signal(self, to: int, signal: dict) -> None:
         """Relay WebRTC signalling between two people who may hear each other (proximity voice)."""
@@ -124,6 +131,15 @@ class MeetingSocketMixin:
         if self.meeting_id is None:
             await self._close_peer()
         await self._send_json({"type": "meeting.state", "meeting": meeting})
+
+    async def meeting_audio_via_sfu(self, event: dict) -> None:
+        """The server (un)subscribed this room's speakers through the SFU (transcription/sfu_listener.py)."""
+        if event["room"] != self.room_id:
+            return
+        self.audio_via_sfu = event["active"]
+        if self.audio_via_sfu:
+            await self._close_peer()  # one writer per speaker stream: the SFU feed replaces the upload
+        await self._send_json(event)
 
     async def caption_partial(self, event: dict) -> None:
         await self._send_json(event)

@@ -29,6 +29,15 @@ class RtcAnswerEvent(serializers.Serializer):
     meeting = serializers.IntegerField()
 
 
+class MeetingAudioViaSfuEvent(serializers.Serializer):
+    """While `active`, the server takes every consenting speaker's microphone in this room from the SFU
+    (docs/adr/0025): do not upload it with `rtc.offer` (refused with `audio_via_sfu`). When it is no
+    longer active, upload again. Sent to the room when it changes, and to you when you enter it."""
+
+    room = serializers.IntegerField(help_text="the office room")
+    active = serializers.BooleanField()
+
+
 class CaptionPartialEvent(serializers.Serializer):
     """The current guess for what a speaker is saying; replaces that speaker's previous partial."""
 
@@ -64,6 +73,7 @@ MEETING_EVENTS = {
     "meeting.state": MeetingStateEvent,
     "meeting.left": MeetingLeftEvent,
     "rtc.answer": RtcAnswerEvent,
+    "meeting.audio_via_sfu": MeetingAudioViaSfuEvent,
     "caption.partial": CaptionPartialEvent,
     "caption.final": CaptionFinalEvent,
     "transcription.status": TranscriptionStatusEvent,

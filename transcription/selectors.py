@@ -5,13 +5,23 @@ from __future__ import annotations
 from django.db.models import Q
 
 from rooms.selectors import rooms_visible_to
+from rooms.services import room_occupant_ids
 
-from .models import Meeting, TranscriptSegment
+from .models import Meeting, MeetingParticipant, TranscriptSegment
 from .serializers import MeetingStateOut, SegmentOut
 
 
 def open_meeting_for_room(room_id: int) -> Meeting | None:
     return Meeting.objects.filter(room_id=room_id, ended_at__isnull=True).first()
+
+
+def transcribed_speakers_in_room(room_id: int) -> tuple[int | None, set[int]]:
+    """The room's open meeting and the people standing in it who consent to transcription now."""
+    meeting = open_meeting_for_room(room_id)
+    if meeting is None:
+        return None, set()
+    consenting = set(MeetingParticipant.objects.filter(meeting=meeting, opted_out=False).values_list("user_id", flat=True))
+    return meeting.pk, consenting & room_occupant_ids(room_id)
 
 
 def meeting_state_payload(meeting: Meeting) -> dict:
