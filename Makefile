@@ -8,7 +8,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-3.3.30
 
-.PHONY: run test lint venv dev-venv system-test-deps check-deploy prod-check bench-movement bench-chat bench-meetings bench-transcription bench-faults whisper-base clean-data
+.PHONY: run test lint venv dev-venv system-test-deps check-deploy prod-check bench-movement bench-chat bench-meetings bench-transcription bench-faults bench-sfu whisper-base clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,10 @@ bench-transcription: $(DEV_STAMP)
 ## Restart Redis, PostgreSQL and the MQTT broker, kill a Daphne node and workers under load: nothing lost or doubled.
 bench-faults: $(DEV_STAMP)
 	$(BIN)/python bench/faults.py
+
+## Twelve people in one room, browser mesh vs Janus: CPU of Janus and of a browser, upload per browser.
+bench-sfu: $(DEV_STAMP)
+	$(BIN)/python bench/sfu.py
 
 clean-data:
 	rm -rf .data

@@ -1,6 +1,7 @@
 """Pages: the office itself (the rest happens over the socket and the API), its map editor (admins), and a
 member's API tokens."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
@@ -9,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from . import selectors, services
 from .models import ApiToken, Room
+from .sfu import sfu_configured
 
 
 def office_home(request):
@@ -24,7 +26,9 @@ def office_page(request, map_id: int):
     except selectors.NotFound as exc:
         raise Http404("no such map") from exc
     profile = services.profile_ensure(request.user)
-    return render(request, "rooms/office.html", {"office_map": office_map, "profile": profile})
+    # The page says "SFU unavailable — mesh" in a crowded walled room when the server has no SFU.
+    sfu = {"offered": sfu_configured(), "from_participants": settings.OFFICE_SFU_FROM_PARTICIPANTS}
+    return render(request, "rooms/office.html", {"office_map": office_map, "profile": profile, "sfu": sfu})
 
 
 def map_editor_page(request, map_id: int):

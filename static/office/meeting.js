@@ -1,5 +1,7 @@
 // The Meeting panel: recording indicator, participants and consent, live captions, and the
 // microphone attached to the meeting's server peer (WebRTC offer over the office socket, no trickle).
+// While the server listens to the room through the SFU (`meeting.audio_via_sfu` {room, active}), the
+// transcriber takes each speaker's feed from there: the page then sends no upload of its own.
 
 import { AgendaPanel } from "./agenda.js";
 import { el } from "./lib/dom.js";
@@ -42,6 +44,7 @@ export class MeetingPanel {
     this.lagging = new Map(); // speaker id -> lag_s
     this.captionsFor = null; // meeting id the caption list belongs to
     this.seenSeqs = new Set();
+    this.audioViaSfuRoom = null; // the room whose transcriber listens through the SFU, if any
 
     this.panel = document.getElementById("meeting-panel");
     this.titleEl = document.getElementById("meeting-title");
@@ -65,6 +68,7 @@ export class MeetingPanel {
       // A new connection: the server peer of the old one is gone; meeting.state follows if we are in one.
       this._dropPc();
       this.meeting = null;
+      this.audioViaSfuRoom = null; // told again for the new socket if still so
       this.render();
     });
     s.on("close", () => {
@@ -76,10 +80,13 @@ export class MeetingPanel {
     s.on("caption.partial", (f) => this.onPartial(f));
     s.on("caption.final", (f) => this.onFinal(f.segment));
     s.on("transcription.status", (f) => this.onStatus(f));
+    s.on("meeting.audio_via_sfu", (f) => this.onAudioViaSfu(f));
     s.on("error", (f) => {
       if (f.ref === "rtc.offer") {
         this._dropPc();
         if (f.code === "not_transcribed" && this.meeting) this._myParticipant(true);
+        // The server hears this room through the SFU already (its frame may be on the way): no upload.
+        if (f.code === "audio_via_sfu") this.audioViaSfuRoom = this.state.you.room;
         this.renderMic();
       }
     });
@@ -120,6 +127,18 @@ export class MeetingPanel {
     return mine;
   }
 
+  /** The transcriber hears my room through the SFU: no upload of my own. */
+  get audioViaSfu() {
+    return this.audioViaSfuRoom != null && this.audioViaSfuRoom === this.state.you.room;
+  }
+
+  onAudioViaSfu(frame) {
+    if (!frame || frame.room == null) return;
+    if (frame.active) this.audioViaSfuRoom = frame.room;
+    else if (this.audioViaSfuRoom === frame.room) this.audioViaSfuRoom = null;
+    this.reconcile(); // closes the upload (active) or starts it again (inactive)
+  }
+
   get transcribed() {
     const mine = this._myParticipant();
     return !mine || mine.transcribed !== false;
@@ -152,7 +171,8 @@ export class MeetingPanel {
 
   /** Attach or detach the microphone so that it matches where I am and what I agreed to. */
   reconcile() {
-    const want = this.active && this.transcribed && this.audio.started && this.state.ready && this.socket.isOpen;
+    const want = this.active && this.transcribed && !this.audioViaSfu && this.audio.started && this.state.ready
+      && this.socket.isOpen;
     if (want && !this.pc) this.attach();
     else if (!want && this.pc) this.detach(this.socket.isOpen);
     this.renderMic();
@@ -183,7 +203,7 @@ export class MeetingPanel {
       await iceGatheringComplete(pc);
       if (gen !== this.attachGen || this.pc !== pc) return;
       if (/^m=video/m.test(pc.localDescription.sdp)) throw new Error("the transcriber takes audio only");
-      if (!this.active || this.meeting.id !== meetingId) {
+      if (!this.active || this.meeting.id !== meetingId || this.audioViaSfu) {
         this.detach(false); // the meeting changed while we gathered: start over for the current one
         this.reconcile();
         return;
@@ -383,6 +403,9 @@ export class MeetingPanel {
     } else if (!this.audio.started) {
       text = "Join audio to be transcribed";
       key = "off";
+    } else if (this.audioViaSfu && this.audio.started) {
+      text = this.audio.muted ? "Muted: nothing is transcribed" : "Your microphone is transcribed (through the SFU)";
+      key = this.audio.muted ? "muted" : "on";
     } else if (this.attachState === "on") {
       text = this.audio.muted ? "Muted: nothing is transcribed" : "Your microphone is transcribed";
       key = this.audio.muted ? "muted" : "on";

@@ -3,8 +3,9 @@
 // Janus's HTTP API (long poll for events). Office revokes the token when the person walks out or
 // loses access; Janus then hangs up, and `onClosed("hung up")` fires.
 //
-// Not wired into the meeting panel yet (a later increment switches voice.js's mesh to this); driven by
-// tests/test_sfu.py through a bare page.
+// voice.js switches a walled room's people from the mesh to this on `sfu.join` (audio; camera and
+// screen still ride the mesh only). Each publisher's `display` is its Office user id, so a page knows
+// whose feed it plays.
 
 const POLL_MS = 30000;
 
@@ -56,7 +57,8 @@ export class SfuSession {
   /**
    * @param {{url: string, room: number, token: string}} grant  the `sfu` part of the `sfu.join` frame
    * @param {{track?: MediaStreamTrack, display?: string, iceServers?: object[],
-   *          onTrack?: (feed: number, track: MediaStreamTrack) => void, onGone?: (feed: number) => void,
+   *          onTrack?: (feed: number, track: MediaStreamTrack, display: string) => void,
+   *          onGone?: (feed: number) => void,
    *          onClosed?: (why: string) => void}} options
    */
   constructor(grant, options = {}) {
@@ -72,6 +74,7 @@ export class SfuSession {
     this.session = null;
     this.publisher = null; // {handle, pc, feed}
     this.subscribers = new Map(); // feed -> {handle, pc}
+    this.displays = new Map(); // feed -> the publisher's display (an Office user id)
     this.waiting = new Map(); // transaction -> resolve
     this.closed = false;
     this.loopbackOnly = false;
@@ -87,7 +90,15 @@ export class SfuSession {
     const data = joined.plugindata.data;
     this.publisher = { handle, pc: null, feed: data.id };
     if (this.track) await this._publish();
-    for (const p of data.publishers || []) this._subscribe(p.id);
+    for (const p of data.publishers || []) this._subscribe(p.id, p.display).catch((err) => this._subscribeFailed(p.id, err));
+  }
+
+  /** A new microphone (device change): the published sender takes it without renegotiating. */
+  replaceTrack(track) {
+    this.track = track;
+    const pc = this.publisher && this.publisher.pc;
+    if (!pc) return;
+    for (const sender of pc.getSenders()) sender.replaceTrack(track).catch(() => {});
   }
 
   async stop(why = "left") {
@@ -132,12 +143,15 @@ export class SfuSession {
       { janus: "trickle", candidates: [...candidates, { completed: true }] });
   }
 
-  async _subscribe(feed) {
+  async _subscribe(feed, display) {
+    if (display !== undefined) this.displays.set(feed, String(display));
     if (this.closed || this.subscribers.has(feed)) return;
-    const handle = await this._attach();
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-    this.subscribers.set(feed, { handle, pc });
-    pc.ontrack = (e) => this.onTrack(feed, e.track);
+    const sub = { handle: null, pc }; // claimed before the first await: one subscription per feed
+    this.subscribers.set(feed, sub);
+    const handle = await this._attach();
+    sub.handle = handle;
+    pc.ontrack = (e) => this.onTrack(feed, e.track, this.displays.get(feed) || "");
     const attached = await this._message(handle, {
       request: "join", ptype: "subscriber", room: this.room, token: this.token, streams: [{ feed }],
     });
@@ -147,6 +161,12 @@ export class SfuSession {
     await gathered(pc);
     await this._message(handle, { request: "start" },
       { type: "answer", sdp: keepReachable(pc.localDescription.sdp, loopbackOnly) });
+  }
+
+  _subscribeFailed(feed, err) {
+    if (this.closed) return;
+    console.warn("office: could not subscribe to an SFU feed", err);
+    this._unsubscribe(feed);
   }
 
   _unsubscribe(feed) {
@@ -225,7 +245,7 @@ export class SfuSession {
       return;
     }
     for (const p of data.publishers || []) {
-      if (!this.publisher || p.id !== this.publisher.feed) this._subscribe(p.id);
+      if (!this.publisher || p.id !== this.publisher.feed) this._subscribe(p.id, p.display).catch((err) => this._subscribeFailed(p.id, err));
     }
     const gone = data.unpublished ?? data.leaving;
     if (typeof gone === "number") this._unsubscribe(gone);

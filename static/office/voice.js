@@ -3,14 +3,20 @@
 // you may hear, signalled through `voice.signal` frames; volume falls with distance in open space).
 // Video (video.js) rides on the same connections: it adds transceivers and the connection is
 // renegotiated over the same relay (perfect negotiation: the lower id is the impolite side).
+// A walled room that Office moved to the SFU (docs/adr/0023, `sfu.join`) is heard through sfu.js
+// instead: the page hangs up its mesh calls with the people of that room, publishes the microphone
+// there and plays every other publisher; walking out (or a revoke) returns it to the mesh. Audio only
+// for now: camera and screen still go over mesh connections, which an SFU room does not have.
 
 import { el } from "./lib/dom.js";
+import { SfuSession } from "./sfu.js";
 
 export const VOICE_RADIUS_TILES = 6;
 const SPEAKING_LEVEL = 0.02; // RMS above which someone counts as speaking
 const SPEAKING_HOLD_MS = 350;
 const OUT_OF_RANGE_GRACE_MS = 1500; // positions jitter at the edge: do not hang up at once
 const RETRY_FAILED_MS = 3000;
+const SFU_EXPECTED_WITHIN_MS = 5000; // a crowded room with no grant by then: the SFU is unavailable
 
 function newSid() {
   const b = window.crypto.getRandomValues(new Uint8Array(8));
@@ -242,15 +248,31 @@ export class ProximityVoice {
     this.state.speaking = this.state.speaking || new Set();
     this.audioRoot = document.getElementById("voice-audio") || document.body;
     this.countEl = document.getElementById("voice-count");
+    this.modeEl = document.getElementById("media-mode");
     this.reconcileTimer = null;
+    // The SFU: null, or {room, session, feeds: Map feed -> {user, el, meter}} while this page is in one.
+    this.sfu = null;
+    this.sfuGrant = null; // an `sfu.join` not used yet (audio not started)
+    this.sfuFailedRoom = null; // the room whose SFU did not answer: a mesh there
+    this.crowdedSince = 0;
+    const app = document.getElementById("office-app");
+    this.sfuOffered = !!app && app.dataset.sfu === "on";
+    this.sfuFrom = app ? Number(app.dataset.sfuFrom) || 0 : 0;
 
     socket.on("hello", (f) => {
       this.iceServers = Array.isArray(f.ice_servers) ? f.ice_servers : [];
       this.iceTransportPolicy = f.ice_transport_policy === "relay" ? "relay" : "all";
+      // A new socket is a new visit: the server sends `sfu.join` again if the room is on the SFU.
+      this.leaveSfu("reconnected");
+      this.sfuGrant = null;
       this.closeAll(false);
       this.schedule();
     });
-    socket.on("close", () => this.closeAll(false));
+    socket.on("close", () => {
+      this.leaveSfu("disconnected");
+      this.closeAll(false);
+    });
+    socket.on("sfu.join", (f) => this.onSfuJoin(f));
     socket.on("voice.signal", (f) => this.onSignal(f.from, f.signal || {}));
     socket.on("error", (f) => {
       if (f.code === "not_nearby" && f.ref === "voice.signal") this.reconcile();
@@ -279,7 +301,113 @@ export class ProximityVoice {
   }
 
   inRange(user) {
-    return voiceAllowed(this.state.geo, this.me(), this.where(user));
+    const other = this.where(user);
+    if (this.sfu && other && other.room === this.sfu.room) return false; // heard through the SFU
+    return voiceAllowed(this.state.geo, this.me(), other);
+  }
+
+  /** People standing in a room (me included), as far as this page knows. */
+  roomHeadcount(room) {
+    const st = this.state;
+    if (room == null) return 0;
+    let n = st.me && st.you.room === room ? 1 : 0;
+    for (const user of st.presence.keys()) {
+      if (st.me && user === st.me.id) continue;
+      const w = this.where(user);
+      if (w && w.room === room) n += 1;
+    }
+    return n;
+  }
+
+  // --- the SFU ---
+
+  onSfuJoin(frame) {
+    const me = this.me();
+    if (!me || !frame || !frame.sfu || frame.room !== me.room) return;
+    this.sfuFailedRoom = null;
+    this.sfuGrant = frame;
+    if (this.sfu) this.leaveSfu("granted again"); // a reloaded grant: start over with it
+    this.reconcile();
+  }
+
+  async enterSfu(frame) {
+    this.sfuGrant = null;
+    const entry = { room: frame.room, session: null, feeds: new Map() };
+    this.sfu = entry;
+    for (const user of [...this.peers.keys()]) {
+      const w = this.where(user);
+      if (w && w.room === entry.room) this.hangUp(user, true);
+    }
+    entry.session = new SfuSession(frame.sfu, {
+      track: this.audio.track,
+      display: String(this.state.me.id),
+      iceServers: this.iceServers,
+      onTrack: (feed, track, display) => this._onSfuTrack(entry, feed, track, display),
+      onGone: (feed) => this._dropFeed(entry, feed),
+      onClosed: () => {
+        if (this.sfu !== entry) return;
+        this._endSfu(entry);
+        this.schedule(); // back to the mesh
+      },
+    });
+    this._renderCount();
+    try {
+      await entry.session.start();
+    } catch (err) {
+      console.warn("office: the SFU could not be joined; staying a mesh", err);
+      if (this.sfu === entry) this.sfuFailedRoom = entry.room;
+      entry.session.stop("failed");
+    }
+    this._renderCount();
+  }
+
+  leaveSfu(why) {
+    const entry = this.sfu;
+    if (!entry) return;
+    this._endSfu(entry);
+    if (entry.session) entry.session.stop(why);
+  }
+
+  _endSfu(entry) {
+    if (this.sfu !== entry) return;
+    this.sfu = null;
+    for (const feed of [...entry.feeds.keys()]) this._dropFeed(entry, feed);
+    this._renderCount();
+  }
+
+  _onSfuTrack(entry, feed, track, display) {
+    if (this.sfu !== entry || track.kind !== "audio") return;
+    this._dropFeed(entry, feed);
+    const stream = new MediaStream([track]);
+    const audioEl = document.createElement("audio");
+    audioEl.autoplay = true;
+    audioEl.dataset.feed = String(feed);
+    audioEl.dataset.user = display;
+    audioEl.dataset.via = "sfu";
+    this.audioRoot.append(audioEl);
+    audioEl.srcObject = stream;
+    audioEl.play().catch(() => {});
+    entry.feeds.set(feed, { user: Number(display) || null, el: audioEl, meter: this.audio.meter(stream) });
+    this._renderCount();
+  }
+
+  _dropFeed(entry, feed) {
+    const heard = entry.feeds.get(feed);
+    if (!heard) return;
+    entry.feeds.delete(feed);
+    if (heard.meter && heard.meter.disconnect) heard.meter.disconnect();
+    heard.el.srcObject = null;
+    heard.el.remove();
+    this._renderCount();
+  }
+
+  /** Follow the SFU grant: in it while I stand in its room, out of it (back to the mesh) once I walk out. */
+  _reconcileSfu() {
+    const me = this.me();
+    if (this.sfu && (!me || me.room !== this.sfu.room)) this.leaveSfu("walked out");
+    if (this.sfuGrant && (!me || me.room !== this.sfuGrant.room)) this.sfuGrant = null;
+    if (!this.sfu && this.sfuGrant && this.audio.started) this.enterSfu(this.sfuGrant);
+    if (me && this.sfuFailedRoom !== null && me.room !== this.sfuFailedRoom) this.sfuFailedRoom = null;
   }
 
   /** Re-check soon who we should be connected to (after moves). */
@@ -293,6 +421,7 @@ export class ProximityVoice {
 
   reconcile(greet = false) {
     const st = this.state;
+    if (st.ready && st.me) this._reconcileSfu();
     if (!this.audio.started || !st.ready || !st.me || !this.socket.isOpen) {
       this._renderCount();
       return;
@@ -438,6 +567,14 @@ export class ProximityVoice {
     if (!this.audio.started || !this.state.me || typeof from !== "number") return;
     const myId = this.state.me.id;
     let peer = this.peers.get(from);
+    if (this.sfu && (signal.type === "offer" || signal.type === "ready")) {
+      const w = this.where(from);
+      if (w && w.room === this.sfu.room) {
+        // We hear each other through the SFU: no mesh call (they stop calling once granted too).
+        this.socket.send({ type: "voice.signal", to: from, signal: { type: "bye", sid: signal.sid } });
+        return;
+      }
+    }
     try {
       if (signal.type === "media") {
         if (this.video && peer) this.video.onSignal(from, signal);
@@ -520,6 +657,7 @@ export class ProximityVoice {
   }
 
   replaceTrack() {
+    if (this.sfu && this.sfu.session) this.sfu.session.replaceTrack(this.audio.track);
     for (const peer of this.peers.values()) {
       for (const t of peer.pc.getTransceivers()) {
         // the audio transceiver only (video senders may have no track while the camera is off)
@@ -542,6 +680,11 @@ export class ProximityVoice {
     if (!st.me) return;
     const levels = [[st.me.id, this.audio.localLevel()]];
     for (const [user, peer] of this.peers) levels.push([user, peer.meter ? peer.meter() : 0]);
+    if (this.sfu) {
+      for (const heard of this.sfu.feeds.values()) {
+        if (heard.user != null) levels.push([heard.user, heard.meter ? heard.meter() : 0]);
+      }
+    }
     for (const [user, level] of levels) {
       if (level > SPEAKING_LEVEL) this.speakingUntil.set(user, now + SPEAKING_HOLD_MS);
     }
@@ -554,9 +697,37 @@ export class ProximityVoice {
     if (meterEl) meterEl.style.setProperty("--level", String(Math.min(1, this.audio.localLevel() * 8)));
   }
 
+  /** How this page hears the room: "sfu", "mesh", or "sfu-unavailable" (crowded, but no SFU). */
+  mediaMode() {
+    const me = this.me();
+    if (this.sfu) return { mode: "sfu", people: this.roomHeadcount(this.sfu.room) };
+    const room = me && me.room != null && this.state.geo ? this.state.geo.roomById.get(me.room) : null;
+    const walled = !!room && room.kind !== "open";
+    const connected = [...this.peers.values()].filter((p) => p.pc.connectionState === "connected").length;
+    const people = walled ? this.roomHeadcount(me.room) : connected + 1;
+    let unavailable = false;
+    if (walled && this.sfuFrom && people >= this.sfuFrom) {
+      if (!this.crowdedSince) this.crowdedSince = Date.now();
+      unavailable = !this.sfuOffered || this.sfuFailedRoom === me.room
+        || (!this.sfuGrant && Date.now() - this.crowdedSince > SFU_EXPECTED_WITHIN_MS);
+    } else {
+      this.crowdedSince = 0;
+    }
+    return { mode: unavailable ? "sfu-unavailable" : "mesh", people };
+  }
+
   _renderCount() {
+    if (this.modeEl) {
+      const { mode, people } = this.mediaMode();
+      const label = `${people} ${people === 1 ? "person" : "people"}`;
+      this.modeEl.textContent = !this.audio.started ? ""
+        : mode === "sfu" ? `Through the SFU (${label})`
+          : mode === "sfu-unavailable" ? "SFU unavailable — mesh" : `Mesh (${label})`;
+      this.modeEl.dataset.mode = mode;
+    }
     if (!this.countEl) return;
-    const n = [...this.peers.values()].filter((p) => p.pc.connectionState === "connected").length;
+    const n = this.sfu ? this.sfu.feeds.size
+      : [...this.peers.values()].filter((p) => p.pc.connectionState === "connected").length;
     this.countEl.textContent = !this.audio.started ? "" : n ? `talking with ${n}` : "nobody within earshot";
     this.countEl.dataset.count = String(n);
   }
