@@ -97,17 +97,21 @@ def visibility_key(x: int, y: int, room: int | None, private: bool, cell: int):
 class TickPacer:
     """How long the hub waits between movement ticks: the configured period while the event loop keeps
     up, stretched (up to `longest`) while the loop runs late, so a busy process sends fewer, fuller
-    frames (the cost is per frame, not per move) instead of falling further behind."""
+    frames (the cost is per frame, not per move) instead of falling further behind.
+
+    Lateness is smoothed: one tick's fan-out delays the next wake-up a little at any load; only a loop
+    that stays a whole period late is saturated."""
 
     def __init__(self, base: float, longest: float):
         self.base, self.longest = base, max(base, longest)
         self.period = base
-        self.late_after = base / 2
+        self.lateness = 0.0
 
     def observe(self, lateness: float) -> float:
         """Feed how late the last wake-up was; returns the next period."""
-        if lateness > self.late_after:
-            self.period = min(self.longest, self.period * 1.5)
+        self.lateness = 0.8 * self.lateness + 0.2 * lateness
+        if self.lateness > self.base:
+            self.period = min(self.longest, self.period * 1.25)
         else:
             self.period = max(self.base, self.period * 0.9)
         return self.period
