@@ -9,11 +9,18 @@ import warnings
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
+from django.test import Client, override_settings
 
 from rooms import services
 
 PASSWORD = "office-test-pass-1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashing():
+    """Passwords hashed in 1,000 rounds, not Django's 1,000,000 (see tests/password_hashing.py)."""
+    with override_settings(PASSWORD_HASHERS=["tests.password_hashing.QuickPBKDF2PasswordHasher"]):
+        yield
 
 
 @pytest.fixture
@@ -37,6 +44,17 @@ def office(people):
                                  doors=[[20, 6]])
     services.room_set_members(room=vault, user_ids=[people["alice"].id])
     return {"map": hq, "open": open_space, "atlas": atlas, "vault": vault}
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory):
+    """The test OpenID provider, started once for the sign-on tests and the browser's one (each
+    module registers a client of its own; people there have names of their own)."""
+    from tests.oidc_provider_site.process import running_provider
+
+    data_dir = tmp_path_factory.mktemp("oidc-provider")
+    with running_provider(data_dir, data_dir / "provider.log") as op:
+        yield op
 
 
 def client_for(user) -> Client:

@@ -16,7 +16,6 @@ from django.test import Client
 
 from rooms.models import Profile
 from tests.conftest import PASSWORD
-from tests.oidc_provider_site.process import running_provider
 
 CLIENT_ID, CLIENT_SECRET = "office-tests", "office-tests-secret-0123456789"
 OFFICE = "http://testserver"
@@ -24,12 +23,10 @@ User = get_user_model()
 
 
 @pytest.fixture(scope="module")
-def provider(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("oidc-provider")
-    with running_provider(data_dir, data_dir / "provider.log") as op:
-        op.set_client(CLIENT_ID, secret=CLIENT_SECRET, redirect_uris=[f"{OFFICE}/oidc/callback/"],
-                      post_logout_redirect_uris=[f"{OFFICE}/login/"])
-        yield op
+def provider(oidc_provider):
+    oidc_provider.set_client(CLIENT_ID, secret=CLIENT_SECRET, redirect_uris=[f"{OFFICE}/oidc/callback/"],
+                             post_logout_redirect_uris=[f"{OFFICE}/login/"])
+    return oidc_provider
 
 
 @pytest.fixture

@@ -45,6 +45,9 @@ def _live_env(**extra: str) -> dict:
 
     return {
         **os.environ,
+        # the office's settings with the test process's password hasher (tests/live_settings.py)
+        "DJANGO_SETTINGS_MODULE": "tests.live_settings",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "DATABASE_URL": _database_url_for(settings.DATABASES["default"]),
         "DATABASE_CONN_MAX_AGE": "0",
         "LOG_LEVEL": "WARNING",
@@ -149,7 +152,7 @@ def _launch_chromium(playwright, extra_args=()):
 
 
 @contextlib.contextmanager
-def _chromium(extra_args=()):
+def _playwright():
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -158,16 +161,36 @@ def _chromium(extra_args=()):
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with sync_playwright() as playwright:
-            chromium = _launch_chromium(playwright, extra_args)
-            yield chromium
-            chromium.close()
+            yield playwright
     finally:
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with _chromium() as chromium:
+@contextlib.contextmanager
+def _chromium(extra_args=(), playwright=None):
+    """A Chromium, from `playwright` or from a Playwright of its own."""
+    if playwright is None:
+        with _playwright() as own, _chromium(extra_args, own) as chromium:
+            yield chromium
+        return
+    chromium = _launch_chromium(playwright, extra_args)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+@pytest.fixture(scope="package")
+def playwright():
+    """One Playwright for all the browser tests: its sync API allows one per thread, and starting it
+    and a Chromium took seconds per module. Tests get contexts of their own (cookies, pages) and close them."""
+    with _playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="package")
+def browser(playwright):
+    with _chromium(playwright=playwright) as chromium:
         yield chromium
 
 
@@ -183,7 +206,7 @@ def speech_wav(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def media_browser(speech_wav):
+def media_browser(playwright, speech_wav):
     """A Chromium whose microphone is a fake device playing `speech_wav`, permission granted."""
     with _chromium([
         "--use-fake-ui-for-media-stream",
@@ -191,7 +214,7 @@ def media_browser(speech_wav):
         f"--use-file-for-fake-audio-capture={speech_wav}",
         "--allow-loopback-in-peer-connection",
         "--autoplay-policy=no-user-gesture-required",
-    ]) as chromium:
+    ], playwright) as chromium:
         yield chromium
 
 

@@ -7,7 +7,6 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import ARTIFACTS, running_daphne
-from tests.oidc_provider_site.process import running_provider
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -15,10 +14,8 @@ CLIENT_ID, CLIENT_SECRET = "office-e2e", "office-e2e-secret-0123456789"
 
 
 @pytest.fixture(scope="module")
-def provider(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("oidc-provider-e2e")
-    with running_provider(data_dir, data_dir / "provider.log") as op:
-        yield op
+def provider(oidc_provider):
+    return oidc_provider
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,13 @@
 """Starting the test provider: migrate its SQLite database, create its RSA signing key, serve it with
-`runserver` on 127.0.0.1 in a process group of its own; people and the office's client are set up
-with its management commands while it runs."""
+`runserver` on 127.0.0.1 in a process group of its own; people and the office's clients are set up
+with its management commands, which the serving process runs when asked (views.py)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import secrets
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -36,18 +38,26 @@ class OpenIdProvider:
             raise AssertionError(f"provider command {args[0]} failed:\n{done.stderr}")
         return done.stdout
 
+    def command(self, *args: str) -> str:
+        """One of the provider's test commands, run by the serving process (see views.py)."""
+        answer = requests.post(f"{self.url}/test-commands/{args[0]}/", data=json.dumps(args[1:]), timeout=30,
+                               headers={"X-Test-Token": self.env["OIDC_TEST_PROVIDER_TOKEN"]})
+        if not answer.ok:
+            raise AssertionError(f"provider command {args[0]} failed ({answer.status_code}); see the provider's log")
+        return answer.text
+
     def set_client(self, client_id: str, *, secret: str, redirect_uris: list[str],
                    post_logout_redirect_uris: list[str]) -> None:
-        self.manage("provider_client", client_id, "--secret", secret,
-                    *[arg for uri in redirect_uris for arg in ("--redirect-uri", uri)],
-                    *[arg for uri in post_logout_redirect_uris for arg in ("--post-logout-redirect-uri", uri)])
+        self.command("provider_client", client_id, "--secret", secret,
+                     *[arg for uri in redirect_uris for arg in ("--redirect-uri", uri)],
+                     *[arg for uri in post_logout_redirect_uris for arg in ("--post-logout-redirect-uri", uri)])
 
     def set_user(self, username: str, *, password: str, first_name: str = "", last_name: str = "",
                  email: str = "", groups: tuple[str, ...] = ()) -> str:
         """Create or update the person; returns their `sub`."""
-        return self.manage("provider_user", username, "--password", password, "--first-name", first_name,
-                           "--last-name", last_name, "--email", email,
-                           *[arg for group in groups for arg in ("--group", group)]).strip()
+        return self.command("provider_user", username, "--password", password, "--first-name", first_name,
+                            "--last-name", last_name, "--email", email,
+                            *[arg for group in groups for arg in ("--group", group)]).strip()
 
     def office_env(self, *, client_id: str, secret: str, admin_group: str = "office-admins") -> dict[str, str]:
         """The office's environment for signing in through this provider (its endpoints from the issuer)."""
@@ -60,7 +70,7 @@ class OpenIdProvider:
 def running_provider(data_dir: Path, log_path: Path):
     """The provider on a free port of 127.0.0.1 for the `with` block."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": SETTINGS, "OIDC_TEST_PROVIDER_DIR": str(data_dir),
-           "PYTHONUNBUFFERED": "1"}
+           "OIDC_TEST_PROVIDER_TOKEN": secrets.token_urlsafe(16), "PYTHONUNBUFFERED": "1"}
     port = free_port()
     provider = OpenIdProvider(url=f"http://127.0.0.1:{port}", env=env)
     provider.manage("migrate", "--verbosity", "0")
