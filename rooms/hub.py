@@ -124,6 +124,11 @@ class MapState:
         self.observers: dict[int, Observer] = {}
         self.pending_moves: dict[int, list] = {}
         self.pending_events: list[dict] = []
+        # Received moves not yet sent to this process's sockets, as JSON entries per visibility key:
+        # batches of several processes go out as one frame per socket (see Hub._apply_tick).
+        self.undelivered: dict[tuple, list[str]] = {}
+        self.delivery = asyncio.Lock()
+        self.delivery_timer: asyncio.TimerHandle | None = None
 
     def occupancy(self, room_id: int) -> int:
         return sum(1 for p in self.people.values() if p.room == room_id)
@@ -145,6 +150,7 @@ class Hub:
         self.maps: dict[int, MapState] = {}
         self._map_loading: dict[int, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task] = []
+        self._deliveries: set[asyncio.Task] = set()
         self._started = asyncio.Lock()
 
     @classmethod
@@ -171,6 +177,9 @@ class Hub:
             ]
 
     async def shutdown(self) -> None:
+        for state in self.maps.values():
+            if state.delivery_timer is not None:
+                state.delivery_timer.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -343,17 +352,33 @@ class Hub:
                 await asyncio.sleep(0.05)
 
     async def _apply_tick(self, message: dict) -> None:
+        """Apply a batch of any process and queue its moves for this process's sockets.
+
+        Every process receives every process's batch. Sending each batch as it comes would give each
+        socket one frame per process per tick, and the cost is per frame; so moves wait, and go out
+        together when this process's own batch comes back (at once when it is the only process) or,
+        when it has none, one period after the first waiting one. Presence events go out in order:
+        the moves received before them are sent first."""
         state = self.maps.get(message["map"])
         if state is None:
             return
         # This process already applied its own batch when it queued it; others' batches update state here.
         remote = message["node"] != NODE_ID
-        event_frames: list[str] = []
-        for event in message["events"]:
-            frame = await self._apply_event(state, event, remote=remote)
-            if frame:
-                event_frames.append(frame)
-        fragments: dict[tuple, list[str]] = {}
+        if message["events"]:
+            async with state.delivery:
+                await self._deliver_locked(state)
+                event_frames = []
+                for event in message["events"]:
+                    frame = await self._apply_event(state, event, remote=remote)
+                    if frame:
+                        event_frames.append(frame)
+                for observer in list(state.observers.values()):
+                    try:
+                        for frame in event_frames:
+                            await observer.send_text(frame)
+                    except Exception:
+                        logger.debug("could not deliver an event to user %s", observer.user_id, exc_info=True)
+        fragments = state.undelivered
         for user_id, x, y, seq, room, private, origin in message["moves"]:
             person = state.people.get(user_id)
             if remote and person is not None:
@@ -364,15 +389,35 @@ class Hub:
             # Watchers of the cell the member left see them go (never a position inside a private room).
             if origin is not None and not private and tuple(origin) != key:
                 fragments.setdefault(tuple(origin), []).append(entry)
-        joined = {key: ",".join(parts) for key, parts in fragments.items()}
+        if not remote:
+            await self._deliver(state)
+        elif fragments and state.delivery_timer is None:
+            state.delivery_timer = asyncio.get_running_loop().call_later(
+                self.pacer.period, self._deliver_later, state)
+
+    def _deliver_later(self, state: MapState) -> None:
+        task = asyncio.ensure_future(self._deliver(state))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    async def _deliver(self, state: MapState) -> None:
+        async with state.delivery:
+            await self._deliver_locked(state)
+
+    async def _deliver_locked(self, state: MapState) -> None:
+        """One `moves` frame per socket with every waiting entry it may see."""
+        if state.delivery_timer is not None:
+            state.delivery_timer.cancel()
+            state.delivery_timer = None
+        if not state.undelivered:
+            return
+        joined = {key: ",".join(parts) for key, parts in state.undelivered.items()}
+        state.undelivered = {}
         for observer in list(state.observers.values()):
             try:
-                for frame in event_frames:
-                    await observer.send_text(frame)
-                if joined:
-                    parts = [joined[k] for k in observer.aoi_keys() if k in joined]
-                    if parts:
-                        await observer.send_text('{"type":"moves","m":[' + ",".join(parts) + "]}")
+                parts = [joined[k] for k in observer.aoi_keys() if k in joined]
+                if parts:
+                    await observer.send_text('{"type":"moves","m":[' + ",".join(parts) + "]}")
             except Exception:
                 logger.debug("could not deliver a batch to user %s", observer.user_id, exc_info=True)
 

@@ -1,0 +1,64 @@
+"""A process sends its sockets one movement frame per tick however many processes publish batches,
+and never lets a presence event overtake the moves received before it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from rooms.hub import NODE_ID, Hub, MapState
+
+OTHER_NODE = "another-web-process"
+
+
+class Socket:
+    def __init__(self, user_id: int):
+        self.user_id, self.conn_id, self.frames = user_id, f"conn-{user_id}", []
+
+    def aoi_keys(self) -> list:
+        return [(0, 0)]
+
+    async def send_text(self, text: str) -> None:
+        self.frames.append(json.loads(text))
+
+    async def replaced(self) -> None:
+        pass
+
+
+def batch(node: str, moves=(), events=()) -> dict:
+    return {"type": "hub.tick", "map": 1, "node": node, "moves": [list(m) for m in moves], "events": list(events)}
+
+
+@pytest.fixture
+async def hub():
+    hub = Hub()
+    hub.maps[1] = MapState(1)
+    yield hub
+    await hub.shutdown()
+
+
+async def test_batches_of_two_processes_reach_a_socket_as_one_frame(hub):
+    watcher = Socket(1)
+    hub.maps[1].observers[1] = watcher
+    await hub._apply_tick(batch(OTHER_NODE, moves=[(7, 3, 3, 12, None, False, None)]))
+    assert watcher.frames == []  # waits for this process's own batch of the tick
+    await hub._apply_tick(batch(NODE_ID, moves=[(8, 4, 4, 5, None, False, None)]))
+    assert watcher.frames == [{"type": "moves", "m": [[7, 3, 3, 12], [8, 4, 4, 5]]}]
+
+
+async def test_moves_of_other_processes_go_out_within_a_period_when_this_one_has_none(hub):
+    watcher = Socket(1)
+    hub.maps[1].observers[1] = watcher
+    await hub._apply_tick(batch(OTHER_NODE, moves=[(7, 3, 3, 12, None, False, None)]))
+    await asyncio.sleep(hub.pacer.period + 0.05)
+    assert watcher.frames == [{"type": "moves", "m": [[7, 3, 3, 12]]}]
+
+
+async def test_a_presence_event_never_overtakes_the_moves_received_before_it(hub):
+    watcher = Socket(1)
+    hub.maps[1].observers[1] = watcher
+    await hub._apply_tick(batch(OTHER_NODE, moves=[(7, 3, 3, 12, None, False, None)]))
+    await hub._apply_tick(batch(OTHER_NODE, events=[{"e": "leave", "user": 7, "conn": "c7"}]))
+    assert [f["type"] for f in watcher.frames] == ["moves", "presence.leave"]
