@@ -232,3 +232,24 @@ def flush_survives_a_deadlock():
     TransactionTestCase._fixture_teardown = teardown_with_retry
     yield
     TransactionTestCase._fixture_teardown = original
+
+
+@pytest.fixture(scope="module")
+def janus(tmp_path_factory):
+    """A Janus of the module's own on loopback (the SFU tests): its rooms and tokens never leak into
+    another module's, whose room ids the database reuses."""
+    import secrets
+
+    from office.embedded import free_port
+    from office.janus import JanusConfig, janus_binary, loopback_shim, start_janus, stop_janus
+
+    if janus_binary() is None:
+        pytest.skip("janus is not installed (scripts/install-test-system-packages.sh)")
+    base = tmp_path_factory.mktemp("janus")
+    config = JanusConfig(config_dir=base / "config", http_port=free_port(), admin_port=free_port(),
+                         admin_secret=secrets.token_urlsafe(24), loopback_only=True)
+    if loopback_shim(config.config_dir) is None:
+        pytest.skip("no C compiler: Janus's media cannot be kept on 127.0.0.1 (office/janus.py)")
+    process = start_janus(config, log_path=base / "janus.log")
+    yield config
+    stop_janus(process)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import secrets
 import struct
 import time
 import wave
@@ -22,27 +21,12 @@ from aiortc.mediastreams import MediaStreamError
 from channels.db import database_sync_to_async
 
 from office.embedded import free_port
-from office.janus import JanusConfig, janus_binary, loopback_shim, start_janus, stop_janus
 from rooms import services
 from rooms.sfu import JanusSfu, SfuUnavailable, sfu_room_reconcile
 from tests.janus_client import JanusError, JanusTestClient
 
 ALICE, BOB, CHARLIE = 101, 102, 103
 MEETING, OTHER_MEETING = 9001, 9002
-
-
-@pytest.fixture(scope="module")
-def janus(tmp_path_factory):
-    if janus_binary() is None:
-        pytest.skip("janus is not installed (scripts/install-test-system-packages.sh)")
-    base = tmp_path_factory.mktemp("janus")
-    config = JanusConfig(config_dir=base / "config", http_port=free_port(), admin_port=free_port(),
-                         admin_secret=secrets.token_urlsafe(24), loopback_only=True)
-    if loopback_shim(config.config_dir) is None:
-        pytest.skip("no C compiler: Janus's media cannot be kept on 127.0.0.1 (office/janus.py)")
-    process = start_janus(config, log_path=base / "janus.log")
-    yield config
-    stop_janus(process)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import threading
 
 import pytest
@@ -18,8 +17,6 @@ from aiortc.contrib.media import MediaPlayer
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
 
-from office.embedded import free_port
-from office.janus import JanusConfig, janus_binary, loopback_shim, start_janus, stop_janus
 from rooms.sfu import JanusSfu
 from tests.audio import espeak_available, utterance_wav
 from tests.janus_client import JanusTestClient
@@ -33,20 +30,6 @@ pytestmark = [
 ]
 
 INTO_ATLAS = [(9, 14), (8, 13), (7, 12), (6, 11), (6, 10), (6, 9), (6, 8), (6, 7), (6, 6), (6, 5)]
-
-
-@pytest.fixture(scope="module")
-def janus(tmp_path_factory):
-    if janus_binary() is None:
-        pytest.skip("janus is not installed (scripts/install-test-system-packages.sh)")
-    base = tmp_path_factory.mktemp("janus")
-    config = JanusConfig(config_dir=base / "config", http_port=free_port(), admin_port=free_port(),
-                         admin_secret=secrets.token_urlsafe(24), loopback_only=True)
-    if loopback_shim(config.config_dir) is None:
-        pytest.skip("no C compiler: Janus's media cannot be kept on 127.0.0.1 (office/janus.py)")
-    process = start_janus(config, log_path=base / "janus.log")
-    yield config
-    stop_janus(process)
 
 
 @pytest.fixture

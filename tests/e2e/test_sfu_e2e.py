@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import secrets
 import struct
 import threading
 import time
@@ -22,8 +21,6 @@ import numpy as np
 import pytest
 from aiortc.contrib.media import MediaPlayer
 
-from office.embedded import free_port
-from office.janus import JanusConfig, janus_binary, loopback_shim, start_janus, stop_janus
 from rooms import services
 from tests.conftest import PASSWORD, session_cookie
 from tests.e2e.conftest import ARTIFACTS, _signer, running_daphne
@@ -33,20 +30,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 FORUM_INSIDE = [(29, 3), (31, 3), (30, 4)]  # alice, bob, dana's desk
 SFU_FROM = 3
-
-
-@pytest.fixture(scope="module")
-def janus(tmp_path_factory):
-    if janus_binary() is None:
-        pytest.skip("janus is not installed (scripts/install-test-system-packages.sh)")
-    base = tmp_path_factory.mktemp("janus")
-    config = JanusConfig(config_dir=base / "config", http_port=free_port(), admin_port=free_port(),
-                         admin_secret=secrets.token_urlsafe(24), loopback_only=True)
-    if loopback_shim(config.config_dir) is None:
-        pytest.skip("no C compiler: Janus's media cannot be kept on 127.0.0.1 (office/janus.py)")
-    process = start_janus(config, log_path=base / "janus.log")
-    yield config
-    stop_janus(process)
 
 
 @pytest.fixture(scope="module")
