@@ -253,3 +253,36 @@ def janus(tmp_path_factory):
     process = start_janus(config, log_path=base / "janus.log")
     yield config
     stop_janus(process)
+
+
+@pytest.fixture
+def worker():
+    """A transcription worker on a thread of this process, as `manage.py transcription_worker` runs it."""
+    import threading
+
+    from transcription.worker import TranscriptionWorker
+
+    stop = threading.Event()
+    instance = TranscriptionWorker()
+    thread = threading.Thread(target=instance.run, args=(stop,), daemon=True)
+    thread.start()
+    yield instance
+    stop.set()
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def tone_wav(tmp_path_factory) -> str:
+    """Three seconds of a 440 Hz tone, 48 kHz mono: an aiortc participant's microphone."""
+    import math
+    import struct
+    import wave
+
+    path = tmp_path_factory.mktemp("audio") / "tone.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(48_000)
+        out.writeframes(b"".join(struct.pack("<h", int(12_000 * math.sin(2 * math.pi * 440 * n / 48_000)))
+                                 for n in range(3 * 48_000)))
+    return str(path)

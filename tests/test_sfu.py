@@ -8,11 +8,8 @@ are in the meeting, charlie is not.
 from __future__ import annotations
 
 import asyncio
-import math
 import os
-import struct
 import time
-import wave
 
 import numpy as np
 import pytest
@@ -32,19 +29,6 @@ MEETING, OTHER_MEETING = 9001, 9002
 @pytest.fixture
 def sfu(janus) -> JanusSfu:
     return JanusSfu(url=janus.url, admin_url=janus.admin_url, admin_secret=janus.admin_secret)
-
-
-@pytest.fixture(scope="module")
-def tone_wav(tmp_path_factory) -> str:
-    """Three seconds of a 440 Hz tone, 48 kHz mono: the publisher's microphone."""
-    path = tmp_path_factory.mktemp("audio") / "tone.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(48_000)
-        out.writeframes(b"".join(struct.pack("<h", int(12_000 * math.sin(2 * math.pi * 440 * n / 48_000)))
-                                 for n in range(3 * 48_000)))
-    return str(path)
 
 
 async def _wait_until(predicate, timeout: float) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -13,6 +12,7 @@ from aiortc.contrib.media import MediaPlayer
 from channels.db import database_sync_to_async
 
 from tests.audio import espeak_available, utterance_wav
+from tests.walking import walk_into_atlas
 from transcription.models import Meeting, TranscriptSegment
 
 pytestmark = [
@@ -20,33 +20,10 @@ pytestmark = [
     pytest.mark.skipif(not espeak_available(), reason="espeak-ng makes the test speech (make test installs it)"),
 ]
 
-INTO_ATLAS = [(9, 14), (8, 13), (7, 12), (6, 11), (6, 10), (6, 9), (6, 8), (6, 7), (6, 6), (6, 5)]
 
 
 def words(text: str) -> set[str]:
     return set(re.findall(r"[a-z]+", text.lower()))
-
-
-@pytest.fixture
-def worker():
-    """A transcription worker on a thread of this process, as `manage.py transcription_worker` runs it."""
-    from transcription.worker import TranscriptionWorker
-
-    stop = threading.Event()
-    instance = TranscriptionWorker()
-    thread = threading.Thread(target=instance.run, args=(stop,), daemon=True)
-    thread.start()
-    yield instance
-    stop.set()
-    thread.join(10)
-
-
-async def walk_into_atlas(socket) -> dict:
-    for seq, (x, y) in enumerate(INTO_ATLAS, start=1):
-        await socket.send({"type": "move", "x": x, "y": y, "seq": seq})
-        await asyncio.sleep(0.2)
-    state = await socket.wait_for("meeting.state", timeout=5)
-    return state["meeting"]
 
 
 async def speak_into_meeting(socket, wav_path: str) -> RTCPeerConnection:

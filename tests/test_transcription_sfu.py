@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 
 import pytest
 import redis
@@ -20,6 +19,7 @@ from django.conf import settings as django_settings
 from rooms.sfu import JanusSfu
 from tests.audio import espeak_available, utterance_wav
 from tests.janus_client import JanusTestClient
+from tests.walking import walk_into_atlas
 from transcription.audio_bus import stream_key
 from transcription.models import TranscriptSegment
 from transcription.sfu_listener import sfu_listeners
@@ -29,7 +29,6 @@ pytestmark = [
     pytest.mark.skipif(not espeak_available(), reason="espeak-ng makes the test speech (make test installs it)"),
 ]
 
-INTO_ATLAS = [(9, 14), (8, 13), (7, 12), (6, 11), (6, 10), (6, 9), (6, 8), (6, 7), (6, 6), (6, 5)]
 
 
 @pytest.fixture
@@ -39,27 +38,6 @@ def sfu_on(janus, settings) -> JanusSfu:
     settings.OFFICE_SFU_ADMIN_SECRET, settings.OFFICE_SFU_FROM_PARTICIPANTS = janus.admin_secret, 2
     yield JanusSfu(url=janus.url, admin_url=janus.admin_url, admin_secret=janus.admin_secret)
     sfu_listeners.stop()
-
-
-@pytest.fixture
-def worker():
-    """A transcription worker on a thread of this process, as `manage.py transcription_worker` runs it."""
-    from transcription.worker import TranscriptionWorker
-
-    stop = threading.Event()
-    instance = TranscriptionWorker()
-    thread = threading.Thread(target=instance.run, args=(stop,), daemon=True)
-    thread.start()
-    yield instance
-    stop.set()
-    thread.join(10)
-
-
-async def walk_into_atlas(socket) -> dict:
-    for seq, (x, y) in enumerate(INTO_ATLAS, start=1):
-        await socket.send({"type": "move", "x": x, "y": y, "seq": seq})
-        await asyncio.sleep(0.2)
-    return (await socket.wait_for("meeting.state", timeout=5))["meeting"]
 
 
 async def frame_of(socket, frame_type: str, timeout: float = 5, where=lambda f: True) -> dict:

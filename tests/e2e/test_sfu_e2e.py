@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
-import struct
 import threading
 import time
-import wave
 
 import numpy as np
 import pytest
@@ -75,19 +72,6 @@ def _drop_unconsumed_audio_streams(timeout: float = 10.0) -> None:
             time.sleep(0.1)
     finally:
         client.close()
-
-
-@pytest.fixture(scope="module")
-def tone_wav(tmp_path_factory) -> str:
-    """The aiortc participant's microphone: a 440 Hz tone, 48 kHz mono."""
-    path = tmp_path_factory.mktemp("audio") / "tone.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(48_000)
-        out.writeframes(b"".join(struct.pack("<h", int(12_000 * math.sin(2 * math.pi * 440 * n / 48_000)))
-                                 for n in range(3 * 48_000)))
-    return str(path)
 
 
 class OfficeSocketThread:
