@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import ARTIFACTS
+from tests.e2e.voice_steps import join_audio_and_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,12 +71,8 @@ def test_people_near_each_other_hear_each_other_and_the_speaker_gets_a_ring(offi
     # given alice and bob at the spawn point in the open space, both with audio joined
     alice = sign_in_with_microphone("alice", PASSWORD)
     bob = sign_in_with_microphone("bob", PASSWORD)
-    alice.click("#audio-join")
-    bob.click("#audio-join")
     # then their browsers connect directly (alice, the lower id, offers) and play each other's voice
-    connected = "id => window.officeClient.voice.peers.get(id)?.pc.connectionState === 'connected'"
-    alice.wait_for_function(connected, arg=bob_id, timeout=15000)
-    bob.wait_for_function(connected, arg=alice_id, timeout=15000)
+    join_audio_and_connect(alice, bob, alice_id, bob_id)
     bob.wait_for_selector(f'#voice-audio audio[data-user="{alice_id}"]', state="attached")
     assert bob.evaluate(f"document.querySelector('#voice-audio audio[data-user=\"{alice_id}\"]').volume") == 1
     # and bob sees alice speaking (her fake microphone plays speech in a loop)

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import ARTIFACTS, _signer
+from tests.e2e.voice_steps import CALL_CONNECTED, join_audio_and_connect
 from transcription.audio_bus import STREAMS_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,11 +48,7 @@ def test_a_camera_and_a_shared_screen_reach_the_person_nearby(office, people, si
     # given alice and bob at the spawn point in the open space, talking (audio joined)
     alice = sign_in_with_camera("alice", PASSWORD)
     bob = sign_in_with_camera("bob", PASSWORD)
-    alice.click("#audio-join")
-    bob.click("#audio-join")
-    connected = "id => window.officeClient.voice.peers.get(id)?.pc.connectionState === 'connected'"
-    alice.wait_for_function(connected, arg=bob_id, timeout=15000)
-    bob.wait_for_function(connected, arg=alice_id, timeout=15000)
+    join_audio_and_connect(alice, bob, alice_id, bob_id)
     # then each sees a tile per person, nobody's camera on yet
     bob.wait_for_selector(f'{tile(alice_id)}[data-video="off"]')
     bob.wait_for_selector(f'{tile(bob_id)}[data-video="off"]')
@@ -119,7 +116,7 @@ def test_a_camera_and_a_shared_screen_reach_the_person_nearby(office, people, si
     bob.wait_for_selector(f'{tile(alice_id)}[data-video="off"]', timeout=15000)
     assert bob.inner_text(f"{tile(alice_id)} .vt-face") == "AA"
     # and the voice connection carried all of it: still the same call
-    assert bob.evaluate(connected, alice_id)
+    assert bob.evaluate(CALL_CONNECTED, alice_id)
 
 
 def test_the_bandwidth_policy_caps_video_by_group_size(office, people, sign_in_with_camera):
@@ -171,10 +168,7 @@ def test_video_in_a_meeting_room_goes_to_the_people_there_and_never_to_the_trans
     # given alice and bob talking in the open space, bob with his camera on
     alice = sign_in_with_camera("alice", PASSWORD)
     bob = sign_in_with_camera("bob", PASSWORD)
-    alice.click("#audio-join")
-    bob.click("#audio-join")
-    connected = "id => window.officeClient.voice.peers.get(id)?.pc.connectionState === 'connected'"
-    alice.wait_for_function(connected, arg=bob_id, timeout=15000)
+    join_audio_and_connect(alice, bob, alice_id, bob_id, both_sides=False)
     bob.click("#camera-toggle")
     alice.wait_for_function(PLAYING, arg=f"{tile(bob_id)} video", timeout=15000)  # bob renegotiated (polite side)
 
@@ -186,7 +180,7 @@ def test_video_in_a_meeting_room_goes_to_the_people_there_and_never_to_the_trans
     # and when bob follows her in
     bob.evaluate("window.officeClient.moveTo(5, 3)")
     # then they are on a new call in the room, and bob's camera (on before the call) reaches alice
-    alice.wait_for_function(connected, arg=bob_id, timeout=20000)
+    alice.wait_for_function(CALL_CONNECTED, arg=bob_id, timeout=20000)
     assert alice.evaluate("id => window.officeClient.voice.peers.get(id).sid", bob_id) != first_call
     alice.wait_for_function(PLAYING, arg=f"{tile(bob_id)} video", timeout=15000)
     # and when alice turns her camera on, bob sees it
