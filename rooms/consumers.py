@@ -64,6 +64,11 @@ class OfficeConsumer(InOrderDispatch, ChatSocketMixin, AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope["user"]
         self.joined = False
+        # the megaphone and knocks (docs/adr/0022): pending knock lapses, announcements still showing
+        self.knock_timers: dict[int, asyncio.Task] = {}
+        self.announcements: dict[int, dict] = {}
+        self.announcements_shown: set[int] = set()
+        self.announcements_loaded = False
         await self.accept()
         if not self.user.is_authenticated:
             await self._close_with(CLOSE_NOT_SIGNED_IN, "not_signed_in", "sign in first")
@@ -305,7 +310,7 @@ class OfficeConsumer(InOrderDispatch, ChatSocketMixin, AsyncWebsocketConsumer):
             raise ProtocolError("knock_rate_limited", exc.messages[0], "room.knock") from exc
         await self._send_json({"type": "room.knock.result", "knock": knock.pk, "room": room, "result": "waiting",
                                "by": None, "answer_within": services.KNOCK_ANSWER_SECONDS})
-        self._knock_timers()[knock.pk] = asyncio.create_task(self._knock_lapse_later(knock.pk))
+        self.knock_timers[knock.pk] = asyncio.create_task(self._knock_lapse_later(knock.pk))
 
     async def on_room_knock_answer(self, knock: int, let_in: bool) -> None:
         """A member lets a knocker in, or ignores them (the first answer wins)."""
@@ -313,16 +318,13 @@ class OfficeConsumer(InOrderDispatch, ChatSocketMixin, AsyncWebsocketConsumer):
 
     async def _knock_lapse_later(self, knock_id: int) -> None:
         await asyncio.sleep(services.KNOCK_ANSWER_SECONDS)
-        self._knock_timers().pop(knock_id, None)
+        self.knock_timers.pop(knock_id, None)
         await database_sync_to_async(services.room_knock_lapse)(knock_id=knock_id)
 
-    def _knock_timers(self) -> dict[int, asyncio.Task]:
-        return self.__dict__.setdefault("knock_timers", {})
-
     def _knock_timers_cancel(self) -> None:
-        for timer in self._knock_timers().values():
+        for timer in getattr(self, "knock_timers", {}).values():  # also when connect ended early
             timer.cancel()
-        self._knock_timers().clear()
+        self.knock_timers = {}
 
     async def room_knock(self, event: dict) -> None:
         """Someone knocks on a room this member belongs to (their pages on the room's map are asked)."""
@@ -334,7 +336,7 @@ class OfficeConsumer(InOrderDispatch, ChatSocketMixin, AsyncWebsocketConsumer):
         """This member's knock was answered or lapsed; let in, the new right holds from now on."""
         if event["map"] != self.map_id:
             return
-        timer = self._knock_timers().pop(event["knock"], None)
+        timer = self.knock_timers.pop(event["knock"], None)
         if timer is not None:
             timer.cancel()
         if event["result"] == "accepted":
@@ -348,34 +350,31 @@ class OfficeConsumer(InOrderDispatch, ChatSocketMixin, AsyncWebsocketConsumer):
 
     async def announcement_made(self, event: dict) -> None:
         announcement = event["announcement"]
-        self._announcements()[announcement["id"]] = announcement  # for those who walk in while it shows
+        self.announcements[announcement["id"]] = announcement  # for those who walk in while it shows
         await self._announce_if_here(announcement)
 
-    def _announcements(self) -> dict[int, dict]:
-        return self.__dict__.setdefault("announcements", {})
-
     async def _announce_if_here(self, announcement: dict) -> None:
-        shown = self.__dict__.setdefault("announcements_shown", set())
+        shown = self.announcements_shown
         if announcement["id"] in shown or announcement["room"] not in (None, self.room_id):
             return
         if datetime.fromisoformat(announcement["ends_at"]) <= timezone.now():
-            self._announcements().pop(announcement["id"], None)
+            self.announcements.pop(announcement["id"], None)
             return
         shown.add(announcement["id"])
         await self._send_json({"type": "announcement", "announcement": announcement})
 
     async def _megaphone_room_changed(self, old_room_id: int | None, new_room_id: int | None) -> None:
-        if not self.__dict__.get("announcements_loaded"):  # the first call comes from connect
+        if not self.announcements_loaded:  # the first call comes from connect
             self.announcements_loaded = True
             for announcement in await database_sync_to_async(selectors.announcements_active_on)(self.map_id):
-                self._announcements().setdefault(announcement["id"], announcement)
+                self.announcements.setdefault(announcement["id"], announcement)
         if not self.joined:
             return  # the socket is closing: a page reload keeps a guest's pass
         old = self.geometry.room(old_room_id) if old_room_id is not None else None
         if old is not None and old.private and await database_sync_to_async(services.room_guest_pass_end)(
                 user=self.user, room_id=old.id):
             self.private_rooms = await database_sync_to_async(selectors.private_room_ids_for)(self.user, self.map_id)
-        for announcement in list(self._announcements().values()):
+        for announcement in list(self.announcements.values()):
             await self._announce_if_here(announcement)
 
     # --- events from the channel layer (group sends after commit) ---
