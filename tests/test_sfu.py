@@ -290,7 +290,12 @@ async def test_a_browser_page_publishes_and_hears_through_the_sfu_and_is_out_wit
                 "url": page_grant.url, "room": page_grant.room, "token": page_grant.token})
 
             # then the page hears the speaker through the SFU...
-            await page.wait_for_function("async () => (await window.heardPackets()) > 20", timeout=10_000)
+            # (polled here: `wait_for_function` would take the async predicate's promise as truthy)
+            for _ in range(50):
+                if (heard := await page.evaluate("window.heardPackets()")) > 20:
+                    break
+                await asyncio.sleep(0.2)
+            assert heard > 20, heard
             # ...and someone else hears the page's microphone
             listener_grant = await asyncio.to_thread(sfu.grant, room, listener)
             listening = JanusTestClient(listener_grant.url, listener_grant.token)

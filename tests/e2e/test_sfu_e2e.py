@@ -203,8 +203,11 @@ def _arrive(page, x: int, y: int, tries: int = 4) -> None:
 
 
 def _growing(page, script: str, wait_s: float = 1.0) -> tuple[int, int]:
-    page.wait_for_function(f"async () => (await ({script})()) > 0", timeout=10000)
-    before = page.evaluate(script)
+    """The count once it has started, and a second later. Polled from here: `wait_for_function` takes an
+    async predicate's promise as truthy and would not wait at all."""
+    deadline = time.monotonic() + 10
+    while (before := page.evaluate(script)) <= 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
     time.sleep(wait_s)
     return before, page.evaluate(script)
 
