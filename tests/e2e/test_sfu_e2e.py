@@ -22,6 +22,7 @@ from rooms import services
 from tests.conftest import PASSWORD, session_cookie
 from tests.e2e.conftest import ARTIFACTS, _signer, running_daphne
 from tests.janus_client import JanusTestClient
+from tests.page_polling import wait_for_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -203,11 +204,8 @@ def _arrive(page, x: int, y: int, tries: int = 4) -> None:
 
 
 def _growing(page, script: str, wait_s: float = 1.0) -> tuple[int, int]:
-    """The count once it has started, and a second later. Polled from here: `wait_for_function` takes an
-    async predicate's promise as truthy and would not wait at all."""
-    deadline = time.monotonic() + 10
-    while (before := page.evaluate(script)) <= 0 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    """The count once it has started, and a second later."""
+    before = wait_for_async(page, f"async () => {{ const n = await ({script})(); return n > 0 ? n : 0; }}")
     time.sleep(wait_s)
     return before, page.evaluate(script)
 

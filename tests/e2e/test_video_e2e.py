@@ -17,6 +17,7 @@ from django.conf import settings
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import ARTIFACTS, _signer
 from tests.e2e.voice_steps import CALL_CONNECTED, join_audio_and_connect
+from tests.page_polling import wait_for_async
 from transcription.audio_bus import STREAMS_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,7 +61,7 @@ def test_a_camera_and_a_shared_screen_reach_the_person_nearby(office, people, si
     alice.wait_for_selector('#camera-toggle[aria-pressed="true"]')
     # then bob sees her video playing in her tile
     bob.wait_for_selector(f'{tile(alice_id)}[data-video="on"]', timeout=15000)
-    bob.wait_for_function(PLAYING, arg=f"{tile(alice_id)} video", timeout=15000)
+    wait_for_async(bob, PLAYING, f"{tile(alice_id)} video", timeout_ms=15000)
     # and her camera is sent within the cap for a group of two (720p at most)
     params = alice.wait_for_function("""() => {
       const peer = [...window.officeClient.voice.peers.values()][0];
@@ -86,7 +87,7 @@ def test_a_camera_and_a_shared_screen_reach_the_person_nearby(office, people, si
     bob.wait_for_selector('#video-stage[data-layout="presenter"]', timeout=15000)
     screen = f'#video-main {tile(alice_id, "screen")}'
     bob.wait_for_selector(screen)
-    bob.wait_for_function(PLAYING, arg=f"{screen} video", timeout=15000)
+    wait_for_async(bob, PLAYING, f"{screen} video", timeout_ms=15000)
     assert "screen" in bob.inner_text(f"{screen} .vt-name")
     assert bob.locator(f"#video-tiles {tile(alice_id)}").count() == 1
     assert bob.locator(f"#video-tiles {tile(bob_id)}").count() == 1
@@ -98,8 +99,8 @@ def test_a_camera_and_a_shared_screen_reach_the_person_nearby(office, people, si
     carol.click("#audio-join")
     # then carol sees the presenter view too, with everyone in the strip
     carol.wait_for_selector('#video-stage[data-layout="presenter"]', timeout=15000)
-    carol.wait_for_function(PLAYING, arg=f"#video-main {tile(alice_id, 'screen')} video", timeout=15000)
-    carol.wait_for_function(PLAYING, arg=f"{tile(alice_id)} video", timeout=15000)
+    wait_for_async(carol, PLAYING, f"#video-main {tile(alice_id, 'screen')} video", timeout_ms=15000)
+    wait_for_async(carol, PLAYING, f"{tile(alice_id)} video", timeout_ms=15000)
     assert carol.locator("#video-tiles .video-tile").count() == 3
     carol.screenshot(path=str(ARTIFACTS / "video-presenter-carol.png"))
 
@@ -109,7 +110,7 @@ def test_a_camera_and_a_shared_screen_reach_the_person_nearby(office, people, si
     bob.wait_for_selector('#video-stage[data-layout="grid"]', timeout=15000)
     assert bob.locator("#video-main .video-tile").count() == 0
     assert alice.get_attribute("#screen-toggle", "aria-pressed") == "false"
-    bob.wait_for_function(PLAYING, arg=f"{tile(alice_id)} video", timeout=10000)
+    wait_for_async(bob, PLAYING, f"{tile(alice_id)} video", timeout_ms=10000)
 
     # when she turns the camera off, her tile shows her initials again
     alice.click("#camera-toggle")
@@ -170,7 +171,7 @@ def test_video_in_a_meeting_room_goes_to_the_people_there_and_never_to_the_trans
     bob = sign_in_with_camera("bob", PASSWORD)
     join_audio_and_connect(alice, bob, alice_id, bob_id, both_sides=False)
     bob.click("#camera-toggle")
-    alice.wait_for_function(PLAYING, arg=f"{tile(bob_id)} video", timeout=15000)  # bob renegotiated (polite side)
+    wait_for_async(alice, PLAYING, f"{tile(bob_id)} video", timeout_ms=15000)  # bob renegotiated (polite side)
 
     # when alice walks into Atlas, a meeting room the assistant transcribes, the call ends
     alice.evaluate("window.officeClient.moveTo(6, 4)")
@@ -182,10 +183,10 @@ def test_video_in_a_meeting_room_goes_to_the_people_there_and_never_to_the_trans
     # then they are on a new call in the room, and bob's camera (on before the call) reaches alice
     alice.wait_for_function(CALL_CONNECTED, arg=bob_id, timeout=20000)
     assert alice.evaluate("id => window.officeClient.voice.peers.get(id).sid", bob_id) != first_call
-    alice.wait_for_function(PLAYING, arg=f"{tile(bob_id)} video", timeout=15000)
+    wait_for_async(alice, PLAYING, f"{tile(bob_id)} video", timeout_ms=15000)
     # and when alice turns her camera on, bob sees it
     alice.click("#camera-toggle")
-    bob.wait_for_function(PLAYING, arg=f"{tile(alice_id)} video", timeout=15000)
+    wait_for_async(bob, PLAYING, f"{tile(alice_id)} video", timeout_ms=15000)
     bob.wait_for_timeout(800)  # a few more frames, so that the screenshot shows the picture
     bob.screenshot(path=str(ARTIFACTS / "video-meeting-room-bob.png"))
     # while the transcriber's connection carries her microphone only

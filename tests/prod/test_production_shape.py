@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import ARTIFACTS, _chromium
+from tests.page_polling import wait_for_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -133,8 +134,8 @@ def test_the_office_as_deployed_behind_caddy_with_two_nodes_and_turn(
         alice.wait_for_function("window.officeClient.meeting.attachState === 'on'", timeout=30000)
         # then her microphone reaches the server's peer only through coturn (iceTransportPolicy relay)
         assert alice.evaluate("window.officeClient.meeting.pc.getConfiguration().iceTransportPolicy") == "relay"
-        alice.wait_for_function(f"({SELECTED_PAIR})().then(p => p && p.bytesSent > 0)", timeout=15000)
-        pair = alice.evaluate(SELECTED_PAIR)
+        pair = wait_for_async(alice, f"async () => {{ const p = await ({SELECTED_PAIR})(); return p && p.bytesSent > 0 ? p : null; }}",
+                              timeout_ms=15000)
         assert pair["local"] == "relay", pair
         assert pair["localAddress"] == "127.0.0.1" and pair["relayProtocol"] == "udp", pair
         # and the transcriber turns her words into a caption with her name
