@@ -70,6 +70,18 @@ class SfuParticipant:
     publisher: bool
 
 
+@dataclass(frozen=True)
+class PublishedFeed:
+    """Who published a feed (the grant's token) and what it carries ("audio", "video")."""
+
+    token: str
+    kinds: frozenset[str]
+
+    @property
+    def has_audio(self) -> bool:
+        return "audio" in self.kinds
+
+
 class Sfu(Protocol):
     def ensure_room(self, room_id: int) -> None: ...
     def grant(self, room_id: int, user_id: int) -> SfuJoin: ...
@@ -77,7 +89,7 @@ class Sfu(Protocol):
     def participants(self, room_id: int) -> list[SfuParticipant]: ...
     def grant_service(self, room_id: int, name: str) -> SfuJoin: ...
     def revoke_service(self, room_id: int, name: str) -> None: ...
-    def publisher_tokens(self, room_id: int) -> dict[int, str]: ...
+    def published_feeds(self, room_id: int) -> dict[int, PublishedFeed]: ...
 
 
 def sfu_configured() -> bool:
@@ -159,9 +171,10 @@ class JanusSfu:
     def revoke_service(self, room_id: int, name: str) -> None:
         self.revoke_token(room_id, self.service_token_for(room_id, name))
 
-    def publisher_tokens(self, room_id: int) -> dict[int, str]:
-        """Feed id -> the token that published it, for the room's publishers (from the admin API, so a
-        feed is attributed by its grant, never by the display name its page chose)."""
+    def published_feeds(self, room_id: int) -> dict[int, PublishedFeed]:
+        """Feed id -> the token that published it and its kinds of media, for the room's publishers
+        (from the admin API, so a feed is attributed by its grant, never by the display name its page
+        chose; a page's camera and screen are feeds of their own, with no audio)."""
         feeds = {}
         for session_id in self._admin({"janus": "list_sessions"}).get("sessions") or []:
             handles = self._admin({"janus": "list_handles"}, path=f"/{session_id}", allow_error_codes={458})
@@ -171,7 +184,8 @@ class JanusSfu:
                 plugin = info.get("plugin_specific") or {}
                 if (plugin.get("type") == "publisher" and plugin.get("room") == room_id and plugin.get("id")
                         and info.get("token")):
-                    feeds[plugin["id"]] = info["token"]
+                    kinds = frozenset(str(s.get("type")) for s in plugin.get("streams") or [] if s.get("type"))
+                    feeds[plugin["id"]] = PublishedFeed(token=info["token"], kinds=kinds)
         return feeds
 
     def revoke_token(self, room_id: int, token: str) -> None:

@@ -97,13 +97,15 @@ class JanusTestClient:
         raise TimeoutError(f"no such Janus event within {timeout}s; got {self.events[-5:]}")
 
     async def publish(self, room: int, track, display: str = "") -> int:
-        """Join as a publisher with the granted token and send `track`; returns the feed id."""
+        """Join as a publisher with the granted token and send `track` (audio, or video as a page's camera
+        is sent); returns the feed id."""
         joined = await self._message({"request": "join", "ptype": "publisher", "room": room, "token": self.token or "",
                                       "display": display})
         feed_id = joined["plugindata"]["data"]["id"]
         self.pc.addTransceiver(track, direction="sendonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())  # aiortc: gathered, candidates inside
-        event = await self._message({"request": "configure", "audio": True, "video": False},
+        audio = track.kind == "audio"
+        event = await self._message({"request": "configure", "audio": audio, "video": not audio},
                                     jsep={"type": "offer", "sdp": self.pc.localDescription.sdp})
         await self.pc.setRemoteDescription(RTCSessionDescription(**event["jsep"]))
         return feed_id

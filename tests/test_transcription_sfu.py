@@ -12,6 +12,7 @@ import re
 
 import pytest
 import redis
+from aiortc import VideoStreamTrack
 from aiortc.contrib.media import MediaPlayer
 from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
@@ -57,7 +58,7 @@ async def eventually(predicate, timeout: float) -> None:
 
 
 async def test_the_transcriber_hears_consenting_speakers_through_the_sfu_and_no_one_else(
-        sfu_on, office, people, sockets, worker, tmp_path):
+        sfu_on, office, people, sockets, worker, tmp_path, caplog):
     # given alice and bob in Atlas, a meeting room with the assistant, and bob opted out
     atlas, alice, bob = office["atlas"], people["alice"], people["bob"]
     alice_socket = await sockets(alice, office["map"].id)
@@ -78,6 +79,7 @@ async def test_the_transcriber_hears_consenting_speakers_through_the_sfu_and_no_
 
     # when both publish speech to the SFU with their grants
     alice_page = JanusTestClient(alice_grant["url"], alice_grant["token"])
+    alice_camera = JanusTestClient(alice_grant["url"], alice_grant["token"])
     bob_page = JanusTestClient(bob_grant["url"], bob_grant["token"])
     # (said again and again: however long the subscription takes, the transcriber hears a whole sentence)
     alice_player = MediaPlayer(utterance_wav("The quarterly report is due on Friday.", tmp_path / "alice.wav"), loop=True)
@@ -86,7 +88,10 @@ async def test_the_transcriber_hears_consenting_speakers_through_the_sfu_and_no_
         await alice_page.open()
         await bob_page.open()
         await bob_page.publish(atlas.id, bob_player.audio, display="alice")  # a page may claim any name
-        await alice_page.publish(atlas.id, alice_player.audio, display="alice")
+        alice_feed = await alice_page.publish(atlas.id, alice_player.audio, display="alice")
+        # (and her camera, a publisher of its own on her grant, as a page in the SFU sends it)
+        await alice_camera.open()
+        camera_feed = await alice_camera.publish(atlas.id, VideoStreamTrack(), display=f"{alice.id}:camera")
 
         # then alice's words come back as captions attributed to her
         heard: set[str] = set()
@@ -95,8 +100,10 @@ async def test_the_transcriber_hears_consenting_speakers_through_the_sfu_and_no_
                 segment = (await alice_socket.wait_for("caption.final", timeout=45))["segment"]
                 assert segment["speaker"]["id"] == alice.id
                 heard |= set(re.findall(r"[a-z]+", segment["text"].lower()))
-        # and only she is listened to: nothing of bob's reached the transcriber
-        assert await asyncio.to_thread(sfu_listeners.listened_speakers, atlas.id) == {alice.id}
+        # and only her microphone is listened to: not her camera (not even tried), nothing of bob's
+        assert await asyncio.to_thread(sfu_listeners.listened_feeds, atlas.id) == {alice_feed: alice.id}
+        assert camera_feed != alice_feed
+        assert not [r for r in caplog.records if f"feed {camera_feed} " in r.getMessage()]
         client = redis.Redis.from_url(django_settings.REDIS_URL)
         assert not client.exists(stream_key(meeting["id"], bob.id))
         client.close()
@@ -123,4 +130,5 @@ async def test_the_transcriber_hears_consenting_speakers_through_the_sfu_and_no_
         alice_player.audio.stop()
         bob_player.audio.stop()
         await alice_page.close()
+        await alice_camera.close()
         await bob_page.close()

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 
 from office.events import room_group, user_group
-from rooms.sfu import JanusSfu, SfuRefused, SfuUnavailable, sfu_configured
+from rooms.sfu import JanusSfu, PublishedFeed, SfuRefused, SfuUnavailable, sfu_configured
 
 from . import selectors
 from .peer import PeerError, SpeakerPeer
@@ -204,7 +204,7 @@ class RoomListener:
         self.wake = asyncio.Event()
         self.session: JanusSession | None = None
         self.subscriptions: dict[int, FeedSubscription] = {}  # feed id -> subscription
-        self.feed_tokens: dict[int, str] = {}
+        self.published: dict[int, PublishedFeed] = {}  # feed id -> its token and kinds (admin API)
         self.active = False
 
     async def run(self) -> None:
@@ -277,12 +277,13 @@ class RoomListener:
 
     async def _follow_feeds(self, meeting_id: int, speakers: set[int]) -> None:
         feeds = {p.feed_id for p in await asyncio.to_thread(self.sfu.participants, self.room_id) if p.publisher}
-        self.feed_tokens = {feed: token for feed, token in self.feed_tokens.items() if feed in feeds}
-        if feeds - self.feed_tokens.keys():  # new publishers: who published them (an admin API scan)
-            self.feed_tokens.update(await asyncio.to_thread(self.sfu.publisher_tokens, self.room_id))
+        self.published = {feed: known for feed, known in self.published.items() if feed in feeds}
+        if feeds - self.published.keys():  # new publishers: who published them (an admin API scan)
+            self.published.update(await asyncio.to_thread(self.sfu.published_feeds, self.room_id))
         user_of_token = {self.sfu.token_for(self.room_id, user_id): user_id for user_id in speakers}
-        wanted = {feed: user_of_token[token] for feed, token in self.feed_tokens.items()
-                  if feed in feeds and token in user_of_token}
+        # A speaker's microphone feed only: their camera and screen are feeds too, without audio.
+        wanted = {feed: user_of_token[known.token] for feed, known in self.published.items()
+                  if feed in feeds and known.has_audio and known.token in user_of_token}
         for feed, subscription in list(self.subscriptions.items()):
             if (wanted.get(feed) != subscription.user_id or subscription.meeting_id != meeting_id
                     or subscription.ended or subscription.handle_id in self.session.hangups):
@@ -300,8 +301,8 @@ class RoomListener:
                 del self.subscriptions[feed]
                 await subscription.stop(self.session)
 
-    def listened_speakers(self) -> set[int]:
-        return {s.user_id for s in self.subscriptions.values() if not s.ended}
+    def listened_feeds(self) -> dict[int, int]:
+        return {feed: s.user_id for feed, s in self.subscriptions.items() if not s.ended}
 
     async def _announce(self, group: str, active: bool) -> None:
         try:
@@ -387,17 +388,21 @@ class SfuListeners:
         if room_id in self._rooms:
             self._rooms[room_id][0].wake.set()
 
-    def listened_speakers(self, room_id: int) -> set[int]:
-        """Whom this process subscribes to in the room now (metrics and tests)."""
+    def listened_feeds(self, room_id: int) -> dict[int, int]:
+        """The feeds this process subscribes to in the room now, with whose they are (metrics and tests)."""
         loop = self._loop
         if loop is None or loop.is_closed():
-            return set()
+            return {}
 
-        async def read() -> set[int]:
+        async def read() -> dict[int, int]:
             current = self._rooms.get(room_id)
-            return current[0].listened_speakers() if current else set()
+            return current[0].listened_feeds() if current else {}
 
         return asyncio.run_coroutine_threadsafe(read(), loop).result(5)
+
+    def listened_speakers(self, room_id: int) -> set[int]:
+        """Whom this process subscribes to in the room now."""
+        return set(self.listened_feeds(room_id).values())
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop every listener (each ends its speakers' streams and says so), then the loop."""

@@ -3,9 +3,11 @@
 // Janus's HTTP API (long poll for events). Office revokes the token when the person walks out or
 // loses access; Janus then hangs up, and `onClosed("hung up")` fires.
 //
-// voice.js switches a walled room's people from the mesh to this on `sfu.join` (audio; camera and
-// screen still ride the mesh only). Each publisher's `display` is its Office user id, so a page knows
-// whose feed it plays.
+// voice.js switches a walled room's people from the mesh to this on `sfu.join`. The microphone is one
+// publisher; the camera and a shared screen are one more publisher each, on the same session and
+// token, joined while they are on (`setVideo`), so turning a camera on or off never renegotiates the
+// voice. A publisher's `display` is its Office user id, with ":camera" or ":screen" for video, so a
+// page knows whose feed it plays and which source it is.
 
 const POLL_MS = 30000;
 
@@ -72,7 +74,10 @@ export class SfuSession {
     this.onGone = options.onGone || (() => {});
     this.onClosed = options.onClosed || (() => {});
     this.session = null;
-    this.publisher = null; // {handle, pc, feed}
+    this.publisher = null; // {handle, pc, feed}: the microphone
+    this.videos = new Map(); // "camera" | "screen" -> {handle, pc, feed, track}
+    this.videoChains = new Map(); // source -> promise: one change at a time per source
+    this.ownFeeds = new Set(); // every feed this page publishes: never subscribed to
     this.subscribers = new Map(); // feed -> {handle, pc}
     this.displays = new Map(); // feed -> the publisher's display (an Office user id)
     this.waiting = new Map(); // transaction -> resolve
@@ -89,8 +94,11 @@ export class SfuSession {
     });
     const data = joined.plugindata.data;
     this.publisher = { handle, pc: null, feed: data.id };
+    this.ownFeeds.add(data.id);
     if (this.track) await this._publish();
-    for (const p of data.publishers || []) this._subscribe(p.id, p.display).catch((err) => this._subscribeFailed(p.id, err));
+    for (const p of data.publishers || []) {
+      if (!this.ownFeeds.has(p.id)) this._subscribe(p.id, p.display).catch((err) => this._subscribeFailed(p.id, err));
+    }
   }
 
   /** A new microphone (device change): the published sender takes it without renegotiating. */
@@ -101,11 +109,84 @@ export class SfuSession {
     for (const sender of pc.getSenders()) sender.replaceTrack(track).catch(() => {});
   }
 
+  /**
+   * Publish this video track as `source` ("camera" or "screen"), or stop publishing it (null). Calls
+   * for one source run one after the other; resolves to the RTCRtpSender (null when off or failed).
+   */
+  setVideo(source, track, stream = null) {
+    const prev = this.videoChains.get(source) || Promise.resolve();
+    const next = prev.then(() => this._setVideo(source, track, stream)).catch((err) => {
+      if (!this.closed) console.warn(`office: the ${source} could not be sent through the SFU`, err);
+      return null;
+    });
+    this.videoChains.set(source, next);
+    return next;
+  }
+
+  /** The sender of a published video source, or null. */
+  videoSender(source) {
+    const video = this.videos.get(source);
+    return video && video.pc ? video.pc.getSenders()[0] || null : null;
+  }
+
+  async _setVideo(source, track, stream) {
+    if (this.closed) return null;
+    const current = this.videos.get(source);
+    if (current && track) {
+      if (current.track !== track) await current.pc.getSenders()[0].replaceTrack(track);
+      current.track = track;
+      return current.pc.getSenders()[0];
+    }
+    if (current) {
+      this.videos.delete(source);
+      await this._unpublishVideo(current);
+      return null;
+    }
+    if (!track) return null;
+    const handle = await this._attach();
+    const video = { handle, pc: null, feed: null, track };
+    this.videos.set(source, video);
+    try {
+      const joined = await this._message(handle, {
+        request: "join", ptype: "publisher", room: this.room, token: this.token, display: `${this.display}:${source}`,
+      });
+      video.feed = joined.plugindata.data.id;
+      this.ownFeeds.add(video.feed);
+      video.pc = new RTCPeerConnection({ iceServers: this.iceServers });
+      video.pc.addTransceiver(track, { direction: "sendonly", streams: stream ? [stream] : [] });
+      // A failed video connection drops that source alone; a revoke ends the microphone too (stop()).
+      video.pc.addEventListener("connectionstatechange", () => {
+        if (video.pc.connectionState === "failed" && this.videos.get(source) === video) {
+          this.videos.delete(source);
+          this._unpublishVideo(video);
+        }
+      });
+      await this._offer(handle, video.pc, { request: "configure", audio: false, video: true });
+    } catch (err) {
+      if (this.videos.get(source) === video) this.videos.delete(source);
+      await this._unpublishVideo(video);
+      throw err;
+    }
+    if (this.videos.get(source) !== video || this.closed) return null; // turned off meanwhile
+    return video.pc.getSenders()[0];
+  }
+
+  async _unpublishVideo(video) {
+    if (video.pc) video.pc.close();
+    if (this.closed) return;
+    try {
+      await this._post(`/${this.session}/${video.handle}`, { janus: "detach" }); // leaves the room: unpublished
+    } catch (err) {
+      // gone already
+    }
+  }
+
   async stop(why = "left") {
     if (this.closed) return;
     this.closed = true;
     for (const { pc } of this.subscribers.values()) pc.close();
     if (this.publisher && this.publisher.pc) this.publisher.pc.close();
+    for (const video of this.videos.values()) if (video.pc) video.pc.close();
     try {
       await this._post(`/${this.session}`, { janus: "destroy" });
     } catch (err) {
@@ -118,15 +199,7 @@ export class SfuSession {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
     this.publisher.pc = pc;
     pc.addTransceiver(this.track, { direction: "sendonly" });
-    await pc.setLocalDescription(await pc.createOffer());
-    await gathered(pc);
-    // The answer tells us where the SFU listens; until then send the offer without candidates and
-    // trickle the reachable ones afterwards.
-    const offer = pc.localDescription.sdp.split("\r\n").filter((l) => !l.startsWith("a=candidate:")).join("\r\n");
-    const answer = await this._message(this.publisher.handle, { request: "configure", audio: true, video: false },
-      { type: "offer", sdp: offer });
-    this.loopbackOnly = sdpLoopbackOnly(answer.jsep.sdp);
-    await pc.setRemoteDescription(answer.jsep);
+    await this._offer(this.publisher.handle, pc, { request: "configure", audio: true, video: false });
     // Janus hangs up (a DTLS close) when Office revokes this person; the long poll may not hear of it.
     const dtls = pc.getSenders()[0].transport;
     const hungUp = () => {
@@ -136,11 +209,23 @@ export class SfuSession {
     };
     if (dtls) dtls.addEventListener("statechange", hungUp);
     pc.addEventListener("connectionstatechange", hungUp);
+  }
+
+  /** Offer this publisher connection to Janus with `configure` and take its answer. */
+  async _offer(handle, pc, configure) {
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    // The answer tells us where the SFU listens; until then send the offer without candidates and
+    // trickle the reachable ones afterwards.
+    const offer = pc.localDescription.sdp.split("\r\n").filter((l) => !l.startsWith("a=candidate:")).join("\r\n");
+    const answer = await this._message(handle, configure, { type: "offer", sdp: offer });
+    this.loopbackOnly = sdpLoopbackOnly(answer.jsep.sdp);
+    await pc.setRemoteDescription(answer.jsep);
     const own = pc.localDescription.sdp.split("\r\n").filter((l) => l.startsWith("a=candidate:"));
     const reachable = own.filter((l) => !this.loopbackOnly || isLoopback(candidateAddress(l)));
-    const candidates = reachable.map((l) => ({ candidate: l.slice(2), sdpMid: "0", sdpMLineIndex: 0 }));
-    await this._post(`/${this.session}/${this.publisher.handle}`,
-      { janus: "trickle", candidates: [...candidates, { completed: true }] });
+    const mid = pc.getTransceivers()[0].mid || "0";
+    const candidates = reachable.map((l) => ({ candidate: l.slice(2), sdpMid: mid, sdpMLineIndex: 0 }));
+    await this._post(`/${this.session}/${handle}`, { janus: "trickle", candidates: [...candidates, { completed: true }] });
   }
 
   async _subscribe(feed, display) {
@@ -245,7 +330,7 @@ export class SfuSession {
       return;
     }
     for (const p of data.publishers || []) {
-      if (!this.publisher || p.id !== this.publisher.feed) this._subscribe(p.id, p.display).catch((err) => this._subscribeFailed(p.id, err));
+      if (!this.ownFeeds.has(p.id)) this._subscribe(p.id, p.display).catch((err) => this._subscribeFailed(p.id, err));
     }
     const gone = data.unpublished ?? data.leaving;
     if (typeof gone === "number") this._unsubscribe(gone);

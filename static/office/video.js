@@ -1,8 +1,10 @@
 // Video in the office: the camera and a shared screen, sent over the proximity voice connections
 // (voice.js) by adding video transceivers and renegotiating through the same `voice.signal` relay,
+// or, in a room that went to the SFU, published there as a publisher per source (sfu.js `setVideo`);
 // and the stage that shows them: a tile per person (name, speaking ring, muted microphone), or the
 // presenter view while someone shares a screen. Never sent to the transcriber's server peer
-// (meeting.js offers the microphone only, and transcription/peer.py refuses video).
+// (meeting.js offers the microphone only, transcription/peer.py refuses video, and the transcriber
+// subscribes to no SFU feed without audio).
 
 import { el } from "./lib/dom.js";
 
@@ -55,6 +57,7 @@ export class VideoCall {
     };
     this.remote = new Map(); // user -> {muted, camera: streamId|null, screen: streamId|null}
     this.remoteStreams = new Map(); // user -> Map(streamId -> MediaStream)
+    this.sfuVideo = new Map(); // user -> {camera?: {feed, stream, since}, screen?: {feed, stream, since}}
     this.busy = { camera: false, screen: false };
     this.paramChains = new WeakMap(); // sender -> promise: setParameters calls one after the other
     this.cameraBtn = document.getElementById("camera-toggle");
@@ -153,6 +156,7 @@ export class VideoCall {
 
   _changed() {
     for (const peer of this._peers()) this._syncPeer(peer);
+    this._syncSfu();
     this.broadcastState();
     this._renderButtons();
     this.stage.render();
@@ -214,6 +218,81 @@ export class VideoCall {
     this.stage.render();
   }
 
+  // --- the SFU (hooks called by ProximityVoice while this page is in an SFU room) ---
+
+  _sfuSession() {
+    return this.voice && this.voice.sfu ? this.voice.sfu.session : null;
+  }
+
+  /** Publish or stop the local sources in the SFU room so they match what is on. */
+  _syncSfu() {
+    const session = this._sfuSession();
+    if (!session) return;
+    for (const source of SOURCES) {
+      const { track, stream } = this.local[source];
+      session.setVideo(source, track, stream).then((sender) => {
+        if (sender) this._applySfuPolicy();
+      });
+    }
+  }
+
+  onSfuStarted() {
+    this._syncSfu();
+    this.broadcastState();
+    this.stage.render();
+  }
+
+  onSfuEnded() {
+    this.sfuVideo.clear();
+    this.stage.render();
+  }
+
+  onSfuPerson(user) {
+    this._sendState(user);
+    this._applySfuPolicy();
+    this.stage.render();
+  }
+
+  onSfuPersonGone(user) {
+    if (!this.voice || !this.voice.peers.has(user)) this.remote.delete(user);
+    this._applySfuPolicy();
+    this.stage.render();
+  }
+
+  onSfuVideo(user, source, feed, track) {
+    let sources = this.sfuVideo.get(user);
+    if (!sources) this.sfuVideo.set(user, (sources = {}));
+    sources[source] = { feed, stream: new MediaStream([track]), since: Date.now() };
+    const rerender = () => this.stage.render();
+    track.addEventListener("unmute", rerender);
+    track.addEventListener("mute", rerender);
+    track.addEventListener("ended", rerender);
+    this.stage.render();
+  }
+
+  onSfuVideoGone(user, source, feed) {
+    const sources = this.sfuVideo.get(user);
+    if (!sources || !sources[source] || sources[source].feed !== feed) return;
+    delete sources[source];
+    if (!sources.camera && !sources.screen) this.sfuVideo.delete(user);
+    this.stage.render();
+  }
+
+  /** An SFU room: each source is uploaded once, and everyone there downloads it, so the cap follows
+   * the room's size as it does a mesh group's. */
+  _applySfuPolicy() {
+    const session = this._sfuSession();
+    if (!session) return;
+    const peers = Math.max(1, this.voice.roomHeadcount(this.voice.sfu.room) - 1);
+    for (const source of SOURCES) {
+      const sender = session.videoSender(source);
+      const track = this.local[source].track;
+      if (!sender || !track || sender.track !== track) continue;
+      const settings = track.getSettings ? track.getSettings() : {};
+      this._setParameters(sender, videoSendPolicy({ source, peers, sourceHeight: settings.height || 0 }));
+    }
+  }
+
   /** Add, resume or pause this connection's video senders so they match the local sources. */
   _syncPeer(peer) {
     if (!peer.video || peer.pc.signalingState === "closed") return;
@@ -241,6 +320,7 @@ export class VideoCall {
 
   applyPolicy() {
     for (const peer of this._peers()) this._applyPolicyTo(peer);
+    this._applySfuPolicy();
   }
 
   _applyPolicyTo(peer) {
@@ -288,6 +368,7 @@ export class VideoCall {
     for (const peer of this._peers()) {
       if (peer.pc.connectionState === "connected") this._sendState(peer.user);
     }
+    if (this.voice) for (const user of this.voice.sfuPeople()) this._sendState(user);
   }
 
   _renderButtons() {
@@ -352,6 +433,18 @@ export class VideoStage {
         camera: info.camera ? live(streams.get(info.camera)) : null,
         screen: info.screen ? live(streams.get(info.screen)) : null,
         screenSince: info.screenSince || 0,
+      });
+    }
+    const meshed = new Set(out.map((p) => p.user));
+    for (const user of call.voice ? call.voice.sfuPeople() : []) {
+      if (meshed.has(user)) continue;
+      const info = call.remote.get(user) || {};
+      const sources = call.sfuVideo.get(user) || {};
+      out.push({
+        user, self: false, muted: !!info.muted, connected: true,
+        camera: sources.camera ? live(sources.camera.stream) : null,
+        screen: sources.screen ? live(sources.screen.stream) : null,
+        screenSince: sources.screen ? sources.screen.since : 0,
       });
     }
     return out;

@@ -5,8 +5,8 @@
 // renegotiated over the same relay (perfect negotiation: the lower id is the impolite side).
 // A walled room that Office moved to the SFU (docs/adr/0023, `sfu.join`) is heard through sfu.js
 // instead: the page hangs up its mesh calls with the people of that room, publishes the microphone
-// there and plays every other publisher; walking out (or a revoke) returns it to the mesh. Audio only
-// for now: camera and screen still go over mesh connections, which an SFU room does not have.
+// there and plays every other publisher; walking out (or a revoke) returns it to the mesh. Camera and
+// screen go there too while the page is in the SFU (video.js publishes them, and plays the others').
 
 import { el } from "./lib/dom.js";
 import { SfuSession } from "./sfu.js";
@@ -250,7 +250,8 @@ export class ProximityVoice {
     this.countEl = document.getElementById("voice-count");
     this.modeEl = document.getElementById("media-mode");
     this.reconcileTimer = null;
-    // The SFU: null, or {room, session, feeds: Map feed -> {user, el, meter}} while this page is in one.
+    // The SFU: null, or {room, session, feeds: Map feed -> {user, el, meter}, videoFeeds: Map feed ->
+    // {user, source}} while this page is in one.
     this.sfu = null;
     this.sfuGrant = null; // an `sfu.join` not used yet (audio not started)
     this.sfuFailedRoom = null; // the room whose SFU did not answer: a mesh there
@@ -332,7 +333,7 @@ export class ProximityVoice {
 
   async enterSfu(frame) {
     this.sfuGrant = null;
-    const entry = { room: frame.room, session: null, feeds: new Map() };
+    const entry = { room: frame.room, session: null, feeds: new Map(), videoFeeds: new Map() };
     this.sfu = entry;
     for (const user of [...this.peers.keys()]) {
       const w = this.where(user);
@@ -353,6 +354,7 @@ export class ProximityVoice {
     this._renderCount();
     try {
       await entry.session.start();
+      if (this.sfu === entry && this.video) this.video.onSfuStarted(entry);
     } catch (err) {
       console.warn("office: the SFU could not be joined; staying a mesh", err);
       if (this.sfu === entry) this.sfuFailedRoom = entry.room;
@@ -372,11 +374,27 @@ export class ProximityVoice {
     if (this.sfu !== entry) return;
     this.sfu = null;
     for (const feed of [...entry.feeds.keys()]) this._dropFeed(entry, feed);
+    for (const feed of [...entry.videoFeeds.keys()]) this._dropFeed(entry, feed);
+    if (this.video) this.video.onSfuEnded(entry);
     this._renderCount();
   }
 
+  /** The Office user a feed's display names ("12", or "12:camera" / "12:screen" for video). */
+  static feedOwner(display) {
+    const [user, source] = String(display).split(":");
+    return { user: /^\d+$/.test(user) ? Number(user) : null, source: source || "microphone" };
+  }
+
   _onSfuTrack(entry, feed, track, display) {
-    if (this.sfu !== entry || track.kind !== "audio") return;
+    if (this.sfu !== entry) return;
+    const { user, source } = ProximityVoice.feedOwner(display);
+    if (track.kind === "video") {
+      if (user == null || !["camera", "screen"].includes(source)) return;
+      entry.videoFeeds.set(feed, { user, source });
+      if (this.video) this.video.onSfuVideo(user, source, feed, track);
+      return;
+    }
+    if (track.kind !== "audio" || source !== "microphone") return;
     this._dropFeed(entry, feed);
     const stream = new MediaStream([track]);
     const audioEl = document.createElement("audio");
@@ -387,18 +405,38 @@ export class ProximityVoice {
     this.audioRoot.append(audioEl);
     audioEl.srcObject = stream;
     audioEl.play().catch(() => {});
-    entry.feeds.set(feed, { user: Number(display) || null, el: audioEl, meter: this.audio.meter(stream) });
+    entry.feeds.set(feed, { user, el: audioEl, meter: this.audio.meter(stream) });
+    if (this.video && user != null) this.video.onSfuPerson(user);
     this._renderCount();
   }
 
   _dropFeed(entry, feed) {
+    const seen = entry.videoFeeds.get(feed);
+    if (seen) {
+      entry.videoFeeds.delete(feed);
+      if (this.video) this.video.onSfuVideoGone(seen.user, seen.source, feed);
+      return;
+    }
     const heard = entry.feeds.get(feed);
     if (!heard) return;
     entry.feeds.delete(feed);
     if (heard.meter && heard.meter.disconnect) heard.meter.disconnect();
     heard.el.srcObject = null;
     heard.el.remove();
+    if (this.video && heard.user != null) this.video.onSfuPersonGone(heard.user);
     this._renderCount();
+  }
+
+  /** Whether this person stands in the SFU room this page is in (their media state is for us). */
+  inSfuRoom(user) {
+    const w = this.sfu ? this.where(user) : null;
+    return !!w && w.room === this.sfu.room;
+  }
+
+  /** The people this page hears through the SFU now (Office user ids). */
+  sfuPeople() {
+    if (!this.sfu) return [];
+    return [...new Set([...this.sfu.feeds.values()].map((h) => h.user).filter((u) => u != null))];
   }
 
   /** Follow the SFU grant: in it while I stand in its room, out of it (back to the mesh) once I walk out. */
@@ -577,7 +615,7 @@ export class ProximityVoice {
     }
     try {
       if (signal.type === "media") {
-        if (this.video && peer) this.video.onSignal(from, signal);
+        if (this.video && (peer || this.inSfuRoom(from))) this.video.onSignal(from, signal);
         return;
       }
       if (signal.type === "ready") {

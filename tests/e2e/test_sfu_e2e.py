@@ -21,6 +21,7 @@ from aiortc.contrib.media import MediaPlayer
 from rooms import services
 from tests.conftest import PASSWORD, session_cookie
 from tests.e2e.conftest import ARTIFACTS, _signer, running_daphne
+from tests.e2e.voice_steps import PLAYING, tile
 from tests.janus_client import JanusTestClient
 from tests.page_polling import wait_for_async
 
@@ -42,7 +43,7 @@ def sfu_office(janus, django_db_setup, django_db_blocker):
 @pytest.fixture
 def sign_in_sfu(media_browser, sfu_office):
     contexts = []
-    yield _signer(media_browser, sfu_office, contexts, permissions=["microphone"])
+    yield _signer(media_browser, sfu_office, contexts, permissions=["microphone", "camera"])
     for context in contexts:
         context.close()
     _drop_unconsumed_audio_streams()
@@ -210,16 +211,21 @@ def _growing(page, script: str, wait_s: float = 1.0) -> tuple[int, int]:
     return before, page.evaluate(script)
 
 
-def test_the_third_person_moves_the_room_to_the_sfu_everyone_hears_everyone_and_walking_out_is_mesh_again(
-        office, people, janus, sfu_office, sign_in_sfu, tone_wav):
-    started = time.monotonic()
-    alice_id, bob_id, dana_id = people["alice"].id, people["bob"].id, people["dana"].id
-    # given Forum, a meeting room (transcribed) with a desk of dana's inside
+def _forum_with_danas_desk(office, people) -> None:
+    """Forum, a meeting room (transcribed) with a desk of dana's inside."""
     _off_the_browser_thread(lambda: (
         services.room_create(office_map=office["map"], name="Forum", kind="meeting", x=26, y=1, width=9, height=6,
                              doors=[[30, 6]], capacity=12, assistant_enabled=True),
         services.desk_create(office_map=office["map"], label="dana", x=FORUM_INSIDE[2][0], y=FORUM_INSIDE[2][1],
                              owner=people["dana"])))
+
+
+def test_the_third_person_moves_the_room_to_the_sfu_everyone_hears_everyone_and_walking_out_is_mesh_again(
+        office, people, janus, sfu_office, sign_in_sfu, tone_wav):
+    started = time.monotonic()
+    alice_id, bob_id, dana_id = people["alice"].id, people["bob"].id, people["dana"].id
+    # given Forum, a meeting room (transcribed) with a desk of dana's inside
+    _forum_with_danas_desk(office, people)
 
     # when alice and bob join audio and walk into Forum
     alice = sign_in_sfu("alice", PASSWORD)
@@ -331,3 +337,82 @@ def _sfu(janus):
     from rooms.sfu import JanusSfu
 
     return JanusSfu(url=janus.url, admin_url=janus.admin_url, admin_secret=janus.admin_secret)
+
+
+SFU_VIDEO = "[...(window.officeClient.voice.sfu?.videoFeeds.values() || [])].map((v) => [v.user, v.source])"
+
+
+def test_in_a_room_on_the_sfu_camera_and_screen_go_through_the_sfu(
+        office, people, janus, sfu_office, sign_in_sfu, tone_wav):
+    alice_id, bob_id, dana_id = people["alice"].id, people["bob"].id, people["dana"].id
+    _forum_with_danas_desk(office, people)
+    # given alice and bob in Forum with dana (an aiortc client at her desk): the room is on the SFU
+    alice = sign_in_sfu("alice", PASSWORD)
+    bob = sign_in_sfu("bob", PASSWORD)
+    for page, (x, y) in ((alice, FORUM_INSIDE[0]), (bob, FORUM_INSIDE[1])):
+        page.click("#audio-join")
+        page.evaluate(f"window.officeClient.moveTo({x}, {y})")
+    for page, (x, y) in ((alice, FORUM_INSIDE[0]), (bob, FORUM_INSIDE[1])):
+        _arrive(page, x, y)
+    dana_socket = OfficeSocketThread(sfu_office, office["map"].id, people["dana"])
+    dana = None
+    try:
+        grant = dana_socket.wait_for("sfu.join", timeout=10)["sfu"]
+        dana = AiortcParticipant(grant, tone_wav)
+        dana.publish(display=str(dana_id))
+        for page in (alice, bob):
+            page.wait_for_function("() => window.officeClient.voice.sfu?.feeds.size === 2", timeout=20000)
+        # ...and each sees a tile per person, dana's too (no camera: her initials)
+        bob.wait_for_selector(f'{tile(dana_id)}[data-video="off"]', timeout=10000)
+        bob.wait_for_selector(f'{tile(alice_id)}[data-video="off"]', timeout=10000)
+
+        # when alice turns her camera on
+        alice.click("#camera-toggle")
+        alice.wait_for_selector('#camera-toggle[aria-pressed="true"]')
+        # then bob sees her video playing in her tile, from the SFU: a feed of its own, no call between them
+        bob.wait_for_selector(f'{tile(alice_id)}[data-video="on"]', timeout=15000)
+        wait_for_async(bob, PLAYING, f"{tile(alice_id)} video", timeout_ms=15000)
+        assert bob.evaluate(SFU_VIDEO) == [[alice_id, "camera"]]
+        assert not bob.evaluate(f"window.officeClient.voice.peers.has({alice_id})")
+        # ...capped for a room of three (each of the two others downloads it)
+        cap = alice.wait_for_function("""() => {
+          const sender = window.officeClient.voice.sfu?.session.videoSender("camera");
+          const p = sender && sender.getParameters();
+          return p && p.encodings && p.encodings[0] && p.encodings[0].maxBitrate ? p.encodings[0] : null;
+        }""", timeout=10000).json_value()
+        policy = alice.evaluate("""async () => (await import("/static/office/video.js"))
+          .videoSendPolicy({ source: "camera", peers: 2 })""")
+        assert cap["maxBitrate"] == policy["maxBitrate"] == 1_200_000
+
+        # when she mutes, bob's tile says so (the media state still goes over voice.signal)
+        alice.click("#mic-toggle")
+        bob.wait_for_selector(f'{tile(alice_id)}[data-muted="true"]', timeout=10000)
+        alice.click("#mic-toggle")
+        bob.wait_for_selector(f'{tile(alice_id)}[data-muted="false"]', timeout=10000)
+
+        # when bob shares his screen, alice gets the presenter view with his screen playing
+        bob.click("#screen-toggle")
+        alice.wait_for_selector('#video-stage[data-layout="presenter"]', timeout=15000)
+        screen = f'#video-main {tile(bob_id, "screen")}'
+        alice.wait_for_selector(screen, timeout=10000)
+        wait_for_async(alice, PLAYING, f"{screen} video", timeout_ms=15000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        alice.screenshot(path=str(ARTIFACTS / "sfu-video-presenter-alice.png"))
+        # ...and Janus has each source as a publisher of its own
+        displays = {p.display for p in _sfu(janus).participants(grant["room"]) if p.publisher}
+        assert {f"{alice_id}:camera", f"{bob_id}:screen", str(alice_id), str(bob_id)} <= displays
+
+        # when alice turns her camera off, bob's tile shows her initials again and her feed is gone
+        alice.click("#camera-toggle")
+        bob.wait_for_selector(f'{tile(alice_id)}[data-video="off"]', timeout=15000)
+        assert bob.inner_text(f"{tile(alice_id)} .vt-face") == "AA"
+        displays = {p.display for p in _sfu(janus).participants(grant["room"]) if p.publisher}
+        assert f"{alice_id}:camera" not in displays and f"{bob_id}:screen" in displays
+        # and when bob stops sharing, alice is back to the grid
+        bob.click("#screen-toggle")
+        alice.wait_for_selector('#video-stage[data-layout="grid"]', timeout=15000)
+        assert alice.evaluate(SFU_VIDEO) == []
+    finally:
+        if dana is not None:
+            dana.close()
+        dana_socket.close()

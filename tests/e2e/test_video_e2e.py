@@ -16,19 +16,11 @@ from django.conf import settings
 
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import ARTIFACTS, _signer
-from tests.e2e.voice_steps import CALL_CONNECTED, join_audio_and_connect
+from tests.e2e.voice_steps import CALL_CONNECTED, PLAYING, join_audio_and_connect, tile
 from tests.page_polling import wait_for_async
 from transcription.audio_bus import STREAMS_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PLAYING = """async (selector) => {
-  const video = document.querySelector(selector);
-  if (!video || !video.srcObject || video.videoWidth === 0) return false;
-  const t0 = video.currentTime;
-  await new Promise((resolve) => setTimeout(resolve, 400));
-  return video.currentTime > t0;
-}"""
 
 
 @pytest.fixture
@@ -38,10 +30,6 @@ def sign_in_with_camera(media_browser, live_office):
     yield _signer(media_browser, live_office, contexts, permissions=["microphone", "camera"])
     for context in contexts:
         context.close()
-
-
-def tile(user_id: int, kind: str = "camera") -> str:
-    return f'.video-tile[data-kind="{kind}"][data-user="{user_id}"]'
 
 
 def test_a_camera_and_a_shared_screen_reach_the_person_nearby(office, people, sign_in_with_camera):
