@@ -391,7 +391,9 @@ export class VideoCall {
   }
 }
 
-/** The tiles: me and everyone I am connected to; a shared screen takes the stage when there is one. */
+/** The tiles: me and everyone I am connected to; a shared screen takes the stage when there is one.
+ * With several shares the newest of someone else's is on the stage (mine only when no one else
+ * shares), the others wait in the strip, and clicking one puts it on the stage until it stops. */
 export class VideoStage {
   constructor({ call, state }) {
     this.call = call;
@@ -400,6 +402,7 @@ export class VideoStage {
     this.mainEl = document.getElementById("video-main");
     this.tilesEl = document.getElementById("video-tiles");
     this.tiles = new Map(); // key ("u12", "s12") -> tile element
+    this.pinned = null; // the user whose screen this person chose to watch
     if (this.root) setInterval(() => this._tick(), STAGE_TICK_MS);
   }
 
@@ -453,11 +456,14 @@ export class VideoStage {
   render() {
     if (!this.root) return;
     const people = this._people();
-    const presenting = people.filter((p) => p.screen).sort((a, b) => b.screenSince - a.screenSince)[0] || null;
+    const sharing = people.filter((p) => p.screen).sort((a, b) => (a.self - b.self) || (b.screenSince - a.screenSince));
+    if (this.pinned !== null && !sharing.some((p) => p.user === this.pinned)) this.pinned = null;
+    const presenting = sharing.find((p) => p.user === this.pinned) || sharing[0] || null;
     const show = people.length > 1 || people.some((p) => p.camera || p.screen);
     this.root.hidden = !show;
     this.root.dataset.layout = presenting ? "presenter" : "grid";
     this.root.dataset.count = String(people.length);
+    this.root.dataset.shares = String(sharing.length);
     if (!show) {
       for (const tile of this.tiles.values()) this._release(tile);
       this.tiles.clear();
@@ -467,7 +473,10 @@ export class VideoStage {
     }
     const wanted = new Map();
     if (presenting) {
-      wanted.set(`s${presenting.user}`, { ...presenting, kind: "screen", stream: presenting.screen });
+      wanted.set(`s${presenting.user}`, { ...presenting, kind: "screen", stream: presenting.screen, onStage: true });
+    }
+    for (const p of sharing) {
+      if (p !== presenting) wanted.set(`s${p.user}`, { ...p, kind: "screen", stream: p.screen, onStage: false });
     }
     for (const p of people) wanted.set(`u${p.user}`, { ...p, kind: "camera", stream: p.camera });
     for (const [key, tile] of this.tiles) {
@@ -485,7 +494,7 @@ export class VideoStage {
         this.tiles.set(key, tile);
       }
       this._update(tile, info);
-      if (info.kind === "screen") {
+      if (info.onStage) {
         if (tile.parentNode !== this.mainEl) this.mainEl.replaceChildren(tile);
       } else {
         strip.push(tile);
@@ -512,6 +521,21 @@ export class VideoStage {
     caption.append(el("span", "vt-mic", ""), el("span", "vt-name", ""));
     tile.append(video, face, caption);
     if (info.self && info.kind === "camera") tile.classList.add("is-self");
+    if (info.kind === "screen") {
+      // A share waiting in the strip is a button: it goes on the stage.
+      const choose = () => {
+        if (tile.dataset.place !== "strip") return;
+        this.pinned = info.user;
+        this.render();
+      };
+      tile.addEventListener("click", choose);
+      tile.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") {
+          e.preventDefault();
+          choose();
+        }
+      });
+    }
     return tile;
   }
 
@@ -523,6 +547,19 @@ export class VideoStage {
       if (stream) video.play().catch(() => {});
     }
     tile.dataset.video = stream ? "on" : "off";
+    if (info.kind === "screen") {
+      const inStrip = !info.onStage;
+      tile.dataset.place = inStrip ? "strip" : "stage";
+      if (inStrip) {
+        tile.setAttribute("role", "button");
+        tile.tabIndex = 0;
+        tile.title = `Show ${info.self ? "your" : `${this._name(info.user)}'s`} screen`;
+      } else {
+        tile.removeAttribute("role");
+        tile.removeAttribute("tabindex");
+        tile.title = "";
+      }
+    }
     const name = info.kind === "screen" ? `${this._name(info.user)} · screen` : this._name(info.user);
     const nameEl = tile.querySelector(".vt-name");
     if (nameEl.textContent !== name) nameEl.textContent = name;

@@ -92,6 +92,26 @@ def test_a_camera_and_a_shared_screen_reach_the_person_nearby(office, people, si
     assert carol.locator("#video-tiles .video-tile").count() == 3
     carol.screenshot(path=str(ARTIFACTS / "video-presenter-carol.png"))
 
+    # when bob shares his screen too, carol's stage shows the newest share and alice's waits in the strip
+    bob.click("#screen-toggle")
+    bob_screen = tile(bob_id, "screen")
+    carol.wait_for_selector(f"#video-main {bob_screen}", timeout=15000)
+    wait_for_async(carol, PLAYING, f"#video-main {bob_screen} video", timeout_ms=15000)
+    waiting = f'#video-tiles {tile(alice_id, "screen")}[data-place="strip"]'
+    carol.wait_for_selector(waiting)
+    # ...while bob keeps watching alice's, his own share in his strip
+    bob.wait_for_selector(f'#video-tiles {bob_screen}[data-place="strip"]', timeout=10000)
+    assert bob.locator(f'#video-main {tile(alice_id, "screen")}').count() == 1
+    # when carol clicks alice's share, it is on her stage again, and bob's waits in the strip
+    carol.click(waiting)
+    carol.wait_for_selector(f'#video-main {tile(alice_id, "screen")}')
+    assert carol.locator(f'#video-tiles {bob_screen}[data-place="strip"]').count() == 1
+    carol.screenshot(path=str(ARTIFACTS / "video-two-shares-carol.png"))
+    # and when bob stops sharing, his tile goes and alice's share stays on her stage
+    bob.click("#screen-toggle")
+    carol.wait_for_selector(f"#video-tiles {bob_screen}", state="detached", timeout=15000)
+    assert carol.locator(f'#video-main {tile(alice_id, "screen")}').count() == 1
+
     # when the browser ends the share (its own "Stop sharing" button ends the track)
     alice.evaluate("window.officeClient.video.local.screen.track.dispatchEvent(new Event('ended'))")
     # then both are back to the grid, alice's camera still on
