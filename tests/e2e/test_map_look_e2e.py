@@ -133,6 +133,14 @@ def test_the_map_reads_as_an_office_on_a_desktop_and_on_a_phone(browser, live_of
         canvas = carol.locator("#office-canvas").bounding_box()
         assert canvas["width"] >= 380 and canvas["height"] >= 640
         assert not carol.locator("#chat-input").is_visible()
+        # ...and the assistant waits folded at the top (its head only), a tap away
+        assert carol.get_attribute("#assistant-toggle", "aria-expanded") == "false"
+        assert carol.locator("#assistant-panel").bounding_box()["height"] < 0.1 * 844
+        carol.click("#assistant-toggle")
+        carol.wait_for_selector("#assistant-body:not([hidden])")
+        assert carol.locator("#assistant-panel").bounding_box()["height"] > 0.1 * 844
+        carol.click("#assistant-toggle")
+        carol.wait_for_selector("#assistant-body", state="hidden")
         start = carol.evaluate("[window.officeClient.state.you.x, window.officeClient.state.you.y]")
         target = [start[0] + 3, start[1] - 2]
 

@@ -21,12 +21,19 @@ const STATUS_POLL_MS = 30000;
 const STATUS_RETRY_MIN_MS = 3000; // after a failed call, but not more often than this
 const OPEN_KEY = "office.assistant.open";
 
+// map-look.css's phone layout: the map comes first there, so the panel starts folded (its head and
+// item count stay on the map; a tap opens it) unless this person opened it before.
+const NARROW = "(max-width: 600px)";
+
 function loadOpen() {
+  let saved = null;
   try {
-    return localStorage.getItem(OPEN_KEY) !== "false";
+    saved = localStorage.getItem(OPEN_KEY);
   } catch (err) {
-    return true;
+    /* private mode: the default for this screen */
   }
+  if (saved !== null) return saved !== "false";
+  return !(window.matchMedia && window.matchMedia(NARROW).matches);
 }
 
 function saveOpen(open) {
