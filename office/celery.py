@@ -53,9 +53,9 @@ def worker_metrics(**_kwargs) -> None:
 
 @beat_init.connect
 def beat_metrics(**_kwargs) -> None:
-    from office.process_metrics import CeleryQueueCollector, serve_process_metrics
+    from office.process_metrics import scrape_time_collectors, serve_process_metrics
 
-    serve_process_metrics(collectors=[CeleryQueueCollector()])
+    serve_process_metrics(collectors=scrape_time_collectors())
 
 
 @task_prerun.connect

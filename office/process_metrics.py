@@ -58,6 +58,14 @@ class CeleryQueueCollector:
         yield family
 
 
+def scrape_time_collectors() -> list:
+    """The collectors that read shared state when scraped (queues, the SFU), named in
+    OFFICE_SCRAPE_TIME_COLLECTORS so that apps above `office` can add theirs; served by beat alone."""
+    from django.utils.module_loading import import_string
+
+    return [import_string(path)() for path in settings.OFFICE_SCRAPE_TIME_COLLECTORS]
+
+
 def clear_multiprocess_dir() -> None:
     """Drop a previous run's values (a restarted container keeps its volume); the worker's parent
     calls this before it forks any child, and keeps its own files."""

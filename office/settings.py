@@ -357,6 +357,9 @@ OFFICE_SFU_URL = env_str("OFFICE_SFU_URL", "")
 OFFICE_SFU_ADMIN_URL = env_str("OFFICE_SFU_ADMIN_URL", "")
 OFFICE_SFU_ADMIN_SECRET = env_str("OFFICE_SFU_ADMIN_SECRET", "")
 OFFICE_SFU_FROM_PARTICIPANTS = env_int("OFFICE_SFU_FROM_PARTICIPANTS", 5, minimum=2)
+# Metrics read from shared state when Prometheus scrapes, served by Celery beat only (one replica), so
+# that nothing is counted once per web node (office/process_metrics.py).
+OFFICE_SCRAPE_TIME_COLLECTORS = ["office.process_metrics.CeleryQueueCollector", "rooms.sfu_metrics.SfuCollector"]
 if OFFICE_SFU_URL and not (OFFICE_SFU_ADMIN_URL and OFFICE_SFU_ADMIN_SECRET):
     raise ImproperlyConfigured("OFFICE_SFU_URL needs OFFICE_SFU_ADMIN_URL and OFFICE_SFU_ADMIN_SECRET")
 

@@ -86,6 +86,12 @@ class Sfu(Protocol):
     def ensure_room(self, room_id: int) -> None: ...
     def grant(self, room_id: int, user_id: int) -> SfuJoin: ...
     def revoke(self, room_id: int, user_id: int) -> None: ...
+    def office_rooms(self) -> list[int]:
+        """The SFU rooms Office made (private ones included: the admin key lists them)."""
+        answer = self._videoroom({"request": "list", "admin_key": self._secret.decode()})
+        return sorted(r["room"] for r in answer.get("list") or []
+                      if str(r.get("description", "")).startswith("office room ") and isinstance(r.get("room"), int))
+
     def participants(self, room_id: int) -> list[SfuParticipant]: ...
     def grant_service(self, room_id: int, name: str) -> SfuJoin: ...
     def revoke_service(self, room_id: int, name: str) -> None: ...
@@ -200,6 +206,12 @@ class JanusSfu:
                                  "id": plugin["id"]}, allow_error_codes={426, 428})
             self._admin({"janus": "detach_handle"}, path=f"/{session_id}/{handle_id}",
                         allow_error_codes={458, 459})  # gone meanwhile
+
+    def office_rooms(self) -> list[int]:
+        """The SFU rooms Office made (private ones included: the admin key lists them)."""
+        answer = self._videoroom({"request": "list", "admin_key": self._secret.decode()})
+        return sorted(r["room"] for r in answer.get("list") or []
+                      if str(r.get("description", "")).startswith("office room ") and isinstance(r.get("room"), int))
 
     def participants(self, room_id: int) -> list[SfuParticipant]:
         answer = self._videoroom({"request": "listparticipants", "room": room_id}, allow_error_codes={426})

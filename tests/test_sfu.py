@@ -316,3 +316,54 @@ async def test_a_browser_page_publishes_and_hears_through_the_sfu_and_is_out_wit
             await speaking.close()
             if listening is not None:
                 await listening.close()
+
+
+async def test_the_sfu_metrics_count_rooms_and_feeds_by_source_and_say_when_it_does_not_answer(
+        sfu, janus, settings, tone_wav):
+    from aiortc import VideoStreamTrack
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from rooms.sfu_metrics import SfuCollector
+
+    settings.OFFICE_SFU_URL, settings.OFFICE_SFU_ADMIN_URL = janus.url, janus.admin_url
+    settings.OFFICE_SFU_ADMIN_SECRET = janus.admin_secret
+    registry = CollectorRegistry()
+    registry.register(SfuCollector())
+
+    def scrape() -> str:
+        return generate_latest(registry).decode()
+
+    # given two Office rooms on the SFU (and no other: earlier tests' go), alice's microphone and camera in one
+    for room in await asyncio.to_thread(sfu.office_rooms):
+        await asyncio.to_thread(sfu.destroy_room, room)
+    for room in (MEETING, OTHER_MEETING):
+        await asyncio.to_thread(sfu.ensure_room, room)
+    grant = await asyncio.to_thread(sfu.grant, MEETING, ALICE)
+    microphone, camera = JanusTestClient(grant.url, grant.token), JanusTestClient(grant.url, grant.token)
+    player = MediaPlayer(tone_wav, loop=True)
+    try:
+        await microphone.open()
+        await microphone.publish(MEETING, player.audio, display=str(ALICE))
+        await camera.open()
+        await camera.publish(MEETING, VideoStreamTrack(), display=f"{ALICE}:camera")
+        for client in (microphone, camera):
+            await client.wait_for(lambda e: e.get("janus") == "webrtcup", timeout=10)
+        # when Prometheus scrapes
+        body = await asyncio.to_thread(scrape)
+    finally:
+        player.audio.stop()
+        await microphone.close()
+        await camera.close()
+        for room in (MEETING, OTHER_MEETING):
+            await asyncio.to_thread(sfu.destroy_room, room)
+    # then it sees both rooms and her two feeds, each by its source
+    assert "office_sfu_up 1.0" in body
+    assert "office_sfu_rooms 2.0" in body
+    assert 'office_sfu_publishers{source="microphone"} 1.0' in body
+    assert 'office_sfu_publishers{source="camera"} 1.0' in body
+    assert 'office_sfu_publishers{source="screen"} 0.0' in body
+
+    # when the SFU does not answer, then the scrape says so instead of failing
+    settings.OFFICE_SFU_ADMIN_URL = f"http://127.0.0.1:{free_port()}/admin"
+    body = await asyncio.to_thread(scrape)
+    assert "office_sfu_up 0.0" in body and "office_sfu_rooms" not in body
