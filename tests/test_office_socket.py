@@ -73,6 +73,28 @@ async def test_a_move_reaches_a_nearby_member_in_a_batch(office, people, sockets
     assert all(len(entry) == 4 for entry in seen["m"])
 
 
+async def test_movement_frames_skip_the_session_middleware(office, people, sockets, monkeypatch):
+    from channels.sessions import InstanceSessionWrapper
+
+    through_middleware = []
+    wrapped = InstanceSessionWrapper.send
+
+    async def counting(self, message):
+        through_middleware.append(message["type"])
+        return await wrapped(self, message)
+
+    monkeypatch.setattr(InstanceSessionWrapper, "send", counting)
+    # given alice and bob on the map (their accepts go through the session middleware, as any send did)
+    alice = await sockets(people["alice"], office["map"].id)
+    bob = await sockets(people["bob"], office["map"].id)
+    assert "websocket.accept" in through_middleware
+    through_middleware.clear()
+    # when alice walks, then bob gets her moves, and none of those frames went through the middleware
+    await step_to(alice, [(11, 15), (12, 15)])
+    await bob.wait_for("moves", where=lambda f: [people["alice"].id, 12, 15, 2] in f["m"])
+    assert "websocket.send" not in through_middleware
+
+
 async def test_watchers_see_a_member_walk_out_of_their_view(office, people, sockets, settings):
     # given small view cells (4 tiles) and bob standing still at the spawn point (10, 15)
     settings.OFFICE_AOI_CELL_TILES = 4
