@@ -220,6 +220,18 @@ def _forum_with_danas_desk(office, people) -> None:
                              owner=people["dana"])))
 
 
+def _alice_and_bob_in_forum(sign_in_sfu):
+    """Alice's and bob's pages, audio joined, standing in Forum."""
+    alice = sign_in_sfu("alice", PASSWORD)
+    bob = sign_in_sfu("bob", PASSWORD)
+    for page, (x, y) in ((alice, FORUM_INSIDE[0]), (bob, FORUM_INSIDE[1])):
+        page.click("#audio-join")
+        page.evaluate(f"window.officeClient.moveTo({x}, {y})")
+    for page, (x, y) in ((alice, FORUM_INSIDE[0]), (bob, FORUM_INSIDE[1])):
+        _arrive(page, x, y)
+    return alice, bob
+
+
 def test_the_third_person_moves_the_room_to_the_sfu_everyone_hears_everyone_and_walking_out_is_mesh_again(
         office, people, janus, sfu_office, sign_in_sfu, tone_wav):
     started = time.monotonic()
@@ -228,13 +240,7 @@ def test_the_third_person_moves_the_room_to_the_sfu_everyone_hears_everyone_and_
     _forum_with_danas_desk(office, people)
 
     # when alice and bob join audio and walk into Forum
-    alice = sign_in_sfu("alice", PASSWORD)
-    bob = sign_in_sfu("bob", PASSWORD)
-    for page, (x, y) in ((alice, FORUM_INSIDE[0]), (bob, FORUM_INSIDE[1])):
-        page.click("#audio-join")
-        page.evaluate(f"window.officeClient.moveTo({x}, {y})")
-    for page, (x, y) in ((alice, FORUM_INSIDE[0]), (bob, FORUM_INSIDE[1])):
-        _arrive(page, x, y)
+    alice, bob = _alice_and_bob_in_forum(sign_in_sfu)
     # then two people are a mesh: a browser-to-browser call, and the panel says so
     connected = "id => window.officeClient.voice.peers.get(id)?.pc.connectionState === 'connected'"
     alice.wait_for_function(connected, arg=bob_id, timeout=20000)
@@ -347,13 +353,7 @@ def test_in_a_room_on_the_sfu_camera_and_screen_go_through_the_sfu(
     alice_id, bob_id, dana_id = people["alice"].id, people["bob"].id, people["dana"].id
     _forum_with_danas_desk(office, people)
     # given alice and bob in Forum with dana (an aiortc client at her desk): the room is on the SFU
-    alice = sign_in_sfu("alice", PASSWORD)
-    bob = sign_in_sfu("bob", PASSWORD)
-    for page, (x, y) in ((alice, FORUM_INSIDE[0]), (bob, FORUM_INSIDE[1])):
-        page.click("#audio-join")
-        page.evaluate(f"window.officeClient.moveTo({x}, {y})")
-    for page, (x, y) in ((alice, FORUM_INSIDE[0]), (bob, FORUM_INSIDE[1])):
-        _arrive(page, x, y)
+    alice, bob = _alice_and_bob_in_forum(sign_in_sfu)
     dana_socket = OfficeSocketThread(sfu_office, office["map"].id, people["dana"])
     dana = None
     try:
