@@ -21,7 +21,7 @@ from aiortc.contrib.media import MediaPlayer
 from rooms import services
 from tests.conftest import PASSWORD, session_cookie
 from tests.e2e.conftest import ARTIFACTS, _signer, running_daphne
-from tests.e2e.voice_steps import PLAYING, tile
+from tests.e2e.voice_steps import CALL_CONNECTED, PLAYING, tile
 from tests.janus_client import JanusTestClient
 from tests.page_polling import wait_for_async
 
@@ -352,8 +352,12 @@ def test_in_a_room_on_the_sfu_camera_and_screen_go_through_the_sfu(
         office, people, janus, sfu_office, sign_in_sfu, tone_wav):
     alice_id, bob_id, dana_id = people["alice"].id, people["bob"].id, people["dana"].id
     _forum_with_danas_desk(office, people)
-    # given alice and bob in Forum with dana (an aiortc client at her desk): the room is on the SFU
+    # given alice and bob in Forum, a mesh of two, bob's camera on (alice sees it over their call)
     alice, bob = _alice_and_bob_in_forum(sign_in_sfu)
+    alice.wait_for_function(CALL_CONNECTED, arg=bob_id, timeout=20000)
+    bob.click("#camera-toggle")
+    wait_for_async(alice, PLAYING, f"{tile(bob_id)} video", timeout_ms=15000)
+    # when dana comes in (an aiortc client at her desk): the room goes to the SFU
     dana_socket = OfficeSocketThread(sfu_office, office["map"].id, people["dana"])
     dana = None
     try:
@@ -362,6 +366,10 @@ def test_in_a_room_on_the_sfu_camera_and_screen_go_through_the_sfu(
         dana.publish(display=str(dana_id))
         for page in (alice, bob):
             page.wait_for_function("() => window.officeClient.voice.sfu?.feeds.size === 2", timeout=20000)
+        # then bob's camera moved with him: alice plays it from the SFU now
+        alice.wait_for_function(f"() => JSON.stringify({SFU_VIDEO}) === '[[{bob_id},\"camera\"]]'", timeout=15000)
+        wait_for_async(alice, PLAYING, f"{tile(bob_id)} video", timeout_ms=15000)
+        assert not alice.evaluate(f"window.officeClient.voice.peers.has({bob_id})")
         # ...and each sees a tile per person, dana's too (no camera: her initials)
         bob.wait_for_selector(f'{tile(dana_id)}[data-video="off"]', timeout=10000)
         bob.wait_for_selector(f'{tile(alice_id)}[data-video="off"]', timeout=10000)
@@ -400,7 +408,7 @@ def test_in_a_room_on_the_sfu_camera_and_screen_go_through_the_sfu(
         alice.screenshot(path=str(ARTIFACTS / "sfu-video-presenter-alice.png"))
         # ...and Janus has each source as a publisher of its own
         displays = {p.display for p in _sfu(janus).participants(grant["room"]) if p.publisher}
-        assert {f"{alice_id}:camera", f"{bob_id}:screen", str(alice_id), str(bob_id)} <= displays
+        assert {f"{alice_id}:camera", f"{bob_id}:camera", f"{bob_id}:screen", str(alice_id), str(bob_id)} <= displays
 
         # when alice turns her camera off, bob's tile shows her initials again and her feed is gone
         alice.click("#camera-toggle")
@@ -411,7 +419,7 @@ def test_in_a_room_on_the_sfu_camera_and_screen_go_through_the_sfu(
         # and when bob stops sharing, alice is back to the grid
         bob.click("#screen-toggle")
         alice.wait_for_selector('#video-stage[data-layout="grid"]', timeout=15000)
-        assert alice.evaluate(SFU_VIDEO) == []
+        assert alice.evaluate(SFU_VIDEO) == [[bob_id, "camera"]]
     finally:
         if dana is not None:
             dana.close()
