@@ -62,3 +62,37 @@ async def test_a_presence_event_never_overtakes_the_moves_received_before_it(hub
     await hub._apply_tick(batch(OTHER_NODE, moves=[(7, 3, 3, 12, None, False, None)]))
     await hub._apply_tick(batch(OTHER_NODE, events=[{"e": "leave", "user": 7, "conn": "c7"}]))
     assert [f["type"] for f in watcher.frames] == ["moves", "presence.leave"]
+
+
+async def test_a_movers_shared_record_follows_the_tick_and_a_leave_leaves_none_behind():
+    import redis.asyncio as aioredis
+    from django.conf import settings
+
+    from rooms.hub import Person, presence_key
+
+    hub = await Hub.current()
+    client = aioredis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    map_id, alice = 4242, Socket(1)
+    try:
+        # given alice on the map
+        await hub.join(alice, map_id, Person(user=1, name="Alice Archer", color="#e11d48", status="available",
+                                             x=1, y=1, seq=0, room=None, private=False, conn=alice.conn_id,
+                                             node=NODE_ID))
+        # when she takes a step, then the shared record (what the presence API reads) has it soon after
+        hub.move(map_id, 1, 2, 1, 1, None, False)
+        for _ in range(50):
+            record = await client.hget(presence_key(map_id), "1")
+            if json.loads(record)["x"] == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert json.loads(record)["x"] == 2
+        # when she steps again and leaves right after the tick, before her record is written
+        hub.move(map_id, 1, 3, 1, 2, None, False)
+        await hub._publish_pending()
+        await hub.leave(alice, map_id)
+        await asyncio.sleep(0.2)
+        # then no record of hers is left behind
+        assert await client.hget(presence_key(map_id), "1") is None
+    finally:
+        await client.aclose()
+        await hub.shutdown()
