@@ -147,6 +147,10 @@ def _forwards_event_as_is(function: ast.AsyncFunctionDef) -> bool:
     return False
 
 
+# ASGI messages a consumer hands to the server (`websocket.send` carrying a frame), not frames.
+ASGI_MESSAGES = ("websocket.", "http.")
+
+
 def sent_by_the_code() -> dict[str, set[str]]:
     sent: dict[str, set[str]] = {socket: set() for socket in SOCKETS}
     handlers: dict[str, tuple[set[str], ast.AsyncFunctionDef]] = {}
@@ -154,7 +158,8 @@ def sent_by_the_code() -> dict[str, set[str]]:
         tree = ast.parse((ROOT / path).read_text())
         parents = _parents(tree)
         for node in ast.walk(tree):
-            if isinstance(node, ast.Dict) and (event_type := _type_literal(node)) and not _in_group_send(node, parents):
+            if (isinstance(node, ast.Dict) and (event_type := _type_literal(node)) and not _in_group_send(node, parents)
+                    and not event_type.startswith(ASGI_MESSAGES)):
                 for socket in _sockets_of(node, parents):
                     sent[socket].add(event_type)
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
