@@ -7,6 +7,7 @@ OFFICE_RTC_HOST_ADDRESSES (transcription/apps.py) and Janus gathers on `lo` only
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import secrets
 import urllib.error
@@ -61,8 +62,8 @@ class JanusTestClient:
         while not self._closed:
             try:  # a short read timeout, so that no thread outlives close() by more than a second
                 answer = await asyncio.to_thread(_http, "GET", self.url + query % secrets.token_hex(4), None, 1)
-            except (urllib.error.URLError, OSError):
-                continue
+            except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError):
+                continue  # also a reply cut short when Janus goes (IncompleteRead, half a JSON body)
             batch = answer if isinstance(answer, list) else [answer]
             self.events.extend(e for e in batch if e.get("janus") != "keepalive")
             if any(e.get("janus") == "error" and e.get("error", {}).get("code") == 458 for e in batch):
