@@ -511,6 +511,11 @@ export class ProximityVoice {
     if (this.video) this.video.onPeer(peer);
     // After the first offer/answer, a change of tracks (camera, screen) renegotiates.
     pc.onnegotiationneeded = () => this._renegotiate(peer);
+    // A track added before the call's first answer (a camera already on) may miss its event: check
+    // again whenever the call is stable.
+    pc.addEventListener("signalingstatechange", () => {
+      if (pc.signalingState === "stable") setTimeout(() => this._renegotiateIfUnsent(peer), 0);
+    });
     pc.onicecandidate = (e) => {
       if (!e.candidate || this.peers.get(user) !== peer) return;
       const c = e.candidate.toJSON ? e.candidate.toJSON() : e.candidate;
@@ -545,6 +550,7 @@ export class ProximityVoice {
         if (offerer) setTimeout(() => this.reconcile(), RETRY_FAILED_MS);
       }
       if (pc.connectionState === "connected" && this.video) this.video.onConnected(peer);
+      if (pc.connectionState === "connected") this._renegotiateIfUnsent(peer);
       this._renderCount();
     };
     return peer;
@@ -584,6 +590,18 @@ export class ProximityVoice {
     } finally {
       peer.making = false;
     }
+  }
+
+  /** Offer again if a sender with a track has never been negotiated (a missed negotiationneeded);
+   * a few times at most, so a side that keeps refusing cannot make a loop. */
+  _renegotiateIfUnsent(peer) {
+    const pc = peer.pc;
+    if (this.peers.get(peer.user) !== peer || !peer.remoteSet || peer.making || pc.signalingState !== "stable") return;
+    const unsent = pc.getTransceivers().some((t) => t.sender.track && ["sendonly", "sendrecv"].includes(t.direction)
+      && !["sendonly", "sendrecv"].includes(t.currentDirection));
+    if (!unsent || (peer.unsentRetries || 0) >= 3) return;
+    peer.unsentRetries = (peer.unsentRetries || 0) + 1;
+    this._renegotiate(peer);
   }
 
   /** Their change of tracks. On a collision the higher id (polite) yields, the lower one ignores theirs. */
