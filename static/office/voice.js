@@ -242,6 +242,7 @@ export class ProximityVoice {
     this.audio = audio;
     this.notice = notice || (() => {});
     this.peers = new Map(); // user -> {sid, pc, offerer, el, meter, pending: [], remoteSet, outSince, retryTimer}
+    this.signalChains = new Map(); // user -> the tail of their signals being handled (see onSignal)
     this.iceServers = [];
     this.iceTransportPolicy = "all";
     this.speakingUntil = new Map(); // user -> ms timestamp
@@ -619,7 +620,19 @@ export class ProximityVoice {
     });
   }
 
-  async onSignal(from, signal) {
+  /** Signals from one person are handled one after the other: their renegotiation offer may come
+   * right behind their answer, and must find that answer applied (it was dropped, and their side
+   * waited for an answer forever). */
+  onSignal(from, signal) {
+    const next = (this.signalChains.get(from) || Promise.resolve()).then(() => this._handleSignal(from, signal));
+    const tail = next.catch(() => {}).finally(() => {
+      if (this.signalChains.get(from) === tail) this.signalChains.delete(from);
+    });
+    this.signalChains.set(from, tail);
+    return next;
+  }
+
+  async _handleSignal(from, signal) {
     if (!this.audio.started || !this.state.me || typeof from !== "number") return;
     const myId = this.state.me.id;
     let peer = this.peers.get(from);
