@@ -128,7 +128,6 @@ class MapState:
         # batches of several processes go out as one frame per socket (see Hub._apply_tick).
         self.undelivered: dict[tuple, list[str]] = {}
         self.delivery = asyncio.Lock()
-        self.delivery_timer: asyncio.TimerHandle | None = None
 
     def occupancy(self, room_id: int) -> int:
         return sum(1 for p in self.people.values() if p.room == room_id)
@@ -150,7 +149,7 @@ class Hub:
         self.maps: dict[int, MapState] = {}
         self._map_loading: dict[int, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task] = []
-        self._deliveries: set[asyncio.Task] = set()
+        self._publishing: asyncio.Future | None = None  # the latest batch on its way to Redis
         self._started = asyncio.Lock()
         # The shared presence record follows the movers off the tick's path (see _presence_loop).
         self._presence_dirty: dict[int, set[int]] = {}  # map id -> members whose record is behind
@@ -182,9 +181,8 @@ class Hub:
             ]
 
     async def shutdown(self) -> None:
-        for state in self.maps.values():
-            if state.delivery_timer is not None:
-                state.delivery_timer.cancel()
+        if self._publishing is not None:  # the last batch (a leave, say) still reaches the others
+            await asyncio.wait([self._publishing], timeout=2)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -327,22 +325,44 @@ class Hub:
             MOVE_TICK_PERIOD.set(self.pacer.observe(time.monotonic() - wake_at))
 
     async def _publish_pending(self) -> None:
+        """One tick: this process's sockets get their frame now, from this process's own batch and the
+        other processes' batches received since the last tick; the own batch goes to the others.
+
+        The own batch is applied here, not when it comes back through Redis: waiting for it added a
+        Redis round trip to every move, and on a loaded machine that round trip waits for a core."""
         for state in list(self.maps.values()):
             if not state.pending_moves and not state.pending_events:
+                if state.undelivered:
+                    await self._deliver(state)
                 continue
             moves = list(state.pending_moves.values())
             events = state.pending_events
             state.pending_moves = {}
             state.pending_events = []
-            await self.layer.group_send(
-                hub_group(state.map_id),
-                {"type": "hub.tick", "map": state.map_id, "node": NODE_ID, "moves": moves, "events": events},
-            )
+            message = {"type": "hub.tick", "map": state.map_id, "node": NODE_ID, "moves": moves, "events": events}
+            self._publish(message)
+            await self._apply_batch(state, message, remote=False)
+            await self._deliver(state)
             MOVE_BATCHES.inc()
             MOVE_BATCH_SIZE.observe(len(moves))
             if moves:
                 self._presence_dirty.setdefault(state.map_id, set()).update(m[0] for m in moves)
                 self._presence_wake.set()
+
+    def _publish(self, message: dict) -> None:
+        """Send a batch to every process's hub without holding up this tick's own frames; batches of
+        this process still leave in order (each send waits for the one before)."""
+        previous = self._publishing
+
+        async def send() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            try:
+                await self.layer.group_send(hub_group(message["map"]), message)
+            except Exception:
+                logger.exception("movement batch not published")
+
+        self._publishing = asyncio.ensure_future(send())
 
     async def _presence_loop(self) -> None:
         """Write the movers' shared records (Redis) after the tick, not in it: on a loaded machine a
@@ -370,7 +390,7 @@ class Hub:
         while True:
             try:
                 message = await self.layer.receive(self.channel)
-                if message.get("type") == "hub.tick":
+                if message.get("type") == "hub.tick" and message.get("node") != NODE_ID:
                     await self._apply_tick(message)
             except asyncio.CancelledError:
                 raise
@@ -379,18 +399,20 @@ class Hub:
                 await asyncio.sleep(0.05)
 
     async def _apply_tick(self, message: dict) -> None:
-        """Apply a batch of any process and queue its moves for this process's sockets.
+        """Apply another process's batch; its moves wait for this process's next tick.
 
         Every process receives every process's batch. Sending each batch as it comes would give each
-        socket one frame per process per tick, and the cost is per frame; so moves wait, and go out
-        together when this process's own batch comes back (at once when it is the only process) or,
-        when it has none, one period after the first waiting one. Presence events go out in order:
-        the moves received before them are sent first."""
+        socket one frame per process per tick, and the cost is per frame; so received moves go out with
+        this process's next tick, as one frame per socket. Presence events go out at once, after the
+        moves received before them."""
         state = self.maps.get(message["map"])
         if state is None:
             return
-        # This process already applied its own batch when it queued it; others' batches update state here.
-        remote = message["node"] != NODE_ID
+        await self._apply_batch(state, message, remote=True)
+
+    async def _apply_batch(self, state: MapState, message: dict, *, remote: bool) -> None:
+        """Send a batch's presence events (after any moves waiting before them) and queue its moves
+        per visibility key. This process already applied its own batch's state when it was queued."""
         if message["events"]:
             async with state.delivery:
                 await self._deliver_locked(state)
@@ -416,16 +438,6 @@ class Hub:
             # Watchers of the cell the member left see them go (never a position inside a private room).
             if origin is not None and not private and tuple(origin) != key:
                 fragments.setdefault(tuple(origin), []).append(entry)
-        if not remote:
-            await self._deliver(state)
-        elif fragments and state.delivery_timer is None:
-            state.delivery_timer = asyncio.get_running_loop().call_later(
-                self.pacer.period, self._deliver_later, state)
-
-    def _deliver_later(self, state: MapState) -> None:
-        task = asyncio.ensure_future(self._deliver(state))
-        self._deliveries.add(task)
-        task.add_done_callback(self._deliveries.discard)
 
     async def _deliver(self, state: MapState) -> None:
         async with state.delivery:
@@ -433,9 +445,6 @@ class Hub:
 
     async def _deliver_locked(self, state: MapState) -> None:
         """One `moves` frame per socket with every waiting entry it may see."""
-        if state.delivery_timer is not None:
-            state.delivery_timer.cancel()
-            state.delivery_timer = None
         if not state.undelivered:
             return
         joined = {key: ",".join(parts) for key, parts in state.undelivered.items()}

@@ -39,20 +39,82 @@ async def hub():
     await hub.shutdown()
 
 
+class StalledLayer:
+    """A channel layer whose sends never finish: what this process's sockets get must not wait on it."""
+
+    def __init__(self):
+        self.sent: list[dict] = []
+
+    async def group_send(self, group: str, message: dict) -> None:
+        self.sent.append(message)
+        await asyncio.Event().wait()
+
+
+async def test_a_tick_sends_this_processs_own_moves_without_waiting_for_redis(hub):
+    # given a watcher, a mover of this process, and a channel layer that never answers
+    watcher = Socket(1)
+    hub.maps[1].observers[1] = watcher
+    hub.layer = StalledLayer()
+    hub.move(1, 8, 4, 4, 5, None, False)
+    # when the tick runs
+    await asyncio.wait_for(hub._publish_pending(), timeout=1)
+    # then the watcher has the move already, and the batch is on its way to the other processes
+    assert watcher.frames == [{"type": "moves", "m": [[8, 4, 4, 5]]}]
+    await asyncio.sleep(0)
+    assert [m["moves"] for m in hub.layer.sent] == [[[8, 4, 4, 5, None, False, None]]]
+    hub._publishing.cancel()
+
+
 async def test_batches_of_two_processes_reach_a_socket_as_one_frame(hub):
     watcher = Socket(1)
     hub.maps[1].observers[1] = watcher
+    hub.layer = StalledLayer()
     await hub._apply_tick(batch(OTHER_NODE, moves=[(7, 3, 3, 12, None, False, None)]))
-    assert watcher.frames == []  # waits for this process's own batch of the tick
-    await hub._apply_tick(batch(NODE_ID, moves=[(8, 4, 4, 5, None, False, None)]))
+    assert watcher.frames == []  # waits for this process's next tick
+    hub.move(1, 8, 4, 4, 5, None, False)
+    await hub._publish_pending()
     assert watcher.frames == [{"type": "moves", "m": [[7, 3, 3, 12], [8, 4, 4, 5]]}]
+    hub._publishing.cancel()
 
 
-async def test_moves_of_other_processes_go_out_within_a_period_when_this_one_has_none(hub):
+async def test_this_processs_own_batch_coming_back_through_redis_is_not_sent_twice(hub):
+    watcher = Socket(1)
+    hub.maps[1].observers[1] = watcher
+    hub.layer = StalledLayer()
+    hub.move(1, 8, 4, 4, 5, None, False)
+    await hub._publish_pending()
+    await asyncio.sleep(0)
+    echo = hub.layer.sent[0]
+    hub._publishing.cancel()
+    # when the receive loop gets this process's own batch back
+    hub.layer = FeedLayer([echo])
+    hub.channel = "hub-test"
+    receiving = asyncio.ensure_future(hub._receive_loop())
+    await hub.layer.drained.wait()
+    await hub._publish_pending()
+    receiving.cancel()
+    # then the watcher still has the move once
+    assert watcher.frames == [{"type": "moves", "m": [[8, 4, 4, 5]]}]
+
+
+class FeedLayer:
+    """A channel layer that hands out the given messages, then waits."""
+
+    def __init__(self, messages: list[dict]):
+        self.messages, self.drained = list(messages), asyncio.Event()
+
+    async def receive(self, channel: str) -> dict:
+        if self.messages:
+            return self.messages.pop(0)
+        self.drained.set()
+        await asyncio.Event().wait()
+
+
+async def test_moves_of_other_processes_go_out_with_the_next_tick_when_this_one_has_none(hub):
     watcher = Socket(1)
     hub.maps[1].observers[1] = watcher
     await hub._apply_tick(batch(OTHER_NODE, moves=[(7, 3, 3, 12, None, False, None)]))
-    await asyncio.sleep(hub.pacer.period + 0.05)
+    await hub._publish_pending()
     assert watcher.frames == [{"type": "moves", "m": [[7, 3, 3, 12]]}]
 
 
