@@ -25,6 +25,7 @@ share this machine's cores with it, spend less, and their own queueing weighs le
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import math
 import random
@@ -51,6 +52,7 @@ from common import (  # noqa: E402
     ws_connect,
     ws_url,
 )
+from lean_ws import LeanClosed, LeanSocket, lean_connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 MAP_W, MAP_H = 128, 96
@@ -103,6 +105,7 @@ class Shared:
         self.unexpected_closes = 0
         self.unexpected_visible = 0  # moves entries about users outside the observer's cluster
         self.rejections = 0
+        self.frames = 0  # frames received by all clients
 
 
 class Client:
@@ -128,18 +131,47 @@ class Client:
         x0, y0, x1, y1 = self.region
         return x0 <= self.x <= x1 and y0 <= self.y <= y1
 
-    async def connect(self, uri: str, origin: str) -> None:
-        self.ws = await ws_connect(uri, origin, self.member["sessionid"])
-        while True:
-            frame = json.loads(await self.ws.recv())
-            if frame["type"] == "hello":
-                if frame["map"].get("aoi_cell") != AOI_CELL:
-                    raise SystemExit(f"server aoi_cell is {frame['map'].get('aoi_cell')}, the bench assumes {AOI_CELL}")
-                self.x, self.y = frame["you"]["x"], frame["you"]["y"]
-                break
-            if frame["type"] == "error":
-                raise RuntimeError(f"client {self.i}: {frame}")
-        self.reader = asyncio.create_task(self.read_loop())
+    async def connect(self, uri: str, origin: str, lean: bool = True) -> None:
+        if not lean:
+            self.ws = await ws_connect(uri, origin, self.member["sessionid"])
+            while True:
+                if self.on_hello(json.loads(await self.ws.recv())):
+                    break
+            self.reader = asyncio.create_task(self.read_loop())
+            return
+        self.ws = await lean_connect(uri, origin, self.member["sessionid"])
+        self.hello = asyncio.get_running_loop().create_future()
+        self.ws.done.add_done_callback(self.on_lean_closed)
+        self.ws.on_text = self.on_lean_text
+        for raw in self.ws.pending:
+            self.on_lean_text(raw)
+        self.ws.pending = []
+        await asyncio.wait_for(self.hello, 30)
+
+    def on_hello(self, frame: dict) -> bool:
+        """Until `hello`: True once it came (the client knows where it stands)."""
+        if frame["type"] == "hello":
+            if frame["map"].get("aoi_cell") != AOI_CELL:
+                raise SystemExit(f"server aoi_cell is {frame['map'].get('aoi_cell')}, the bench assumes {AOI_CELL}")
+            self.x, self.y = frame["you"]["x"], frame["you"]["y"]
+            return True
+        if frame["type"] == "error":
+            raise RuntimeError(f"client {self.i}: {frame}")
+        return False
+
+    def on_lean_text(self, raw: str) -> None:
+        if self.hello.done():
+            self.handle(raw, time.perf_counter())
+            return
+        try:
+            if self.on_hello(json.loads(raw)):
+                self.hello.set_result(None)
+        except (RuntimeError, SystemExit) as exc:
+            self.hello.set_exception(exc)
+
+    def on_lean_closed(self, _done) -> None:
+        if not self.closing:
+            self.shared.unexpected_closes += 1
 
     def next_step(self) -> tuple[int, int]:
         x0, y0, x1, y1 = self.region
@@ -163,57 +195,62 @@ class Client:
         times.append(time.perf_counter())
         assert len(times) == self.seq + 1
         self.x, self.y = x, y
-        await self.ws.send(f'{{"type":"move","x":{x},"y":{y},"seq":{self.seq}}}')
+        text = f'{{"type":"move","x":{x},"y":{y},"seq":{self.seq}}}'
+        if isinstance(self.ws, LeanSocket):
+            self.ws.send_text(text)
+        else:
+            await self.ws.send(text)
 
     async def read_loop(self) -> None:
-        shared = self.shared
-        mates, seen = self.mates, self.seen
-        send_times, rejected = shared.send_times, shared.rejected
-        first_seq = shared.first_seq
-        me = self.user_id
-        observer = self.observer
         try:
             async for raw in self.ws:
-                now = time.perf_counter()
-                if raw.startswith('{"type":"moves"'):
-                    if not observer:
-                        continue
-                    for user, _x, _y, seq in json.loads(raw)["m"]:
-                        if user == me:
-                            if shared.measuring and seq >= first_seq[self.i] and seq < len(send_times[self.i]):
-                                shared.ack_latencies.append(now - send_times[self.i][seq])
-                            continue
-                        j = mates.get(user)
-                        if j is None:
-                            if seq > 0:
-                                shared.unexpected_visible += 1
-                            continue
-                        prev = seen.get(user, 0)
-                        if seq <= prev:
-                            continue
-                        seen[user] = seq
-                        if not shared.measuring:
-                            continue
-                        times, rej = send_times[j], rejected[j]
-                        for s in range(max(prev + 1, first_seq[j]), min(seq, len(times) - 1) + 1):
-                            if s not in rej:
-                                shared.latencies.append(now - times[s])
-                                shared.latency_at.append(now)
-                    continue
-                frame = json.loads(raw)
-                kind = frame.get("type")
-                if kind == "move.rejected":
-                    shared.rejections += 1
-                    shared.rejected[self.i].add(frame["seq"])
-                    self.x, self.y = frame["x"], frame["y"]
-                    self.target = None
-                elif kind == "error":
-                    code = frame.get("code", "?")
-                    shared.errors[code] = shared.errors.get(code, 0) + 1
+                self.handle(raw, time.perf_counter())
         except ConnectionClosed:
             pass
         if not self.closing:
-            shared.unexpected_closes += 1
+            self.shared.unexpected_closes += 1
+
+    def handle(self, raw: str, now: float) -> None:
+        shared = self.shared
+        shared.frames += 1
+        if raw.startswith('{"type":"moves"'):
+            if not self.observer:
+                return
+            mates, seen = self.mates, self.seen
+            send_times, rejected, first_seq = shared.send_times, shared.rejected, shared.first_seq
+            me = self.user_id
+            for user, _x, _y, seq in json.loads(raw)["m"]:
+                if user == me:
+                    if shared.measuring and seq >= first_seq[self.i] and seq < len(send_times[self.i]):
+                        shared.ack_latencies.append(now - send_times[self.i][seq])
+                    continue
+                j = mates.get(user)
+                if j is None:
+                    if seq > 0:
+                        shared.unexpected_visible += 1
+                    continue
+                prev = seen.get(user, 0)
+                if seq <= prev:
+                    continue
+                seen[user] = seq
+                if not shared.measuring:
+                    continue
+                times, rej = send_times[j], rejected[j]
+                for s in range(max(prev + 1, first_seq[j]), min(seq, len(times) - 1) + 1):
+                    if s not in rej:
+                        shared.latencies.append(now - times[s])
+                        shared.latency_at.append(now)
+            return
+        frame = json.loads(raw)
+        kind = frame.get("type")
+        if kind == "move.rejected":
+            shared.rejections += 1
+            shared.rejected[self.i].add(frame["seq"])
+            self.x, self.y = frame["x"], frame["y"]
+            self.target = None
+        elif kind == "error":
+            code = frame.get("code", "?")
+            shared.errors[code] = shared.errors.get(code, 0) + 1
 
     async def walk(self, until: float, hz: float, phase: float, only_home: bool = False) -> None:
         period = 1.0 / hz
@@ -228,7 +265,7 @@ class Client:
                 return
             try:
                 await self.step()
-            except ConnectionClosed:
+            except (ConnectionClosed, LeanClosed):
                 return
             next_at += period
             if next_at < time.perf_counter() - period:  # fell far behind: do not burst to catch up
@@ -236,7 +273,10 @@ class Client:
 
     async def close(self) -> None:
         self.closing = True
-        await ws_close(self.ws, self.reader)
+        if isinstance(self.ws, LeanSocket):
+            await self.ws.close()
+        else:
+            await ws_close(self.ws, self.reader)
 
 
 async def run_one(n: int, map_info: dict, members: list[dict], placement: dict, base_url: str, cpu_groups: dict,
@@ -253,7 +293,7 @@ async def run_one(n: int, map_info: dict, members: list[dict], placement: dict, 
         c.observer = c.i % args.observe_every == 0
 
     t0 = time.perf_counter()
-    await gently([lambda c=c: c.connect(uri, origin) for c in clients], batch=20, pause=0.2)
+    await gently([lambda c=c: c.connect(uri, origin, args.client == "lean") for c in clients], batch=20, pause=0.2)
     connect_s = time.perf_counter() - t0
     log(f"N={n}: {n} clients connected in {connect_s:.1f}s")
     await asyncio.sleep(1.0)  # let the join storm (presence to everyone) settle
@@ -267,7 +307,13 @@ async def run_one(n: int, map_info: dict, members: list[dict], placement: dict, 
 
     for c in clients:
         shared.first_seq[c.i] = c.seq + 1
+    # The clients' own garbage collector stays out of the measured window: a full collection over 600
+    # clients' state stalled their loop (and so every latency they measure) by 100 ms and more.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     shared.measuring = True
+    frames0 = shared.frames
     meter = CpuMeter(cpu_groups)
     me = psutil.Process()
     client_cpu0 = sum(me.cpu_times()[:2])
@@ -280,6 +326,8 @@ async def run_one(n: int, map_info: dict, members: list[dict], placement: dict, 
     until = started + args.duration
     await asyncio.gather(*(c.walk(until, MOVE_HZ, rng.random() / MOVE_HZ) for c in clients))
     moving_s = time.perf_counter() - started
+    frames_moving = shared.frames - frames0
+    gc.enable()
     cpu = meter.end()
     client_lag = lag.stop()
     client_cpu = round(100.0 * (sum(me.cpu_times()[:2]) - client_cpu0) / moving_s, 1)
@@ -347,6 +395,8 @@ async def run_one(n: int, map_info: dict, members: list[dict], placement: dict, 
         "client_loop_lag_p99_ms": client_lag["p99_ms"],
         "client_loop_lag_max_ms": client_lag["max_ms"],
         "connect_s": round(connect_s, 1),
+        "frames_per_client_s": round(frames_moving / n / moving_s, 1),
+        "client": args.client,
         "duration": round(moving_s, 1),
     }
 
@@ -420,13 +470,16 @@ async def main_async(args) -> int:
     if args.observe_every > 1:
         print(f"Observers: every {args.observe_every}th client parses its frames and is measured; the others walk "
               "and receive every frame unread.")
+    print(f"Clients: one asyncio process, {'bench/lean_ws.py' if args.client == 'lean' else 'the websockets library'}; "
+          "frames_per_client_s counts every frame a client got while moving.")
     print(f"Server: {server} for all N (fresh map per N). CPU in % of one core "
           f"(machine has {psutil.cpu_count()} cores; server, Valkey, PostgreSQL and clients share them).")
     print()
     print_table(rows, ["clients", "clusters", "moves_sent", "observers", "observations", "p50_ms", "p95_ms", "p99_ms", "max_ms",
                        "ack_p99_ms", "drops", "uncovered_moves", "errors", "unexpected_closes", "server_cpu_pct",
                        "node_cpu_pct", "proxy_cpu_pct",
-                       "valkey_cpu_pct", "postgres_cpu_pct", "client_cpu_pct", "other_cpu_pct", "client_loop_lag_max_ms", "duration"])
+                       "valkey_cpu_pct", "postgres_cpu_pct", "client_cpu_pct", "other_cpu_pct", "client_loop_lag_max_ms", "frames_per_client_s",
+                       "duration"])
     path = write_results("movement.json" if args.nodes == 1 else f"movement-{args.nodes}nodes.json", {
         "bench": "movement", "move_hz": MOVE_HZ, "duration_s": args.duration, "quiet_s": args.quiet,
         "map": [MAP_W, MAP_H], "aoi_cell": AOI_CELL, "cluster_size": args.cluster_size,
@@ -467,6 +520,9 @@ def main() -> int:
                         help="Daphne nodes; more than one: behind Caddy with docker/Caddyfile (plain HTTP)")
     parser.add_argument("--observe-every", type=int, default=1, metavar="K",
                         help="only every K-th client parses its frames and is measured (default: all)")
+    parser.add_argument("--client", choices=("lean", "websockets"), default="lean",
+                        help="the clients' WebSocket code: lean (bench/lean_ws.py, a few microseconds a frame) or "
+                             "the websockets library (several times that: figures before 2026-12-05 used it)")
     parser.add_argument("--timeline", type=float, default=0.0, metavar="SECONDS",
                         help="also print latency percentiles per time bucket of this many seconds")
     parser.add_argument("--print-spec", action="store_true",
