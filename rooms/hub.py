@@ -339,9 +339,8 @@ class Hub:
             events = state.pending_events
             state.pending_moves = {}
             state.pending_events = []
-            message = {"type": "hub.tick", "map": state.map_id, "node": NODE_ID, "moves": moves, "events": events}
-            self._publish(message)
-            await self._apply_batch(state, message, remote=False)
+            self._publish(state.map_id, moves, events)
+            await self._apply_batch(state, moves, events, remote=False)
             await self._deliver(state)
             MOVE_BATCHES.inc()
             MOVE_BATCH_SIZE.observe(len(moves))
@@ -349,7 +348,7 @@ class Hub:
                 self._presence_dirty.setdefault(state.map_id, set()).update(m[0] for m in moves)
                 self._presence_wake.set()
 
-    def _publish(self, message: dict) -> None:
+    def _publish(self, map_id: int, moves: list, events: list) -> None:
         """Send a batch to every process's hub without holding up this tick's own frames; batches of
         this process still leave in order (each send waits for the one before)."""
         previous = self._publishing
@@ -358,7 +357,10 @@ class Hub:
             if previous is not None:
                 await asyncio.wait([previous])
             try:
-                await self.layer.group_send(hub_group(message["map"]), message)
+                await self.layer.group_send(
+                    hub_group(map_id),
+                    {"type": "hub.tick", "map": map_id, "node": NODE_ID, "moves": moves, "events": events},
+                )
             except Exception:
                 logger.exception("movement batch not published")
 
@@ -408,16 +410,16 @@ class Hub:
         state = self.maps.get(message["map"])
         if state is None:
             return
-        await self._apply_batch(state, message, remote=True)
+        await self._apply_batch(state, message["moves"], message["events"], remote=True)
 
-    async def _apply_batch(self, state: MapState, message: dict, *, remote: bool) -> None:
+    async def _apply_batch(self, state: MapState, moves: list, events: list, *, remote: bool) -> None:
         """Send a batch's presence events (after any moves waiting before them) and queue its moves
         per visibility key. This process already applied its own batch's state when it was queued."""
-        if message["events"]:
+        if events:
             async with state.delivery:
                 await self._deliver_locked(state)
                 event_frames = []
-                for event in message["events"]:
+                for event in events:
                     frame = await self._apply_event(state, event, remote=remote)
                     if frame:
                         event_frames.append(frame)
@@ -428,7 +430,7 @@ class Hub:
                     except Exception:
                         logger.debug("could not deliver an event to user %s", observer.user_id, exc_info=True)
         fragments = state.undelivered
-        for user_id, x, y, seq, room, private, origin in message["moves"]:
+        for user_id, x, y, seq, room, private, origin in moves:
             person = state.people.get(user_id)
             if remote and person is not None:
                 person.x, person.y, person.seq, person.room, person.private = x, y, seq, room, private
