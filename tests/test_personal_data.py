@@ -338,3 +338,42 @@ def test_megaphone_messages_knocks_and_guest_passes_are_exported_erased_and_expi
     people["alice"].is_staff = True
     personal_data.person_erase(person=people["dana"], actor=people["alice"])
     assert not Announcement.objects.exists()
+
+
+def test_bookings_and_agendas_are_exported_expire_with_transcripts_and_pass_on_at_erasure(office, people):
+    from iot.models import Agenda, RoomBooking
+
+    atlas, bob = office["atlas"], people["bob"]
+
+    def booked(title: str, *, days_from_now: int):
+        start = NOW + dt.timedelta(days=days_from_now)
+        booking = RoomBooking.objects.create(room=atlas, title=title, organizer=bob, start=start,
+                                             end=start + dt.timedelta(hours=1))
+        agenda = Agenda.objects.create(booking=booking, room=atlas, title=title, starts_at=booking.start,
+                                       ends_at=booking.end, edited_by=bob, edited_at=NOW,
+                                       items=[{"kind": "custom", "text": f"{title}: bob's point", "ref": "",
+                                               "url": ""}])
+        return booking, agenda
+
+    old_booking, _old_agenda = booked("Spring review", days_from_now=-40)
+    next_booking, next_agenda = booked("Launch sync", days_from_now=2)
+
+    # bob's export lists the meetings he booked and the agendas he last edited
+    data = json.loads(zipfile.ZipFile(io.BytesIO(personal_data.person_export(user=bob))).read("office-data.json"))
+    assert [b["title"] for b in data["room_bookings"]] == ["Spring review", "Launch sync"]
+    assert [a["items"][0]["text"] for a in data["agendas_last_edited"]] == ["Spring review: bob's point",
+                                                                             "Launch sync: bob's point"]
+
+    # a 30-day transcript policy removes the old meeting's agenda (it retells the meeting), not the booking
+    room_services.room_update(room=atlas, keep_transcripts_days=30)
+    counts = personal_data.retention_sweep(now=NOW)
+    assert counts.get("agendas") == 1
+    assert list(Agenda.objects.values_list("pk", flat=True)) == [next_agenda.pk]
+    assert RoomBooking.objects.filter(pk=old_booking.pk).exists()
+
+    # erasing bob hands his bookings to carol and forgets who edited the agenda
+    personal_data.person_erase(person=bob, actor=people["dana"], reassign_to=people["carol"])
+    assert set(RoomBooking.objects.values_list("organizer", flat=True)) == {people["carol"].pk}
+    next_agenda.refresh_from_db()
+    assert next_agenda.edited_by is None
+    assert next_booking.pk in RoomBooking.objects.filter(organizer=people["carol"]).values_list("pk", flat=True)
