@@ -43,6 +43,7 @@ from .protocol import (
     TokenBucket,
     parse_client_frame,
 )
+from .sfu import SfuRefused, SfuUnavailable, sfu_configured, sfu_feed_owners_now
 from .socket_context import SocketAccess, SocketContext, session_still_valid, socket_context_load
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class OfficeConsumer(InOrderDispatch, ChatSocketMixin, AsyncWebsocketConsumer):
         self.joined = False
         # the megaphone and knocks (docs/adr/0022): pending knock lapses, announcements still showing
         self.knock_timers: dict[int, asyncio.Task] = {}
+        self.sfu_asks: set[asyncio.Task] = set()  # `sfu.feeds` answers on their way
         self.announcements: dict[int, dict] = {}
         self.announcements_shown: set[int] = set()
         self.announcements_loaded = False
@@ -162,6 +164,8 @@ class OfficeConsumer(InOrderDispatch, ChatSocketMixin, AsyncWebsocketConsumer):
 
     async def disconnect(self, code) -> None:
         self._knock_timers_cancel()
+        for task in list(getattr(self, "sfu_asks", ())):
+            task.cancel()
         if getattr(self, "joined", False):
             self.joined = False
             WS_CONNECTIONS.dec()
@@ -325,6 +329,28 @@ class OfficeConsumer(InOrderDispatch, ChatSocketMixin, AsyncWebsocketConsumer):
     async def on_room_knock_answer(self, knock: int, let_in: bool) -> None:
         """A member lets a knocker in, or ignores them (the first answer wins)."""
         await database_sync_to_async(services.room_knock_answer)(user=self.user, knock_id=knock, let_in=let_in)
+
+    # --- the SFU (docs/adr/0023) ---
+
+    async def on_sfu_feeds(self, room: int) -> None:
+        """Who published each feed of the SFU room one stands in (pages label voices and tiles by it).
+        Answered from a task: a scan of the SFU takes a while, and this socket's moves never wait on it."""
+        if room != self.room_id or not sfu_configured():
+            raise ProtocolError("not_in_room", "ask only about the SFU room you stand in", "sfu.feeds")
+        task = asyncio.create_task(self._sfu_feeds_answer(room))
+        self.sfu_asks.add(task)
+        task.add_done_callback(self.sfu_asks.discard)
+
+    async def _sfu_feeds_answer(self, room: int) -> None:
+        try:
+            owners = await sfu_feed_owners_now(room)
+        except (SfuUnavailable, SfuRefused) as exc:
+            logger.warning("feed owners of sfu room %s not read: %s", room, exc)
+            await self._send_error(ProtocolError("sfu_unavailable", "the SFU did not answer; ask again", "sfu.feeds"))
+            return
+        if room == self.room_id:  # else they walked out meanwhile: the feeds are not theirs to know
+            await self._send_json({"type": "sfu.feeds", "room": room,
+                                   "owners": {str(feed): user for feed, user in sorted(owners.items())}})
 
     async def _knock_lapse_later(self, knock_id: int) -> None:
         await asyncio.sleep(services.KNOCK_ANSWER_SECONDS)

@@ -208,6 +208,15 @@ class SfuJoinEvent(serializers.Serializer):
     sfu = SfuGrantOut()
 
 
+class SfuFeedsEvent(serializers.Serializer):
+    """Who published each feed of the SFU room you stand in, told by the grant each feed was published
+    with (answers `sfu.feeds`): label voices and tiles by this, never by a feed's display name."""
+
+    room = serializers.IntegerField(help_text="the office room")
+    owners = serializers.DictField(child=serializers.IntegerField(),
+                                   help_text="feed id (as text) -> the member who published it")
+
+
 CLIENT_EVENTS = {
     "hello": HelloEvent,
     "moves": MovesEvent,
@@ -229,6 +238,7 @@ CLIENT_EVENTS = {
     "room.knock.result": RoomKnockResultEvent,
     "room.knock.closed": RoomKnockClosedEvent,
     "sfu.join": SfuJoinEvent,
+    "sfu.feeds": SfuFeedsEvent,
     "pong": PongEvent,
     "error": ErrorEvent,
 }

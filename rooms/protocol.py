@@ -65,6 +65,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "dm.open": {"user": Field(int, minimum=1, maximum=2**62)},
     "room.knock": {"room": Field(int, minimum=1, maximum=2**62)},
     "room.knock.answer": {"knock": Field(int, minimum=1, maximum=2**62), "let_in": Field(bool)},
+    "sfu.feeds": {"room": Field(int, minimum=1, maximum=2**62)},
     "ping": {},
 }
 

@@ -18,6 +18,7 @@ that no request or socket waits on the SFU. Losing access to a private room move
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -29,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connections, transaction
 
@@ -291,6 +293,38 @@ def sfu_room_reconcile(*, room_id: int, entered_user_id: int | None = None, sfu:
         told.append(user_id)
         send_event(user_group(user_id), {"type": "sfu.join", "room": room_id, "sfu": asdict(join)})
     return told
+
+
+def sfu_feed_owners(room_id: int, occupants: set[int], feeds: dict[int, PublishedFeed], *,
+                    sfu: JanusSfu) -> dict[int, int]:
+    """Feed id -> the member who published it, for the people standing in the room, told by the token
+    the feed was published with. A page names its feeds itself (`display`); pages label voices and
+    tiles by this instead, so nobody granted into a room can appear there as someone else."""
+    by_token = {sfu.token_for(room_id, user_id): user_id for user_id in occupants}
+    return {feed: by_token[published.token] for feed, published in feeds.items() if published.token in by_token}
+
+
+_owner_scans: dict[tuple[int, int], asyncio.Future] = {}
+
+
+async def sfu_feed_owners_now(room_id: int) -> dict[int, int]:
+    """`sfu_feed_owners` for a socket. The pages of a room ask together when a feed appears, and a scan
+    is several admin requests, so they share the scan in flight (one per room and event loop). The
+    admin requests run in a thread of their own, never in the database's thread."""
+    key = (id(asyncio.get_running_loop()), room_id)
+    scan = _owner_scans.get(key)
+    if scan is None:
+        scan = asyncio.ensure_future(_feed_owners_scan(room_id))
+        _owner_scans[key] = scan
+        scan.add_done_callback(lambda done: _owner_scans.pop(key, None) if _owner_scans.get(key) is done else None)
+    return await asyncio.shield(scan)
+
+
+async def _feed_owners_scan(room_id: int) -> dict[int, int]:
+    occupants = await database_sync_to_async(room_occupant_ids)(room_id)
+    sfu = JanusSfu.from_settings()
+    feeds = await asyncio.to_thread(sfu.published_feeds, room_id) if occupants else {}
+    return sfu_feed_owners(room_id, occupants, feeds, sfu=sfu)
 
 
 _reconciler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sfu")

@@ -176,8 +176,18 @@ async def test_a_private_room_moves_to_the_sfu_and_a_removed_member_is_out_withi
     player = MediaPlayer(tone_wav, loop=True)
     try:
         await carol_page.open()
-        feed = await carol_page.publish(vault.id, player.audio, display="carol")
+        # (under alice's name: a page names its own feeds)
+        feed = await carol_page.publish(vault.id, player.audio, display=str(alice.id))
         await carol_page.wait_for(lambda e: e.get("janus") == "webrtcup", timeout=10)
+
+        # then a page asking who published what hears it from the grant, not from the feed's name
+        await alice_socket.send({"type": "sfu.feeds", "room": vault.id})
+        owners = await alice_socket.wait_for("sfu.feeds", timeout=5)
+        assert owners == {"type": "sfu.feeds", "room": vault.id, "owners": {str(feed): carol.id}}
+        # ...and only about the room it stands in
+        await alice_socket.send({"type": "sfu.feeds", "room": office["atlas"].id})
+        refused = await alice_socket.wait_for("error", timeout=5)
+        assert (refused["code"], refused["ref"]) == ("not_in_room", "sfu.feeds")
 
         # when an admin takes carol off the Vault's list
         started = time.monotonic()

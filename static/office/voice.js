@@ -275,9 +275,11 @@ export class ProximityVoice {
       this.closeAll(false);
     });
     socket.on("sfu.join", (f) => this.onSfuJoin(f));
+    socket.on("sfu.feeds", (f) => this.onSfuFeeds(f));
     socket.on("voice.signal", (f) => this.onSignal(f.from, f.signal || {}));
     socket.on("error", (f) => {
       if (f.code === "not_nearby" && f.ref === "voice.signal") this.reconcile();
+      if (f.code === "sfu_unavailable" && f.ref === "sfu.feeds" && this.sfu) this._askFeedOwners(this.sfu, 1000);
     });
     socket.on("presence.leave", (f) => this.hangUp(f.user, false));
     audio.on((kind) => {
@@ -334,7 +336,9 @@ export class ProximityVoice {
 
   async enterSfu(frame) {
     this.sfuGrant = null;
-    const entry = { room: frame.room, session: null, feeds: new Map(), videoFeeds: new Map() };
+    // owners: feed -> the member Office says published it; waiting: tracks of feeds not confirmed yet.
+    const entry = { room: frame.room, session: null, feeds: new Map(), videoFeeds: new Map(),
+                    owners: new Map(), waiting: new Map(), askTimer: null };
     this.sfu = entry;
     for (const user of [...this.peers.keys()]) {
       const w = this.where(user);
@@ -374,6 +378,8 @@ export class ProximityVoice {
   _endSfu(entry) {
     if (this.sfu !== entry) return;
     this.sfu = null;
+    clearTimeout(entry.askTimer);
+    entry.waiting.clear();
     for (const feed of [...entry.feeds.keys()]) this._dropFeed(entry, feed);
     for (const feed of [...entry.videoFeeds.keys()]) this._dropFeed(entry, feed);
     if (this.video) this.video.onSfuEnded(entry);
@@ -386,9 +392,51 @@ export class ProximityVoice {
     return { user: /^\d+$/.test(user) ? Number(user) : null, source: source || "microphone" };
   }
 
+  /** A feed's track: played or shown once Office says whose it is. A page names its feeds itself, so
+   *  the name is only trusted for which source it is; the person comes from `sfu.feeds`, which Office
+   *  tells by the grant the feed was published with (nobody can speak or show up as someone else). */
   _onSfuTrack(entry, feed, track, display) {
     if (this.sfu !== entry) return;
-    const { user, source } = ProximityVoice.feedOwner(display);
+    if (entry.owners.has(feed)) {
+      this._attachSfuTrack(entry, feed, track, display, entry.owners.get(feed));
+      return;
+    }
+    const waiting = entry.waiting.get(feed) || { tracks: [], asked: 0 };
+    waiting.tracks.push({ track, display });
+    entry.waiting.set(feed, waiting);
+    this._askFeedOwners(entry, 30);
+  }
+
+  _askFeedOwners(entry, delay) {
+    if (entry.askTimer || this.sfu !== entry) return;
+    entry.askTimer = setTimeout(() => {
+      entry.askTimer = null;
+      if (this.sfu !== entry || !entry.waiting.size) return;
+      for (const waiting of entry.waiting.values()) waiting.asked += 1;
+      this.socket.send({ type: "sfu.feeds", room: entry.room });
+    }, delay);
+  }
+
+  onSfuFeeds(frame) {
+    const entry = this.sfu;
+    if (!entry || !frame || frame.room !== entry.room || !frame.owners) return;
+    for (const [feed, user] of Object.entries(frame.owners)) entry.owners.set(Number(feed), Number(user));
+    for (const [feed, waiting] of [...entry.waiting]) {
+      if (entry.owners.has(feed)) {
+        entry.waiting.delete(feed);
+        for (const { track, display } of waiting.tracks) {
+          this._attachSfuTrack(entry, feed, track, display, entry.owners.get(feed));
+        }
+      } else if (waiting.asked >= 6) { // Office never saw it published on a grant of someone here
+        entry.waiting.delete(feed);
+        console.warn(`office: SFU feed ${feed} belongs to nobody in this room; not played`);
+      }
+    }
+    if (entry.waiting.size) this._askFeedOwners(entry, 500); // published after the scan began
+  }
+
+  _attachSfuTrack(entry, feed, track, display, user) {
+    const { source } = ProximityVoice.feedOwner(display);
     if (track.kind === "video") {
       if (user == null || !["camera", "screen"].includes(source)) return;
       entry.videoFeeds.set(feed, { user, source });
@@ -401,7 +449,7 @@ export class ProximityVoice {
     const audioEl = document.createElement("audio");
     audioEl.autoplay = true;
     audioEl.dataset.feed = String(feed);
-    audioEl.dataset.user = display;
+    audioEl.dataset.user = String(user);
     audioEl.dataset.via = "sfu";
     this.audioRoot.append(audioEl);
     audioEl.srcObject = stream;
@@ -412,6 +460,7 @@ export class ProximityVoice {
   }
 
   _dropFeed(entry, feed) {
+    entry.waiting.delete(feed);
     const seen = entry.videoFeeds.get(feed);
     if (seen) {
       entry.videoFeeds.delete(feed);

@@ -253,7 +253,8 @@ def test_the_third_person_moves_the_room_to_the_sfu_everyone_hears_everyone_and_
     try:
         grant = dana_socket.wait_for("sfu.join", timeout=10)["sfu"]
         dana = AiortcParticipant(grant, tone_wav)
-        dana_feed = dana.publish(display=str(dana_id))
+        # (her feed named as alice's: pages must still hear it as dana, who holds the grant)
+        dana_feed = dana.publish(display=str(alice_id))
 
         # then alice and bob hang up their mesh call and hear the room through the SFU
         for page, other in ((alice, bob_id), (bob, alice_id)):
