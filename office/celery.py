@@ -26,6 +26,8 @@ app.conf.beat_schedule = {
     "topics-refresh": {"task": "assistant.topics_refresh", "schedule": 3600.0},
     # agendas of booked meetings starting within OFFICE_AGENDA_LEAD_MINUTES, posted once (iot/services/agendas.py)
     "meeting-agendas": {"task": "iot.agendas_post_due", "schedule": 60.0},
+    # knocks on private rooms lapse when unanswered, even if the knocker's page is gone (rooms/services.py)
+    "knocks-lapse": {"task": "rooms.knocks_lapse_overdue", "schedule": 15.0},
 }
 
 

@@ -713,6 +713,19 @@ def room_knock_lapse(*, knock_id: int) -> bool:
     return bool(lapsed)
 
 
+def room_knocks_lapse_overdue(*, now=None, user_id: int | None = None) -> int:
+    """Knocks nobody answered in time lapse, however their knocker's page went (closed, or its web
+    process stopped: the page's own timer went with it). With `user_id`: that knocker's open knocks,
+    due or not (they left the door). Returns how many lapsed now."""
+    now = now or timezone.now()
+    pending = RoomKnock.objects.filter(answered_at__isnull=True)
+    if user_id is not None:
+        pending = pending.filter(user_id=user_id)
+    else:
+        pending = pending.filter(created_at__lte=now - timedelta(seconds=KNOCK_ANSWER_SECONDS))
+    return sum(room_knock_lapse(knock_id=knock_id) for knock_id in pending.values_list("pk", flat=True))
+
+
 def room_guest_pass_end(*, user, room_id: int) -> int:
     """The guest walked out: their passes to that room end (how many ended)."""
     return RoomGuestPass.objects.filter(user=user, room_id=room_id, ended_at__isnull=True,

@@ -336,6 +336,38 @@ async def test_an_unanswered_knock_lapses_and_the_knocker_is_told(office, people
     assert not await database_sync_to_async(RoomGuestPass.objects.exists)()
 
 
+@SOCKET
+async def test_a_knock_lapses_when_the_knockers_page_closes(office, people, sockets):
+    alice = await sockets(people["alice"], office["map"].id)
+    bob = await bob_at_the_vault_door(office, people, sockets)
+    await bob.send({"type": "room.knock", "room": office["vault"].id})
+    knock = (await alice.wait_for("room.knock"))["knock"]["id"]
+    # when bob closes his page before anyone answers
+    await bob.communicator.disconnect()
+    # then alice's prompt closes at once, and a late "let in" lets no one in
+    assert (await alice.wait_for("room.knock.closed", timeout=3))["knock"] == knock
+    await alice.send({"type": "room.knock.answer", "knock": knock, "let_in": True})
+    assert (await alice.wait_for("error"))["code"] == "invalid"
+    assert not await database_sync_to_async(RoomGuestPass.objects.exists)()
+
+
+def test_beat_lapses_knocks_past_their_answer_time_whose_page_timer_is_gone(office, people):
+    from rooms.tasks import knocks_lapse_overdue
+
+    # given two knocks no socket is timing (their web process stopped): one past its 30 s, one fresh
+    overdue = RoomKnock.objects.create(room=office["vault"], user=people["bob"])
+    RoomKnock.objects.filter(pk=overdue.pk).update(created_at=timezone.now() - dt.timedelta(seconds=31))
+    fresh = RoomKnock.objects.create(room=office["vault"], user=people["carol"])
+    # when beat's task runs
+    assert knocks_lapse_overdue() == 1
+    # then only the overdue one lapsed, as unanswered, and running again changes nothing
+    overdue.refresh_from_db()
+    fresh.refresh_from_db()
+    assert overdue.answer == RoomKnock.Answer.UNANSWERED and overdue.answered_at is not None
+    assert fresh.answered_at is None
+    assert knocks_lapse_overdue() == 0
+
+
 def test_a_guest_pass_counts_as_membership_until_it_expires_or_ends(office, people):
     bob, vault, map_id = people["bob"], office["vault"], office["map"].id
     now = timezone.now()
