@@ -117,6 +117,19 @@ class TickPacer:
         return self.period
 
 
+def merge_batch(box: dict, moves: list, events: list) -> None:
+    """Fold a later batch into one still waiting to be published: events in order, the latest move per
+    member (remembering where the first one started, which is where the others last saw them), and no
+    move of someone who left after it (a batch's events are applied before its moves)."""
+    for event in events:
+        if event["e"] == "leave":
+            box["moves"].pop(event["user"], None)
+    box["events"].extend(events)
+    for move in moves:
+        earlier = box["moves"].get(move[0])
+        box["moves"][move[0]] = move if earlier is None else [*move[:6], earlier[6]]
+
+
 class MapState:
     def __init__(self, map_id: int):
         self.map_id = map_id
@@ -149,7 +162,8 @@ class Hub:
         self.maps: dict[int, MapState] = {}
         self._map_loading: dict[int, asyncio.Lock] = {}
         self._tasks: list[asyncio.Task] = []
-        self._publishing: asyncio.Future | None = None  # the latest batch on its way to Redis
+        self._outbox: dict[int, dict] = {}  # map id -> this process's batch waiting for the publisher
+        self._outbox_wake = asyncio.Event()
         self._started = asyncio.Lock()
         # The shared presence record follows the movers off the tick's path (see _presence_loop).
         self._presence_dirty: dict[int, set[int]] = {}  # map id -> members whose record is behind
@@ -178,11 +192,15 @@ class Hub:
                 asyncio.create_task(self._tick_loop(), name="hub-tick"),
                 asyncio.create_task(self._heartbeat_loop(), name="hub-heartbeat"),
                 asyncio.create_task(self._presence_loop(), name="hub-presence"),
+                asyncio.create_task(self._publisher_loop(), name="hub-publisher"),
             ]
 
     async def shutdown(self) -> None:
-        if self._publishing is not None:  # the last batch (a leave, say) still reaches the others
-            await asyncio.wait([self._publishing], timeout=2)
+        if self._outbox:  # the last batch (a leave, say) still reaches the others
+            try:
+                await asyncio.wait_for(self._publish_outbox(), timeout=2)
+            except TimeoutError:
+                logger.warning("movement batches not published at shutdown")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -349,22 +367,43 @@ class Hub:
                 self._presence_wake.set()
 
     def _publish(self, map_id: int, moves: list, events: list) -> None:
-        """Send a batch to every process's hub without holding up this tick's own frames; batches of
-        this process still leave in order (each send waits for the one before)."""
-        previous = self._publishing
+        """Queue this tick's batch for the other processes; the publisher sends it without holding up
+        this tick's own frames. While Redis is away the waiting batches merge (see merge_batch), so
+        nothing is lost and nothing piles up."""
+        merge_batch(self._outbox.setdefault(map_id, {"moves": {}, "events": []}), moves, events)
+        self._outbox_wake.set()
 
-        async def send() -> None:
-            if previous is not None:
-                await asyncio.wait([previous])
+    async def _publisher_loop(self) -> None:
+        while True:
+            await self._outbox_wake.wait()
+            self._outbox_wake.clear()
+            if not await self._publish_outbox():
+                await asyncio.sleep(0.5)
+                self._outbox_wake.set()
+
+    async def _publish_outbox(self) -> bool:
+        """Send every waiting batch, in order; False (and the rest kept, ahead of newer ones) when one
+        could not go."""
+        outbox, self._outbox = self._outbox, {}
+        for map_id in list(outbox):
+            box = outbox[map_id]
             try:
                 await self.layer.group_send(
                     hub_group(map_id),
-                    {"type": "hub.tick", "map": map_id, "node": NODE_ID, "moves": moves, "events": events},
+                    {"type": "hub.tick", "map": map_id, "node": NODE_ID, "moves": list(box["moves"].values()),
+                     "events": box["events"]},
                 )
-            except Exception:
-                logger.exception("movement batch not published")
-
-        self._publishing = asyncio.ensure_future(send())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("movement batches of map %s not published yet (kept): %s", map_id, exc)
+                newer, self._outbox = self._outbox, outbox
+                for newer_map, newer_box in newer.items():
+                    merge_batch(self._outbox.setdefault(newer_map, {"moves": {}, "events": []}),
+                                list(newer_box["moves"].values()), newer_box["events"])
+                return False
+            del outbox[map_id]
+        return True
 
     async def _presence_loop(self) -> None:
         """Write the movers' shared records (Redis) after the tick, not in it: on a loaded machine a

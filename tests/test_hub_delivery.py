@@ -58,34 +58,63 @@ async def test_a_tick_sends_this_processs_own_moves_without_waiting_for_redis(hu
     hub.move(1, 8, 4, 4, 5, None, False)
     # when the tick runs
     await asyncio.wait_for(hub._publish_pending(), timeout=1)
-    # then the watcher has the move already, and the batch is on its way to the other processes
+    # then the watcher has the move already, and the batch waits for the publisher
     assert watcher.frames == [{"type": "moves", "m": [[8, 4, 4, 5]]}]
+    publishing = asyncio.ensure_future(hub._publish_outbox())
     await asyncio.sleep(0)
     assert [m["moves"] for m in hub.layer.sent] == [[[8, 4, 4, 5, None, False, None]]]
-    hub._publishing.cancel()
+    publishing.cancel()
 
 
 async def test_batches_of_two_processes_reach_a_socket_as_one_frame(hub):
     watcher = Socket(1)
     hub.maps[1].observers[1] = watcher
-    hub.layer = StalledLayer()
     await hub._apply_tick(batch(OTHER_NODE, moves=[(7, 3, 3, 12, None, False, None)]))
     assert watcher.frames == []  # waits for this process's next tick
     hub.move(1, 8, 4, 4, 5, None, False)
     await hub._publish_pending()
     assert watcher.frames == [{"type": "moves", "m": [[7, 3, 3, 12], [8, 4, 4, 5]]}]
-    hub._publishing.cancel()
+
+
+class FlakyLayer:
+    """A channel layer whose first `failures` sends fail (Redis restarting), then deliver."""
+
+    def __init__(self, failures: int):
+        self.failures, self.sent = failures, []
+
+    async def group_send(self, group: str, message: dict) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("Redis is restarting")
+        self.sent.append(message)
+
+
+async def test_batches_that_could_not_be_published_wait_merged_and_lose_nothing(hub):
+    hub.layer = FlakyLayer(failures=1)
+    # given a tick's batch that fails to go out (Redis away)
+    hub.move(1, 8, 4, 4, 1, None, False)
+    hub.move(1, 9, 5, 5, 1, None, False)
+    await hub._publish_pending()
+    assert await hub._publish_outbox() is False
+    # when more ticks come meanwhile: member 8 walks on, member 9 leaves
+    hub.move(1, 8, 5, 4, 2, None, False)
+    hub.maps[1].pending_events.append({"e": "leave", "user": 9, "conn": "c9"})
+    await hub._publish_pending()
+    # then once Redis is back one batch goes: events in order, 8's latest step, no move of 9 after he left
+    assert await hub._publish_outbox() is True
+    assert [(m["moves"], m["events"]) for m in hub.layer.sent] == [
+        ([[8, 5, 4, 2, None, False, None]], [{"e": "leave", "user": 9, "conn": "c9"}])]
+    assert hub._outbox == {}
 
 
 async def test_this_processs_own_batch_coming_back_through_redis_is_not_sent_twice(hub):
     watcher = Socket(1)
     hub.maps[1].observers[1] = watcher
-    hub.layer = StalledLayer()
+    hub.layer = FlakyLayer(failures=0)
     hub.move(1, 8, 4, 4, 5, None, False)
     await hub._publish_pending()
-    await asyncio.sleep(0)
+    await hub._publish_outbox()
     echo = hub.layer.sent[0]
-    hub._publishing.cancel()
     # when the receive loop gets this process's own batch back
     hub.layer = FeedLayer([echo])
     hub.channel = "hub-test"
