@@ -100,6 +100,7 @@ class Ingester:
                 await self._consume(client, stop)
             finally:
                 self.connected.clear()
+                await self._store_acknowledged(client, stop)
                 await self._disconnect(client)
 
     async def _consume(self, client: MQTTClient, stop: asyncio.Event) -> None:
@@ -116,6 +117,15 @@ class Ingester:
                 return
             if message is None:
                 continue
+            await self._store(message.topic, bytes(message.data or b""), stop)
+            self.handled += 1
+
+    async def _store_acknowledged(self, client: MQTTClient, stop: asyncio.Event) -> None:
+        """Messages amqtt acknowledged and queued that nobody took yet: stored before the client goes,
+        since the broker will not send them again (they were lost when the broker restarted mid-flow)."""
+        queue = getattr(getattr(client, "session", None), "delivered_message_queue", None)
+        while queue is not None and not queue.empty():
+            message = queue.get_nowait()
             await self._store(message.topic, bytes(message.data or b""), stop)
             self.handled += 1
 

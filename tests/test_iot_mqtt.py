@@ -479,6 +479,46 @@ async def test_a_reading_that_arrives_while_the_database_restarts_is_stored_once
     assert len(refused) == 2
 
 
+async def test_messages_acknowledged_but_not_yet_taken_are_stored_when_the_session_ends(office, monkeypatch):
+    from types import SimpleNamespace
+
+    from amqtt.errors import ClientError
+
+    # given a session that acknowledged two readings (queued in the client) and then ended: the
+    # broker restarted, and will not send them again
+    sensor = await make_projector(office, for_seconds=120)
+    stop = asyncio.Event()
+    queued: asyncio.Queue = asyncio.Queue()
+    for n in (1, 2):
+        queued.put_nowait(SimpleNamespace(topic="office/sensors/atlas-projector",
+                                          data=json.dumps({"state": "on", "id": f"queued-{n}"}).encode()))
+
+    class EndedSession:
+        session = SimpleNamespace(delivered_message_queue=queued)
+
+        async def connect(self, uri, cleansession):
+            if stop.is_set():
+                raise ConnectionError("no second round")
+
+        async def subscribe(self, topics):
+            pass
+
+        async def deliver_message(self, timeout_duration=None):
+            stop.set()  # the run ends after this session
+            raise ClientError("connection lost")
+
+        async def disconnect(self):
+            pass
+
+    ingester = Ingester(client_id="test-ended-session")
+    monkeypatch.setattr(ingester, "_client", EndedSession)
+    # when the ingester's session ends
+    await asyncio.wait_for(ingester.run(stop), timeout=10)
+    # then both acknowledged readings are stored, not dropped with the client
+    assert await sync_to_async(readings_of, thread_sensitive=True)(sensor) == 2
+    assert ingester.handled == 2
+
+
 async def test_the_broker_keeps_a_persistent_session_and_its_messages_across_a_restart(office, tmp_path,
                                                                                      monkeypatch):
     from amqtt.broker import Broker
