@@ -163,10 +163,10 @@ class OfficeConsumer(InOrderDispatch, ChatSocketMixin, AsyncWebsocketConsumer):
         return self.geometry.nearest_free_tile(*self.geometry.spawn)
 
     async def disconnect(self, code) -> None:
-        if getattr(self, "knock_timers", None):  # they left the door: their knocks lapse now
-            self._knock_timers_cancel()
-            await database_sync_to_async(services.room_knocks_lapse_overdue)(user_id=self.user_id)
+        knocking = bool(getattr(self, "knock_timers", None))
         self._knock_timers_cancel()
+        if knocking:  # they left the door: their knocks lapse now
+            await database_sync_to_async(services.room_knocks_lapse_overdue)(user_id=self.user_id)
         for task in list(getattr(self, "sfu_asks", ())):
             task.cancel()
         if getattr(self, "joined", False):
