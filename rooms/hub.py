@@ -117,10 +117,11 @@ class TickPacer:
         return self.period
 
 
-def merge_batch(box: dict, moves: list, events: list) -> None:
-    """Fold a later batch into one still waiting to be published: events in order, the latest move per
-    member (remembering where the first one started, which is where the others last saw them), and no
-    move of someone who left after it (a batch's events are applied before its moves)."""
+def merge_batch(outbox: dict[int, dict], map_id: int, moves: list, events: list) -> None:
+    """Fold a later batch into the map's one still waiting to be published: events in order, the latest
+    move per member (remembering where the first one started, which is where the others last saw them),
+    and no move of someone who left after it (a batch's events are applied before its moves)."""
+    box = outbox.setdefault(map_id, {"moves": {}, "events": []})
     for event in events:
         if event["e"] == "leave":
             box["moves"].pop(event["user"], None)
@@ -370,7 +371,7 @@ class Hub:
         """Queue this tick's batch for the other processes; the publisher sends it without holding up
         this tick's own frames. While Redis is away the waiting batches merge (see merge_batch), so
         nothing is lost and nothing piles up."""
-        merge_batch(self._outbox.setdefault(map_id, {"moves": {}, "events": []}), moves, events)
+        merge_batch(self._outbox, map_id, moves, events)
         self._outbox_wake.set()
 
     async def _publisher_loop(self) -> None:
@@ -399,8 +400,7 @@ class Hub:
                 logger.warning("movement batches of map %s not published yet (kept): %s", map_id, exc)
                 newer, self._outbox = self._outbox, outbox
                 for newer_map, newer_box in newer.items():
-                    merge_batch(self._outbox.setdefault(newer_map, {"moves": {}, "events": []}),
-                                list(newer_box["moves"].values()), newer_box["events"])
+                    merge_batch(self._outbox, newer_map, list(newer_box["moves"].values()), newer_box["events"])
                 return False
             del outbox[map_id]
         return True

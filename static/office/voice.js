@@ -386,10 +386,10 @@ export class ProximityVoice {
     this._renderCount();
   }
 
-  /** The Office user a feed's display names ("12", or "12:camera" / "12:screen" for video). */
-  static feedOwner(display) {
-    const [user, source] = String(display).split(":");
-    return { user: /^\d+$/.test(user) ? Number(user) : null, source: source || "microphone" };
+  /** Which source a feed's display names ("12": the microphone, "12:camera", "12:screen"); whose
+   *  feed it is comes from Office (`sfu.feeds`), never from the display. */
+  static feedSource(display) {
+    return String(display).split(":")[1] || "microphone";
   }
 
   /** A feed's track: played or shown once Office says whose it is. A page names its feeds itself, so
@@ -436,9 +436,9 @@ export class ProximityVoice {
   }
 
   _attachSfuTrack(entry, feed, track, display, user) {
-    const { source } = ProximityVoice.feedOwner(display);
+    const source = ProximityVoice.feedSource(display);
     if (track.kind === "video") {
-      if (user == null || !["camera", "screen"].includes(source)) return;
+      if (!["camera", "screen"].includes(source)) return;
       entry.videoFeeds.set(feed, { user, source });
       if (this.video) this.video.onSfuVideo(user, source, feed, track);
       return;
@@ -455,7 +455,7 @@ export class ProximityVoice {
     audioEl.srcObject = stream;
     audioEl.play().catch(() => {});
     entry.feeds.set(feed, { user, el: audioEl, meter: this.audio.meter(stream) });
-    if (this.video && user != null) this.video.onSfuPerson(user);
+    if (this.video) this.video.onSfuPerson(user);
     this._renderCount();
   }
 
